@@ -1,0 +1,346 @@
+//! `GET /api/ws`: the live event stream of one user.
+//!
+//! Each connection remembers the last sequence number it sent. An event numbered
+//! right after it is sent; one numbered further on means events were skipped (the
+//! hub lagged, or the bus dropped some), so the connection reads the gap from the
+//! store first. Older numbers are duplicates and are dropped. That one rule gives
+//! in-order delivery with nothing lost or repeated, whatever the bus does.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::get;
+use futures_util::StreamExt;
+use roomler_shared::ws::{ClientFrame, Control, Event, ServerFrame};
+use serde::Deserialize;
+use tokio::time::{Instant, MissedTickBehavior};
+use uuid::Uuid;
+
+use super::Query;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiResult;
+use crate::hub::Delivery;
+
+/// Events read from the store per query while replaying.
+const REPLAY_BATCH: u32 = 500;
+/// How long live events wait for the client's `resume` before they flow anyway.
+const RESUME_WAIT: Duration = Duration::from_secs(2);
+/// A send that takes longer than this means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Small frames only: clients send `resume` and `ping`. Small buffers keep an idle
+/// connection's memory low.
+const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+
+/// Close codes: 1001 going away, 1008 policy violation, 1011 internal error.
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_ERROR: u16 = 1011;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct WsQuery {
+    /// Replays events after this sequence number, like a first `resume` frame.
+    since: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/ws", tag = "events", params(WsQuery),
+    responses((status = 101, description = "WebSocket of `{seq, type, room_id, data}` events"),
+        (status = 401)),
+    security(("bearer" = [])))]
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let user_id = auth.id();
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            let connection = Connection::new(state, user_id, socket);
+            connection.run(query.since).await;
+        }))
+}
+
+/// Why a connection ends.
+enum Close {
+    /// The client closed, or the socket broke.
+    Gone,
+    /// Close with a code and a reason for the client.
+    Send(u16, &'static str),
+}
+
+struct Connection {
+    state: AppState,
+    user_id: Uuid,
+    socket: WebSocket,
+    /// The sequence number of the last event sent.
+    last_sent: i64,
+}
+
+impl Connection {
+    fn new(state: AppState, user_id: Uuid, socket: WebSocket) -> Self {
+        Connection {
+            state,
+            user_id,
+            socket,
+            last_sent: 0,
+        }
+    }
+
+    #[tracing::instrument(name = "ws", skip_all, fields(user_id = %self.user_id))]
+    async fn run(mut self, since: Option<i64>) {
+        let queue = self.state.settings.ws_send_queue;
+        let mut registration = self.state.hub.register(self.user_id, queue);
+        tracing::debug!("WebSocket opened");
+
+        let close = self.serve(&mut registration, since).await;
+        self.state.hub.unregister(self.user_id, registration.id);
+
+        if let Close::Send(code, reason) = close {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = tokio::time::timeout(
+                SEND_TIMEOUT,
+                self.socket.send(WsMessage::Close(Some(frame))),
+            )
+            .await;
+            tracing::debug!(code, reason, "WebSocket closed by the server");
+        } else {
+            tracing::debug!("WebSocket closed by the client");
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        registration: &mut crate::hub::Registration,
+        since: Option<i64>,
+    ) -> Close {
+        // Registered before reading the bounds, so no event falls between the two.
+        let bounds = match self.state.store.stream_bounds(self.user_id).await {
+            Ok(bounds) => bounds,
+            Err(error) => {
+                tracing::error!(%error, "failed to read the event stream's bounds");
+                return Close::Send(CLOSE_ERROR, "the server failed to read your events");
+            }
+        };
+        self.last_sent = bounds.latest;
+        let heartbeat_secs = self.state.settings.heartbeat_secs;
+        if let Err(close) = self
+            .send_control(Control::Hello {
+                seq: bounds.latest,
+                heartbeat_secs,
+            })
+            .await
+        {
+            return close;
+        }
+        let mut awaiting_resume = since.is_none();
+        if let Some(since) = since
+            && let Err(close) = self.resume(since).await
+        {
+            return close;
+        }
+
+        let heartbeat = Duration::from_secs(heartbeat_secs);
+        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        let resume_deadline = tokio::time::sleep(RESUME_WAIT);
+        tokio::pin!(resume_deadline);
+
+        loop {
+            tokio::select! {
+                () = self.state.shutdown.cancelled() => {
+                    return Close::Send(CLOSE_GOING_AWAY, "the server is shutting down");
+                }
+                () = registration.overflow.cancelled() => {
+                    tracing::info!("closing a WebSocket whose client does not keep up");
+                    return Close::Send(
+                        CLOSE_POLICY,
+                        "send queue full: your client read events too slowly; reconnect and resume",
+                    );
+                }
+                () = &mut resume_deadline, if awaiting_resume => awaiting_resume = false,
+                delivery = registration.receiver.recv(), if !awaiting_resume => {
+                    let Some(delivery) = delivery else { return Close::Gone };
+                    if let Err(close) = self.deliver(delivery).await {
+                        return close;
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > heartbeat * 3 {
+                        tracing::debug!("dropping a WebSocket that stopped answering pings");
+                        return Close::Gone;
+                    }
+                    if self.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        return Close::Gone;
+                    }
+                }
+                received = self.socket.next() => {
+                    let Some(Ok(message)) = received else { return Close::Gone };
+                    last_heard = Instant::now();
+                    let text = match message {
+                        WsMessage::Text(text) => text,
+                        WsMessage::Close(_) => return Close::Gone,
+                        WsMessage::Binary(_) => {
+                            return Close::Send(CLOSE_POLICY, "send JSON text frames, not binary");
+                        }
+                        WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+                    };
+                    awaiting_resume = false;
+                    if let Err(close) = self.handle_frame(text.as_str()).await {
+                        return close;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle_frame(&mut self, text: &str) -> Result<(), Close> {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(ClientFrame::Resume { since }) => self.resume(since).await,
+            Ok(ClientFrame::Ping) => self.send_control(Control::Pong).await,
+            Err(error) => {
+                let message = format!(
+                    "The frame is not a valid client frame ({error}); send \
+                     {{\"type\":\"resume\",\"since\":N}} or {{\"type\":\"ping\"}}."
+                );
+                self.send_control(Control::Error {
+                    code: "invalid_frame".into(),
+                    message,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Replays the events after `since`, or tells the client to resync when they are
+    /// no longer kept.
+    async fn resume(&mut self, since: i64) -> Result<(), Close> {
+        let bounds = self
+            .state
+            .store
+            .stream_bounds(self.user_id)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "failed to read the event stream's bounds");
+                Close::Send(CLOSE_ERROR, "the server failed to read your events")
+            })?;
+        if since < bounds.floor || since > bounds.latest {
+            let reason = if since > bounds.latest {
+                format!(
+                    "since={since} is newer than your newest event {}",
+                    bounds.latest
+                )
+            } else {
+                format!("events up to {} are no longer kept", bounds.floor)
+            };
+            tracing::info!(
+                since,
+                floor = bounds.floor,
+                latest = bounds.latest,
+                "sent a resync"
+            );
+            self.last_sent = self.last_sent.max(bounds.latest);
+            return self
+                .send_control(Control::Resync {
+                    seq: self.last_sent,
+                    reason,
+                })
+                .await;
+        }
+        self.last_sent = since;
+        self.replay_until(bounds.latest).await?;
+        self.send_control(Control::Resumed {
+            seq: self.last_sent,
+        })
+        .await
+    }
+
+    async fn deliver(&mut self, delivery: Delivery) -> Result<(), Close> {
+        let fanout = match delivery {
+            Delivery::CatchUp => return self.replay_until(i64::MAX).await,
+            Delivery::Event(fanout) => fanout,
+        };
+        let Some(event) = fanout.event_for(self.user_id) else {
+            return Ok(());
+        };
+        if event.seq <= self.last_sent {
+            return Ok(());
+        }
+        if event.seq > self.last_sent + 1 {
+            self.replay_until(event.seq - 1).await?;
+            if event.seq <= self.last_sent {
+                return Ok(());
+            }
+        }
+        self.send_event(&event).await
+    }
+
+    /// Sends stored events after `last_sent` up to `until`, in order.
+    async fn replay_until(&mut self, until: i64) -> Result<(), Close> {
+        while self.last_sent < until {
+            let batch = self
+                .state
+                .store
+                .events_since(self.user_id, self.last_sent, REPLAY_BATCH)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "failed to read events for a replay");
+                    Close::Send(CLOSE_ERROR, "the server failed to read your events")
+                })?;
+            let complete = batch.len() < REPLAY_BATCH as usize;
+            for event in batch.iter().filter(|event| event.seq <= until) {
+                self.send_event(event).await?;
+            }
+            if complete || batch.last().is_none_or(|event| event.seq >= until) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_event(&mut self, event: &Event) -> Result<(), Close> {
+        let text = serde_json::to_string(&ServerFrame::Event(event.clone())).map_err(|error| {
+            tracing::error!(%error, "failed to encode an event");
+            Close::Send(CLOSE_ERROR, "the server failed to encode an event")
+        })?;
+        self.send(WsMessage::Text(text.into())).await?;
+        self.last_sent = event.seq;
+        Ok(())
+    }
+
+    async fn send_control(&mut self, control: Control) -> Result<(), Close> {
+        let text = serde_json::to_string(&ServerFrame::Control(control)).map_err(|error| {
+            tracing::error!(%error, "failed to encode a control frame");
+            Close::Send(CLOSE_ERROR, "the server failed to encode a frame")
+        })?;
+        self.send(WsMessage::Text(text.into())).await
+    }
+
+    async fn send(&mut self, message: WsMessage) -> Result<(), Close> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Close::Gone),
+            Err(_) => {
+                tracing::info!("closing a WebSocket whose client stopped reading");
+                Err(Close::Gone)
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The WebSocket connections this process holds, by user, and the task that hands
+//! them the events arriving on the bus.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::Bus;
+use crate::store::Fanout;
+
+/// What the hub sends a connection.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(Arc<Fanout>),
+    /// The hub lagged behind the bus and may have skipped events: the connection must
+    /// read what it missed from the store.
+    CatchUp,
+}
+
+struct Connection {
+    id: u64,
+    sender: mpsc::Sender<Delivery>,
+    /// Cancelled when the connection falls too far behind and must close.
+    overflow: CancellationToken,
+}
+
+/// A registered connection's end: the events to send and the signal to give up.
+pub struct Registration {
+    pub id: u64,
+    pub user_id: Uuid,
+    pub receiver: mpsc::Receiver<Delivery>,
+    pub overflow: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    connections: RwLock<HashMap<Uuid, Vec<Connection>>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn register(&self, user_id: Uuid, queue: usize) -> Registration {
+        let (sender, receiver) = mpsc::channel(queue);
+        let overflow = CancellationToken::new();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let connection = Connection {
+            id,
+            sender,
+            overflow: overflow.clone(),
+        };
+        self.connections
+            .write()
+            .unwrap()
+            .entry(user_id)
+            .or_default()
+            .push(connection);
+        Registration {
+            id,
+            user_id,
+            receiver,
+            overflow,
+        }
+    }
+
+    pub fn unregister(&self, user_id: Uuid, id: u64) {
+        let mut connections = self.connections.write().unwrap();
+        if let Some(list) = connections.get_mut(&user_id) {
+            list.retain(|connection| connection.id != id);
+            if list.is_empty() {
+                connections.remove(&user_id);
+            }
+        }
+    }
+
+    /// Whether the user has a WebSocket open on this process.
+    pub fn is_online(&self, user_id: Uuid) -> bool {
+        self.connections.read().unwrap().contains_key(&user_id)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections
+            .read()
+            .unwrap()
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Hands the event to every local connection of its recipients. A connection whose
+    /// queue is full is told to close rather than let the queue grow.
+    pub fn deliver(&self, fanout: &Arc<Fanout>) {
+        let connections = self.connections.read().unwrap();
+        for (user_id, _) in &fanout.recipients {
+            let Some(list) = connections.get(user_id) else {
+                continue;
+            };
+            for connection in list {
+                if connection
+                    .sender
+                    .try_send(Delivery::Event(fanout.clone()))
+                    .is_err()
+                {
+                    connection.overflow.cancel();
+                }
+            }
+        }
+    }
+
+    fn catch_up_all(&self) {
+        for connection in self.connections.read().unwrap().values().flatten() {
+            if connection.sender.try_send(Delivery::CatchUp).is_err() {
+                connection.overflow.cancel();
+            }
+        }
+    }
+
+    /// Forwards events from the bus to local connections until `shutdown`.
+    pub async fn run(self: Arc<Self>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
+        let mut events = bus.subscribe();
+        loop {
+            let received = tokio::select! {
+                received = events.recv() => received,
+                () = shutdown.cancelled() => return,
+            };
+            match received {
+                Ok(fanout) => self.deliver(&fanout),
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(
+                        skipped,
+                        "the hub lagged behind the bus; connections catch up"
+                    );
+                    self.catch_up_all();
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}

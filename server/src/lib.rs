@@ -1,0 +1,139 @@
+//! The Roomler server: accounts, rooms and rich-text messages over HTTP and WebSocket.
+//!
+//! Layout:
+//!
+//! - [`config`]: settings from defaults, a TOML file, the environment and flags.
+//! - [`store`]: the `Store` trait and its SQLite backend; every change and its event
+//!   are written in one transaction.
+//! - [`bus`] and [`hub`]: committed events travel over the bus to the hub of each
+//!   replica, which hands them to the user's WebSockets.
+//! - [`http`]: the axum router, one module per route group, and the WebSocket.
+//! - [`auth`], [`rate_limit`], [`blobs`]: tokens and passwords, brute-force limits,
+//!   uploaded files on disk.
+//! - [`admin`]: the `roomler-server admin` commands.
+//! - [`error`]: the one error type of the HTTP layer.
+
+pub mod admin;
+pub mod auth;
+pub mod blobs;
+pub mod bus;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod rate_limit;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::blobs::BlobStore;
+use crate::bus::{Bus, LocalBus};
+use crate::config::{Database, Settings};
+use crate::hub::Hub;
+use crate::rate_limit::RateLimiter;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Fanout, Store};
+
+/// How often expired events are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub hub: Arc<Hub>,
+    pub blobs: Arc<BlobStore>,
+    pub limiter: Arc<RateLimiter>,
+    /// Cancelled when the server shuts down; WebSockets close with "going away".
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Opens the store and files folder that the settings name.
+    pub fn open(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let Database::Sqlite(path) = settings.database()?;
+        let store = SqliteStore::open(&path)?;
+        let blobs = BlobStore::open(&settings.files_dir())?;
+        Ok(AppState {
+            settings: Arc::new(settings),
+            store: Arc::new(store),
+            bus: Arc::new(LocalBus::new()),
+            hub: Arc::new(Hub::default()),
+            blobs: Arc::new(blobs),
+            limiter: Arc::new(RateLimiter::default()),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Sends committed events to their recipients. A bus failure is logged and not
+    /// returned: the events are stored, and clients get them on their next resume.
+    pub async fn publish(&self, fanouts: impl IntoIterator<Item = Fanout>) {
+        for fanout in fanouts {
+            if let Err(error) = self.bus.publish(Arc::new(fanout)).await {
+                tracing::warn!(%error, "failed to publish an event on the bus");
+            }
+        }
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Server {
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(state: AppState) -> anyhow::Result<Self> {
+        let addr = state.settings.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("failed to listen on {addr}"))?;
+        Ok(Server { state, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `state.shutdown` is cancelled, then stops accepting, closes the
+    /// WebSockets and waits for requests in flight.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Server { state, listener } = self;
+        let shutdown = state.shutdown.clone();
+        tokio::spawn(state.hub.clone().run(state.bus.clone(), shutdown.clone()));
+        tokio::spawn(prune_events(state.clone()));
+
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+async fn prune_events(state: AppState) {
+    let retention = Duration::from_secs(state.settings.event_retention_days * 86_400);
+    loop {
+        let cutoff = time::OffsetDateTime::now_utc() - retention;
+        match state.store.prune_events(cutoff).await {
+            Ok(0) => {}
+            Ok(deliveries) => tracing::info!(deliveries, "pruned expired events"),
+            Err(error) => tracing::warn!(%error, "failed to prune expired events"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            () = state.shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `roomler-server`: runs the Roomler server, or administers its data.
+//!
+//! `roomler-server` alone serves on 127.0.0.1:3000 with SQLite in `./data`;
+//! `roomler-server --help` lists the settings.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use roomler_server::admin::{self, AdminCommand};
+use roomler_server::config::Settings;
+use roomler_server::{AppState, Server};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "The Roomler team chat server")]
+struct Cli {
+    /// TOML settings file; environment variables override it.
+    #[arg(long, env = "ROOMLER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:3000 (also ROOMLER_ADDR).
+    #[arg(long, global = true)]
+    addr: Option<std::net::SocketAddr>,
+    /// Folder for the database and uploaded files (also ROOMLER_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the API (the default).
+    Serve,
+    /// Administers accounts and rooms.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(addr) = cli.addr {
+        settings.addr = addr;
+    }
+    if let Some(data_dir) = cli.data_dir {
+        settings.data_dir = data_dir;
+    }
+    init_logging(&settings.log_format);
+
+    let state = AppState::open(settings)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(state).await,
+        Command::Admin(command) => admin::run(state, command).await,
+    }
+}
+
+async fn serve(state: AppState) -> anyhow::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let server = Server::bind(state).await?;
+    let addr = server.local_addr();
+    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "roomler-server listening");
+    // A line on stdout that scripts can wait for, with the port that was bound.
+    println!("roomler-server listening on http://{addr}");
+
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing WebSockets and finishing requests");
+        shutdown.cancel();
+    });
+    server
+        .run()
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("roomler-server stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("roomler_server=info,tower_http=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,17 @@
+//! Types and rules that the Roomler server and client share.
+//!
+//! Nothing here does I/O. The modules:
+//!
+//! - [`model`]: the domain objects as the API returns them (users, rooms, messages).
+//! - [`api`]: request and response bodies of the HTTP API.
+//! - [`ws`]: the WebSocket protocol, its frames and event types.
+//! - [`rich_text`]: Markdown to safe HTML, mention extraction and emoji shortcodes.
+//! - [`limits`]: validation of every user-supplied field, with the limits as constants.
+
+pub mod api;
+pub mod limits;
+pub mod model;
+pub mod rich_text;
+pub mod ws;
+
+pub use limits::Invalid;

@@ -92,9 +92,26 @@ async fn wait_for_signal() {
     let _ = interrupt.await;
 }
 
+/// Libraries whose debug and trace output can contain message bodies (the HTML
+/// parser), tokens or request bytes (the HTTP and WebSocket stacks); they are capped
+/// whatever `RUST_LOG` says, so that no level of logging leaks them.
+const CAPPED_TARGETS: &[&str] = &[
+    "html5ever=off",
+    "markup5ever=off",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+    "tungstenite=info",
+    "tokio_tungstenite=info",
+    "rusqlite=info",
+];
+
 fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("roomler_server=info,tower_http=info,warn"));
+    for directive in CAPPED_TARGETS {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every check: formatting, lints, and all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source installers/lib.sh
+
+install_build_packages
+
+echo "== rustfmt"
+cargo fmt --all --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests"
+# Integration tests open many sockets and files at once.
+ulimit -n 65536 2>/dev/null || true
+cargo test --workspace --locked

@@ -1,7 +1,21 @@
-//! The headless engine of the Roomler desktop app.
+//! The headless engine of the Roomler desktop app, and the `roomler` CLI built on it.
 //!
-//! NOTE: this crate is still empty. It is to own the API client (reqwest), live sync
-//! (tokio-tungstenite), the offline cache (rusqlite) and the `roomler` command-line
-//! client, and it must never link Tauri or WebKit.
+//! It never links Tauri or WebKit, so tests, benchmarks and bots run the real engine.
+//!
+//! - [`api`]: the HTTP API client (reqwest with rustls).
+//! - [`cache`]: the offline SQLite cache and the outbox.
+//! - [`engine`]: the facade the app calls, live sync over tokio-tungstenite with
+//!   resume, resync and reconnect, and the change stream for the UI.
+//! - [`profile`]: a profile folder with the server, the account and the token.
+//! - [`error`]: the error type, whose kinds tell usage, rejection and network apart.
 
+pub mod api;
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod profile;
+
+pub use engine::{ConnectionState, Engine, EngineEvent};
+pub use error::{ClientError, Result};
+pub use profile::Profile;
 pub use roomler_shared as shared;

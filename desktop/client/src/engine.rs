@@ -1,0 +1,644 @@
+//! The engine: what the desktop app and the CLI call. Reads come from the cache,
+//! writes go through the outbox, and [`Engine::run_live`] keeps both in step with the
+//! server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use roomler_shared::api::PostMessageRequest;
+use roomler_shared::model::{Message, Room, RoomKind};
+use roomler_shared::ws::{Control, Event, ServerFrame};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::api::ApiClient;
+use crate::cache::{Cache, CachedRoom, Change, LocalHit, NewOperation, OperationKind, OutboxItem};
+use crate::error::{ClientError, Result};
+use crate::profile::{Profile, ProfileSettings};
+
+/// Messages fetched per history page.
+pub const PAGE_SIZE: u32 = 50;
+/// A connection that receives nothing for this long is considered dead; the server
+/// pings every 30 s by default.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(90);
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionState {
+    Offline,
+    Connecting,
+    Online,
+    /// Waiting `retry_in_ms` before attempt number `attempt`.
+    Reconnecting {
+        attempt: u32,
+        retry_in_ms: u64,
+    },
+}
+
+/// One typed change for the app: the cache, the connection or the outbox moved.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    Cache(Change),
+    Connection(ConnectionState),
+}
+
+/// What a flush of the outbox did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlushReport {
+    pub sent: u32,
+    pub failed: u32,
+    /// Items still pending because the server could not be reached.
+    pub pending: u32,
+}
+
+/// What a one-shot sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub events_applied: u32,
+    pub resynced: bool,
+    pub outbox: FlushReport,
+    pub last_seq: i64,
+}
+
+pub struct Engine {
+    profile: Profile,
+    settings: ProfileSettings,
+    api: ApiClient,
+    cache: Arc<Cache>,
+    events: broadcast::Sender<EngineEvent>,
+    connection: watch::Sender<ConnectionState>,
+}
+
+impl Engine {
+    /// Opens a profile that has a session.
+    pub fn open(profile: Profile) -> Result<Self> {
+        let settings = profile.settings()?.ok_or(ClientError::NotLoggedIn)?;
+        let token = profile.token()?.ok_or(ClientError::NotLoggedIn)?;
+        let api = ApiClient::new(&settings.server_url, Some(token))?;
+        let (cache, moved) = Cache::open(&profile.cache_path())?;
+        if moved.is_some() {
+            // The new cache has no position: the next sync refetches everything.
+            tracing::info!("the rebuilt cache will be filled from the server on the next sync");
+        }
+        let (events, _) = broadcast::channel(1024);
+        let (connection, _) = watch::channel(ConnectionState::Offline);
+        Ok(Engine {
+            profile,
+            settings,
+            api,
+            cache: Arc::new(cache),
+            events,
+            connection,
+        })
+    }
+
+    /// Logs in and stores the session in the profile.
+    pub async fn login(
+        profile: Profile,
+        server: &str,
+        login: &str,
+        password: &str,
+    ) -> Result<Self> {
+        let api = ApiClient::new(server, None)?;
+        let auth = api.login(login, password).await?;
+        Self::start_session(profile, api.base_url(), auth).await
+    }
+
+    pub async fn register(
+        profile: Profile,
+        server: &str,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Self> {
+        let api = ApiClient::new(server, None)?;
+        let auth = api.register(username, email, password).await?;
+        Self::start_session(profile, api.base_url(), auth).await
+    }
+
+    async fn start_session(
+        profile: Profile,
+        server: &str,
+        auth: roomler_shared::api::AuthResponse,
+    ) -> Result<Self> {
+        let previous = profile.settings()?;
+        let settings = ProfileSettings {
+            server_url: server.to_string(),
+            user_id: auth.user.id,
+            username: auth.user.username.clone(),
+        };
+        // Another account or server must not see this profile's cache.
+        let same_account = previous.is_some_and(|previous| {
+            previous.user_id == settings.user_id && previous.server_url == settings.server_url
+        });
+        if !same_account {
+            let cache = profile.cache_path();
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", cache.display()));
+            }
+        }
+        profile.save_settings(&settings)?;
+        profile.save_token(&auth.token)?;
+        Self::open(profile)
+    }
+
+    /// Ends the session on the server (when reachable) and forgets the token.
+    pub async fn logout(self) -> Result<()> {
+        let result = self.api.logout().await;
+        self.profile.forget_token()?;
+        match result {
+            Err(error) if error.is_network() => Ok(()),
+            Err(ClientError::Rejected { status, .. }) if status == 401 => Ok(()),
+            other => other,
+        }
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        self.settings.user_id
+    }
+
+    pub fn settings(&self) -> &ProfileSettings {
+        &self.settings
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn connection_state(&self) -> watch::Receiver<ConnectionState> {
+        self.connection.subscribe()
+    }
+
+    fn notify(&self, changes: impl IntoIterator<Item = Change>) {
+        for change in changes {
+            let _ = self.events.send(EngineEvent::Cache(change));
+        }
+    }
+
+    fn set_connection(&self, state: ConnectionState) {
+        if *self.connection.borrow() != state {
+            self.connection.send_replace(state.clone());
+            let _ = self.events.send(EngineEvent::Connection(state));
+        }
+    }
+
+    // Rooms.
+
+    pub fn rooms(&self) -> Result<Vec<CachedRoom>> {
+        self.cache.rooms()
+    }
+
+    /// Refetches the room list from the server into the cache.
+    pub async fn refresh_rooms(&self) -> Result<Vec<Room>> {
+        let rooms = self.api.rooms().await?;
+        self.cache.replace_rooms(&rooms)?;
+        self.notify([Change::RoomsChanged]);
+        Ok(rooms)
+    }
+
+    pub async fn directory(&self, query: &str) -> Result<Vec<Room>> {
+        self.api.directory(query).await
+    }
+
+    pub async fn join(&self, name: &str, password: Option<String>) -> Result<Room> {
+        let room = self.api.join(name, password).await?;
+        self.cache.upsert_room(&room)?;
+        self.notify([Change::RoomsChanged]);
+        Ok(room)
+    }
+
+    pub async fn create_room(
+        &self,
+        name: &str,
+        kind: RoomKind,
+        password: Option<String>,
+        parent: Option<&str>,
+    ) -> Result<Room> {
+        let parent_id = match parent {
+            Some(parent) => Some(self.resolve_room(parent).await?.id),
+            None => None,
+        };
+        let room = self
+            .api
+            .create_room(name, kind, password, parent_id)
+            .await?;
+        self.cache.upsert_room(&room)?;
+        self.notify([Change::RoomsChanged]);
+        Ok(room)
+    }
+
+    /// Finds a room the user is in by path or id: in the cache, else on the server.
+    pub async fn resolve_room(&self, name: &str) -> Result<Room> {
+        if let Some(room) = self.cache.find_room(name)? {
+            return Ok(room);
+        }
+        match self.refresh_rooms().await {
+            Ok(_) => {}
+            Err(error) if error.is_network() => {}
+            Err(error) => return Err(error),
+        }
+        self.cache.find_room(name)?.ok_or_else(|| {
+            ClientError::Usage(format!(
+                "you are not in a room named {name:?}; `roomler rooms` lists yours, and \
+                 `roomler join {name}` joins a public one"
+            ))
+        })
+    }
+
+    // Messages.
+
+    /// History newest first, from the cache; older pages are fetched and cached when
+    /// the cache has fewer than `limit` and the server is reachable.
+    pub async fn history(&self, room_id: Uuid, limit: u32) -> Result<Vec<Message>> {
+        let mut messages = self.cache.history(room_id, None, limit)?;
+        while (messages.len() as u32) < limit && !self.cache.history_complete(room_id)? {
+            let before = messages.last().map(|message| message.seq);
+            let page = match self.api.history(room_id, before, None, PAGE_SIZE).await {
+                Ok(page) => page,
+                Err(error) if error.is_network() => break,
+                Err(error) => return Err(error),
+            };
+            let complete = (page.len() as u32) < PAGE_SIZE;
+            self.cache.store_messages(room_id, &page, complete)?;
+            messages = self.cache.history(room_id, None, limit)?;
+            if page.is_empty() {
+                break;
+            }
+        }
+        Ok(messages)
+    }
+
+    pub fn search(&self, query: &str, limit: u32) -> Result<Vec<LocalHit>> {
+        self.cache.search(query, limit)
+    }
+
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
+        self.cache.outbox()
+    }
+
+    /// Queues a message; [`Engine::flush_outbox`] sends it.
+    pub fn queue_message(
+        &self,
+        room_id: Uuid,
+        body: &str,
+        reply_to: Option<Uuid>,
+        attachments: Vec<Uuid>,
+    ) -> Result<OutboxItem> {
+        roomler_shared::limits::body(body)
+            .map_err(|invalid| ClientError::Usage(invalid.message))?;
+        let operation = NewOperation {
+            room_id,
+            body: Some(body.to_string()),
+            reply_to,
+            attachments,
+            ..NewOperation::default()
+        };
+        let item = self.cache.enqueue(OperationKind::Send, operation)?;
+        self.notify([Change::OutboxChanged]);
+        Ok(item)
+    }
+
+    pub fn queue_operation(
+        &self,
+        kind: OperationKind,
+        operation: NewOperation,
+    ) -> Result<OutboxItem> {
+        let item = self.cache.enqueue(kind, operation)?;
+        self.notify([Change::OutboxChanged]);
+        Ok(item)
+    }
+
+    /// Sends pending items in order until the queue is empty or the server is
+    /// unreachable. Rejected items become failed ones with the server's reason.
+    pub async fn flush_outbox(&self) -> Result<FlushReport> {
+        let mut report = FlushReport::default();
+        while let Some(item) = self.cache.next_pending()? {
+            self.cache.record_attempt(item.id)?;
+            match self.send_item(&item).await {
+                Ok(()) => report.sent += 1,
+                Err(error) if error.is_network() => {
+                    tracing::debug!(item = item.id, %error, "the outbox waits for the server");
+                    break;
+                }
+                Err(ClientError::Rejected { code, message, .. }) => {
+                    tracing::info!(
+                        item = item.id,
+                        code,
+                        "the server rejected a queued operation"
+                    );
+                    self.cache.fail(item.id, &code, &message)?;
+                    report.failed += 1;
+                }
+                Err(error) => return Err(error),
+            }
+            self.notify([
+                Change::OutboxChanged,
+                Change::MessagesChanged {
+                    room_id: item.room_id,
+                },
+            ]);
+        }
+        report.pending = self
+            .cache
+            .outbox()?
+            .iter()
+            .filter(|item| item.state == crate::cache::OutboxState::Pending)
+            .count() as u32;
+        Ok(report)
+    }
+
+    async fn send_item(&self, item: &OutboxItem) -> Result<()> {
+        let missing = |what: &str| {
+            ClientError::Other(anyhow::anyhow!("outbox item {} has no {what}", item.id))
+        };
+        match item.kind {
+            OperationKind::Send => {
+                let request = PostMessageRequest {
+                    body: item.body.clone().ok_or_else(|| missing("body"))?,
+                    client_id: item.client_id.clone().ok_or_else(|| missing("client_id"))?,
+                    reply_to: item.reply_to,
+                    attachments: item.attachments.clone(),
+                };
+                let message = self.api.post_message(item.room_id, &request).await?;
+                self.cache.complete_with_message(item.id, &message)
+            }
+            OperationKind::Edit => {
+                let id = item.message_id.ok_or_else(|| missing("message_id"))?;
+                let body = item.body.as_deref().ok_or_else(|| missing("body"))?;
+                let message = self.api.edit_message(id, body).await?;
+                self.cache.complete_with_message(item.id, &message)
+            }
+            OperationKind::Delete => {
+                let id = item.message_id.ok_or_else(|| missing("message_id"))?;
+                match self.api.delete_message(id).await {
+                    // Deleting what is already gone is done.
+                    Err(ClientError::Rejected { status, .. }) if status == 404 => {}
+                    other => other?,
+                }
+                self.cache.complete(item.id)
+            }
+            OperationKind::React | OperationKind::Unreact => {
+                let id = item.message_id.ok_or_else(|| missing("message_id"))?;
+                let emoji = item.emoji.as_deref().ok_or_else(|| missing("emoji"))?;
+                self.api
+                    .set_reaction(id, emoji, item.kind == OperationKind::React)
+                    .await?;
+                self.cache.complete(item.id)
+            }
+        }
+    }
+
+    pub fn retry(&self, item_id: i64) -> Result<bool> {
+        let found = self.cache.retry(item_id)?;
+        self.notify([Change::OutboxChanged]);
+        Ok(found)
+    }
+
+    pub fn discard(&self, item_id: i64) -> Result<bool> {
+        let found = self.cache.discard(item_id)?;
+        self.notify([Change::OutboxChanged]);
+        Ok(found)
+    }
+
+    // Live sync.
+
+    /// Connects, catches up on missed events (or resyncs), flushes the outbox, and
+    /// returns.
+    pub async fn sync_once(&self) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let mut socket = self.connect().await?;
+        self.catch_up(&mut socket, &mut report, |_| {}).await?;
+        report.outbox = self.flush_outbox().await?;
+        report.last_seq = self.cache.last_seq()?;
+        let _ = socket.close(None).await;
+        self.set_connection(ConnectionState::Offline);
+        Ok(report)
+    }
+
+    /// Stays connected until `shutdown`, reconnecting with jittered exponential
+    /// backoff, and calls `on_event` for each event applied.
+    pub async fn run_live(&self, shutdown: CancellationToken, mut on_event: impl FnMut(&Event)) {
+        let mut attempt = 0u32;
+        while !shutdown.is_cancelled() {
+            self.set_connection(ConnectionState::Connecting);
+            match self
+                .live_session(&shutdown, &mut on_event, &mut attempt)
+                .await
+            {
+                Ok(()) => break,
+                Err(error) => tracing::info!(%error, "the live connection ended"),
+            }
+            attempt += 1;
+            let delay = backoff(attempt);
+            self.set_connection(ConnectionState::Reconnecting {
+                attempt,
+                retry_in_ms: delay.as_millis() as u64,
+            });
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.set_connection(ConnectionState::Offline);
+    }
+
+    async fn live_session(
+        &self,
+        shutdown: &CancellationToken,
+        on_event: &mut impl FnMut(&Event),
+        attempt: &mut u32,
+    ) -> Result<()> {
+        let mut socket = self.connect().await?;
+        let mut report = SyncReport::default();
+        self.catch_up(&mut socket, &mut report, |event| on_event(event))
+            .await?;
+        *attempt = 0;
+        self.flush_outbox().await?;
+
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            let frame = tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = socket.close(None).await;
+                    return Ok(());
+                }
+                _ = ping.tick() => {
+                    socket.send(WsMessage::Text(r#"{"type":"ping"}"#.into())).await?;
+                    continue;
+                }
+                frame = tokio::time::timeout(SILENCE_TIMEOUT, socket.next()) => frame,
+            };
+            let frame = match frame {
+                Err(_) => return Err(ClientError::Network("the server went silent".into())),
+                Ok(None) => {
+                    return Err(ClientError::Network(
+                        "the server closed the connection".into(),
+                    ));
+                }
+                Ok(Some(frame)) => frame?,
+            };
+            let WsMessage::Text(text) = frame else {
+                continue;
+            };
+            match serde_json::from_str::<ServerFrame>(&text)? {
+                ServerFrame::Event(event) => {
+                    self.apply(&event)?;
+                    on_event(&event);
+                    // A message of ours from another device, or a retry, may have
+                    // made queued items sendable.
+                    if self.cache.next_pending()?.is_some() {
+                        self.flush_outbox().await?;
+                    }
+                }
+                ServerFrame::Control(Control::Resync { seq, reason }) => {
+                    tracing::info!(reason, "the server asked for a resync");
+                    self.resync(seq).await?;
+                }
+                ServerFrame::Control(_) => {}
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Socket> {
+        self.set_connection(ConnectionState::Connecting);
+        let last_seq = self.cache.last_seq()?;
+        let since = (last_seq > 0).then_some(last_seq);
+        let mut request = self.api.ws_url(since).into_client_request()?;
+        let token = self.api.token().ok_or(ClientError::NotLoggedIn)?;
+        let header = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| ClientError::Usage("the stored token is not valid header text".into()))?;
+        request.headers_mut().insert("authorization", header);
+        let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+            Ok(connected) => connected,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status();
+                self.set_connection(ConnectionState::Offline);
+                return Err(ClientError::Rejected {
+                    status,
+                    code: if status == 401 {
+                        "invalid_token".into()
+                    } else {
+                        "websocket_rejected".into()
+                    },
+                    message: format!(
+                        "the server refused the live connection ({status}); log in again"
+                    ),
+                });
+            }
+            Err(error) => {
+                self.set_connection(ConnectionState::Offline);
+                return Err(error.into());
+            }
+        };
+        self.set_connection(ConnectionState::Online);
+        Ok(socket)
+    }
+
+    /// Reads frames until the server's replay is complete.
+    async fn catch_up(
+        &self,
+        socket: &mut Socket,
+        report: &mut SyncReport,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<()> {
+        let resuming = self.cache.last_seq()? > 0;
+        loop {
+            let frame = tokio::time::timeout(SILENCE_TIMEOUT, socket.next())
+                .await
+                .map_err(|_| ClientError::Network("the server went silent during catch-up".into()))?
+                .ok_or_else(|| ClientError::Network("the server closed the connection".into()))??;
+            let WsMessage::Text(text) = frame else {
+                continue;
+            };
+            match serde_json::from_str::<ServerFrame>(&text)? {
+                ServerFrame::Control(Control::Hello { seq, .. }) if !resuming => {
+                    // A fresh cache: fetch the current state, then follow from `seq`.
+                    self.resync(seq).await?;
+                    report.resynced = true;
+                    return Ok(());
+                }
+                ServerFrame::Control(Control::Hello { .. }) => {}
+                ServerFrame::Control(Control::Resumed { .. }) => return Ok(()),
+                ServerFrame::Control(Control::Resync { seq, reason }) => {
+                    tracing::info!(reason, "the server asked for a resync");
+                    self.resync(seq).await?;
+                    report.resynced = true;
+                    return Ok(());
+                }
+                ServerFrame::Control(_) => {}
+                ServerFrame::Event(event) => {
+                    self.apply(&event)?;
+                    report.events_applied += 1;
+                    on_event(&event);
+                }
+            }
+        }
+    }
+
+    fn apply(&self, event: &Event) -> Result<()> {
+        let changes = self.cache.apply_event(event, self.user_id())?;
+        self.notify(changes);
+        Ok(())
+    }
+
+    /// Refetches rooms and the newest page of each room, then records `seq` as the
+    /// position to resume from.
+    async fn resync(&self, seq: i64) -> Result<()> {
+        let rooms = self.refresh_rooms().await?;
+        for room in &rooms {
+            let page = self.api.history(room.id, None, None, PAGE_SIZE).await?;
+            let complete = (page.len() as u32) < PAGE_SIZE;
+            self.cache.store_messages(room.id, &page, complete)?;
+            self.notify([Change::MessagesChanged { room_id: room.id }]);
+        }
+        self.cache.set_last_seq(seq)
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Full-jitter exponential backoff: a random delay up to `base * 2^attempt`, capped.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let millis =
+        rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
+    Duration::from_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert!(backoff(1) <= Duration::from_secs(1));
+        assert!(backoff(1) >= Duration::from_millis(500));
+        for _ in 0..20 {
+            assert!(backoff(30) <= BACKOFF_MAX);
+            assert!(backoff(30) >= BACKOFF_MAX / 2);
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! `roomler`: the command-line Roomler client, on the same engine as the desktop app.
+//!
+//! Exit codes: 0 success, 2 usage error (also: not logged in), 3 the server rejected
+//! the request, 4 the server was unreachable, 1 anything else.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
+use roomler_client::engine::PAGE_SIZE;
+use roomler_client::{ClientError, Engine, Profile};
+use roomler_shared::model::{Message, Room, RoomKind};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "The Roomler command-line client")]
+struct Cli {
+    /// Profile folder with the session and the offline cache
+    /// (default: $ROOMLER_PROFILE, else ~/.config/roomler/default).
+    #[arg(long, global = true)]
+    profile: Option<PathBuf>,
+    /// Prints machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Logs in; the password is read from standard input.
+    Login {
+        #[arg(long)]
+        server: String,
+        /// Username or email address.
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input (the only way to give it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Creates an account and logs in; the password is read from standard input.
+    Register {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Ends the session and forgets the token; the cache stays readable.
+    Logout,
+    /// Lists your rooms, from the cache, with unread counts.
+    Rooms,
+    /// Searches the public rooms on the server.
+    Directory { query: Option<String> },
+    /// Joins a room by its dotted path.
+    Join {
+        name: String,
+        /// Read the room's password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Creates a room.
+    Create {
+        name: String,
+        #[arg(long)]
+        private: bool,
+        /// Creates a sub-room of this room.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Read a password for the private room from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sends a message; offline, it waits in the outbox for `roomler sync`.
+    Send {
+        room: String,
+        text: String,
+        #[arg(long)]
+        reply_to: Option<uuid::Uuid>,
+        /// Attaches a file (needs the server to be reachable).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Prints a room's history, newest last; works offline from the cache.
+    History {
+        room: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Prints new messages of a room as they arrive, until interrupted.
+    Tail { room: String },
+    /// Searches every cached message; works offline.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Connects, catches up, sends the outbox, and exits.
+    Sync,
+    /// Lists pending and failed outbox items, or retries or discards one.
+    Outbox {
+        #[arg(long, conflicts_with = "discard")]
+        retry: Option<i64>,
+        #[arg(long)]
+        discard: Option<i64>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let profile = Profile::new(cli.profile.clone().unwrap_or_else(Profile::default_dir));
+    let output = Output { json: cli.json };
+    match run(cli.command, profile, &output).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let (code, hint) = exit_code(&error);
+            if output.json {
+                let value = json!({"error": {"kind": kind(&error), "message": error.to_string()}});
+                println!("{value}");
+            } else {
+                eprintln!("roomler: {error}");
+                if let Some(hint) = hint {
+                    eprintln!("{hint}");
+                }
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit_code(error: &ClientError) -> (u8, Option<&'static str>) {
+    match error {
+        ClientError::Usage(_) | ClientError::NotLoggedIn => (2, None),
+        ClientError::Network(_) => (
+            4,
+            Some("Check the server URL and your connection; cached commands still work."),
+        ),
+        ClientError::Rejected { status, .. } if status.is_server_error() => (4, None),
+        ClientError::Rejected { .. } => (3, None),
+        _ => (1, None),
+    }
+}
+
+fn kind(error: &ClientError) -> &'static str {
+    match exit_code(error).0 {
+        2 => "usage",
+        3 => "rejected",
+        4 => "network",
+        _ => "internal",
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMLER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read_password() -> Result<String, ClientError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|error| ClientError::Usage(format!("failed to read standard input: {error}")))?;
+    let password = text.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        return Err(ClientError::Usage(
+            "no password on standard input; pipe it in, e.g. `echo \"$PASSWORD\" | roomler ...`"
+                .into(),
+        ));
+    }
+    Ok(password)
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn value(&self, value: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", text());
+        }
+    }
+}
+
+async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), ClientError> {
+    match command {
+        Command::Login { server, user, .. } => {
+            let password = read_password()?;
+            let engine = Engine::login(profile, &server, &user, &password).await?;
+            let settings = engine.settings();
+            output.value(
+                json!({"user_id": settings.user_id, "username": settings.username}),
+                || {
+                    format!(
+                        "logged in to {} as {}",
+                        settings.server_url, settings.username
+                    )
+                },
+            );
+        }
+        Command::Register {
+            server,
+            user,
+            email,
+            ..
+        } => {
+            let password = read_password()?;
+            let engine = Engine::register(profile, &server, &user, &email, &password).await?;
+            let settings = engine.settings();
+            output.value(
+                json!({"user_id": settings.user_id, "username": settings.username}),
+                || {
+                    format!(
+                        "registered {} on {}",
+                        settings.username, settings.server_url
+                    )
+                },
+            );
+        }
+        Command::Logout => {
+            Engine::open(profile)?.logout().await?;
+            output.value(json!({"logged_out": true}), || "logged out".to_string());
+        }
+        Command::Rooms => {
+            let engine = Engine::open(profile)?;
+            let rooms = engine.rooms()?;
+            output.value(serde_json::to_value(&rooms)?, || format_rooms(&rooms));
+        }
+        Command::Directory { query } => {
+            let engine = Engine::open(profile)?;
+            let rooms = engine
+                .directory(query.as_deref().unwrap_or_default())
+                .await?;
+            output.value(serde_json::to_value(&rooms)?, || format_directory(&rooms));
+        }
+        Command::Join {
+            name,
+            password_stdin,
+        } => {
+            let engine = Engine::open(profile)?;
+            let password = password_stdin.then(read_password).transpose()?;
+            let room = engine.join(&name, password).await?;
+            output.value(serde_json::to_value(&room)?, || {
+                format!("joined {}", room.path)
+            });
+        }
+        Command::Create {
+            name,
+            private,
+            parent,
+            password_stdin,
+        } => {
+            let engine = Engine::open(profile)?;
+            let password = password_stdin.then(read_password).transpose()?;
+            let kind = if private {
+                RoomKind::Private
+            } else {
+                RoomKind::Public
+            };
+            let room = engine
+                .create_room(&name, kind, password, parent.as_deref())
+                .await?;
+            output.value(serde_json::to_value(&room)?, || {
+                format!("created {}", room.path)
+            });
+        }
+        Command::Send {
+            room,
+            text,
+            reply_to,
+            file,
+        } => {
+            let engine = Engine::open(profile)?;
+            let room = engine.resolve_room(&room).await?;
+            let mut attachments = Vec::new();
+            if let Some(path) = file {
+                attachments.push(upload(&engine, room.id, &path).await?);
+            }
+            let item = engine.queue_message(room.id, &text, reply_to, attachments)?;
+            engine.flush_outbox().await?;
+            report_send(&engine, &item, output)?;
+        }
+        Command::History { room, limit } => {
+            let engine = Engine::open(profile)?;
+            let room = engine.resolve_room(&room).await?;
+            let mut messages = engine
+                .history(room.id, limit.clamp(1, 10 * PAGE_SIZE))
+                .await?;
+            messages.reverse();
+            let pending: Vec<OutboxItem> = engine
+                .outbox()?
+                .into_iter()
+                .filter(|item| item.room_id == room.id)
+                .collect();
+            let value = json!({"messages": messages, "outbox": pending});
+            output.value(value, || format_history(&messages, &pending));
+        }
+        Command::Tail { room } => {
+            let engine = Engine::open(profile)?;
+            let room = engine.resolve_room(&room).await?;
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                stop.cancel();
+            });
+            let json = output.json;
+            engine
+                .run_live(shutdown, |event| {
+                    if event.kind != roomler_shared::ws::EventKind::MessageCreated
+                        || event.room_id != Some(room.id)
+                    {
+                        return;
+                    }
+                    let Ok(message) = serde_json::from_value::<Message>(event.data.clone()) else {
+                        return;
+                    };
+                    if json {
+                        println!("{}", serde_json::to_string(&message).unwrap_or_default());
+                    } else {
+                        println!("{}", format_message(&message));
+                    }
+                })
+                .await;
+        }
+        Command::Search { query, limit } => {
+            let engine = Engine::open(profile)?;
+            let hits = engine.search(&query, limit)?;
+            output.value(serde_json::to_value(&hits)?, || format_hits(&hits));
+        }
+        Command::Sync => {
+            let engine = Engine::open(profile)?;
+            let report = engine.sync_once().await?;
+            output.value(serde_json::to_value(&report)?, || {
+                format!(
+                    "synced: {} events applied{}, {} sent, {} failed, {} pending",
+                    report.events_applied,
+                    if report.resynced {
+                        " (full refresh)"
+                    } else {
+                        ""
+                    },
+                    report.outbox.sent,
+                    report.outbox.failed,
+                    report.outbox.pending
+                )
+            });
+        }
+        Command::Outbox { retry, discard } => {
+            let engine = Engine::open(profile)?;
+            if let Some(id) = retry
+                && !engine.retry(id)?
+            {
+                return Err(ClientError::Usage(format!(
+                    "no outbox item has the id {id}"
+                )));
+            }
+            if let Some(id) = discard
+                && !engine.discard(id)?
+            {
+                return Err(ClientError::Usage(format!(
+                    "no outbox item has the id {id}"
+                )));
+            }
+            let items = engine.outbox()?;
+            output.value(serde_json::to_value(&items)?, || format_outbox(&items));
+        }
+    }
+    Ok(())
+}
+
+async fn upload(
+    engine: &Engine,
+    room_id: uuid::Uuid,
+    path: &std::path::Path,
+) -> Result<uuid::Uuid, ClientError> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|error| ClientError::Usage(format!("cannot read {}: {error}", path.display())))?;
+    let size = file.metadata().await.map_err(anyhow::Error::from)?.len();
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("file");
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    let info = engine.api().upload(room_id, name, body, size).await?;
+    Ok(info.id)
+}
+
+/// Prints where a queued message ended up; a rejection becomes the command's error.
+fn report_send(engine: &Engine, item: &OutboxItem, output: &Output) -> Result<(), ClientError> {
+    let current = engine
+        .outbox()?
+        .into_iter()
+        .find(|queued| queued.id == item.id);
+    match current {
+        None => {
+            output.value(
+                json!({"state": "sent", "client_id": item.client_id}),
+                || "sent".into(),
+            );
+            Ok(())
+        }
+        Some(queued) if queued.state == OutboxState::Failed => Err(ClientError::Rejected {
+            status: reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            code: queued.error_code.unwrap_or_default(),
+            message: format!(
+                "{} (kept as failed outbox item {}; `roomler outbox --retry {}` or --discard)",
+                queued.error_message.unwrap_or_default(),
+                queued.id,
+                queued.id
+            ),
+        }),
+        Some(queued) => {
+            output.value(json!({"state": "pending", "outbox_id": queued.id, "client_id": queued.client_id}), || {
+                format!("queued as outbox item {}: the server is unreachable; `roomler sync` sends it", queued.id)
+            });
+            Ok(())
+        }
+    }
+}
+
+fn format_rooms(rooms: &[CachedRoom]) -> String {
+    if rooms.is_empty() {
+        return "no rooms yet; `roomler directory` lists public ones".to_string();
+    }
+    rooms
+        .iter()
+        .map(|cached| {
+            let unread = if cached.unread > 0 {
+                format!("  ({} unread)", cached.unread)
+            } else {
+                String::new()
+            };
+            format!(
+                "{:<8} {}{unread}",
+                cached.room.kind.as_str(),
+                cached.room.path
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn format_directory(rooms: &[Room]) -> String {
+    if rooms.is_empty() {
+        return "no public rooms match".to_string();
+    }
+    rooms
+        .iter()
+        .map(|room| {
+            format!(
+                "{:<32} {:>4} members  {}",
+                room.path, room.member_count, room.topic
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn format_message(message: &Message) -> String {
+    let body = if message.deleted {
+        "(deleted)"
+    } else {
+        message.body.as_str()
+    };
+    let time = message
+        .created_at
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap_or_default();
+    format!("[{time}] {}: {body}", message.author.username)
+}
+
+fn format_history(messages: &[Message], pending: &[OutboxItem]) -> String {
+    let mut lines: Vec<String> = messages.iter().map(format_message).collect();
+    for item in pending {
+        let state = match item.state {
+            OutboxState::Pending => "pending".to_string(),
+            OutboxState::Failed => {
+                format!("failed: {}", item.error_message.clone().unwrap_or_default())
+            }
+        };
+        lines.push(format!(
+            "[{state}] {}",
+            item.body.clone().unwrap_or_default()
+        ));
+    }
+    if lines.is_empty() {
+        "no messages".to_string()
+    } else {
+        lines.join("\n")
+    }
+}
+
+fn format_hits(hits: &[LocalHit]) -> String {
+    if hits.is_empty() {
+        return "no cached message matches".to_string();
+    }
+    hits.iter()
+        .map(|hit| {
+            let snippet = hit.snippet.replace("<mark>", "*").replace("</mark>", "*");
+            format!(
+                "{} {}: {snippet}",
+                hit.room_path, hit.message.author.username
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn format_outbox(items: &[OutboxItem]) -> String {
+    if items.is_empty() {
+        return "the outbox is empty".to_string();
+    }
+    items
+        .iter()
+        .map(|item| {
+            let state = match item.state {
+                OutboxState::Pending => "pending".to_string(),
+                OutboxState::Failed => format!(
+                    "failed ({}): {}",
+                    item.error_code.clone().unwrap_or_default(),
+                    item.error_message.clone().unwrap_or_default()
+                ),
+            };
+            format!("{:>4} {:?} {}", item.id, item.kind, state)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -40,7 +40,9 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Running {
     let mut child = command.spawn().expect("roomler-server starts");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line on stdout");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a line on stdout");
     let base = line
         .trim()
         .strip_prefix("roomler-server listening on ")
@@ -76,8 +78,11 @@ fn admin(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, 
 async fn register(base: &str, username: &str, password: &str) -> Value {
     let body = json!({"username": username, "email": format!("{username}@example.com"),
                       "password": password});
-    let response =
-        reqwest::Client::new().post(format!("{base}/api/auth/register")).json(&body).send().await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/auth/register"))
+        .json(&body)
+        .send()
+        .await;
     let response = response.unwrap();
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
@@ -103,21 +108,34 @@ async fn sigterm_closes_websockets_going_away() {
 
     let url = format!("{}/api/ws", server.base.replacen("http", "ws", 1));
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let hello = socket.next().await.unwrap().unwrap();
     assert!(hello.to_text().unwrap().contains("hello"));
 
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 
-    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
     let Some(Ok(WsMessage::Close(Some(close)))) = frame else {
         panic!("expected a close frame, got {frame:?}");
     };
     assert_eq!(u16::from(close.code), 1001);
     let status = wait_for_exit(&mut server.child, Duration::from_secs(10));
-    assert!(status.is_some_and(|status| status.success()), "exit status {status:?}");
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "exit status {status:?}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +148,10 @@ async fn logs_hold_no_password_token_or_body() {
     let client = reqwest::Client::new();
 
     let login = json!({"login": "alice", "password": password});
-    let response = client.post(format!("{}/api/auth/login", server.base)).json(&login).send();
+    let response = client
+        .post(format!("{}/api/auth/login", server.base))
+        .json(&login)
+        .send();
     assert_eq!(response.await.unwrap().status(), 200);
     let room = json!({"name": "general", "kind": "public"});
     let response = client
@@ -143,17 +164,36 @@ async fn logs_hold_no_password_token_or_body() {
     let room: Value = response.json().await.unwrap();
     let body = "body-7c3d0b1e-never-logged";
     let message = json!({"body": body, "client_id": "c1"});
-    let path = format!("{}/api/rooms/{}/messages", server.base, room["id"].as_str().unwrap());
-    let response = client.post(path).bearer_auth(&token).json(&message).send().await.unwrap();
+    let path = format!(
+        "{}/api/rooms/{}/messages",
+        server.base,
+        room["id"].as_str().unwrap()
+    );
+    let response = client
+        .post(path)
+        .bearer_auth(&token)
+        .json(&message)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
-    let response =
-        client.get(format!("{}/api/me?access_token={token}", server.base)).send().await.unwrap();
+    let response = client
+        .get(format!("{}/api/me?access_token={token}", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 
     let _ = server.child.kill();
     let _ = server.child.wait();
     let mut logs = String::new();
-    server.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     assert!(logs.contains("registered an account"), "logs: {logs}");
     assert!(!logs.contains(password), "the password is in the logs");
     assert!(!logs.contains(&token), "the token is in the logs");
@@ -167,7 +207,13 @@ fn admin_commands_manage_users_and_rooms() {
 
     let (ok, stdout, stderr) = admin(
         data,
-        &["create-user", "--username", "Bob", "--email", "bob@example.com"],
+        &[
+            "create-user",
+            "--username",
+            "Bob",
+            "--email",
+            "bob@example.com",
+        ],
         Some("a long password\n"),
     );
     assert!(ok, "create-user failed: {stderr}");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -15,7 +15,7 @@ use roomler_shared::model::User;
 use uuid::Uuid;
 
 use super::files::{read_upload, serve_blob};
-use super::{Json, Path, Query};
+use super::{Json, Multipart, Path, Query};
 use crate::AppState;
 use crate::auth::{AuthUser, ClientIp, hash_password, new_token, verify_password};
 use crate::error::{ApiError, ApiResult};
@@ -122,6 +122,8 @@ pub(crate) async fn login(
         limits::username_key(login)
     };
 
+    let record = state.store.user_by_login(&key).await?;
+
     let rate = &state.settings.rate_limit;
     if rate.enabled {
         let minute = Duration::from_secs(60);
@@ -131,7 +133,11 @@ pub(crate) async fn login(
             .limiter
             .check(&ip_key, rate.login_per_ip_per_minute, minute)
             .map_err(limited)?;
-        let account_key = format!("login-account:{key}");
+        // One bucket per account, whether it is named by username or by email.
+        let account = record
+            .as_ref()
+            .map_or(key.clone(), |user| user.id.to_string());
+        let account_key = format!("login-account:{account}");
         let per_account = rate.login_per_account_per_minute;
         state
             .limiter
@@ -139,7 +145,6 @@ pub(crate) async fn login(
             .map_err(limited)?;
     }
 
-    let record = state.store.user_by_login(&key).await?;
     let hash = record.as_ref().map(|user| user.password_hash.clone());
     let valid = verify_password(request.password, hash)
         .await
@@ -211,6 +216,16 @@ pub(crate) async fn change_password(
     auth: AuthUser,
     Json(request): Json<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    // A stolen session must not be a way to guess the password faster than a login.
+    let rate = &state.settings.rate_limit;
+    if rate.enabled {
+        let key = format!("login-account:{}", auth.id());
+        let minute = Duration::from_secs(60);
+        state
+            .limiter
+            .check(&key, rate.login_per_account_per_minute, minute)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    }
     let current = Some(auth.user.password_hash.clone());
     let valid = verify_password(request.current_password, current)
         .await

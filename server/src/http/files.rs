@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use tower_http::services::ServeFile;
 use uuid::Uuid;
 
 use super::rooms::require_member;
-use super::{Json, Path};
+use super::{Json, Multipart, Path};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::blobs::{INLINE_IMAGE_TYPES, SaveError, SavedBlob};
@@ -35,7 +35,10 @@ pub struct Upload {
 }
 
 /// Streams the `file` part of a multipart body to the blob folder.
-pub async fn read_upload(state: &AppState, mut multipart: Multipart) -> ApiResult<Upload> {
+pub async fn read_upload(
+    state: &AppState,
+    Multipart(mut multipart): Multipart,
+) -> ApiResult<Upload> {
     let limit = state.settings.max_upload_bytes;
     loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;

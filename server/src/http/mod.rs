@@ -9,6 +9,7 @@ mod rooms;
 mod ws;
 
 use axum::Router;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::{HeaderName, Request};
@@ -93,6 +94,30 @@ pub struct Path<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// `axum::extract::Multipart` with errors in the API's JSON shape.
+pub struct Multipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = axum::extract::Multipart::from_request(request, state).await?;
+        Ok(Multipart(multipart))
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(rejection: MultipartRejection) -> Self {
+        ApiError::bad_request(
+            "invalid_multipart",
+            format!(
+                "Send the file as multipart/form-data with a `file` part: {}",
+                rejection.body_text()
+            ),
+        )
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {

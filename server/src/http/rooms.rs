@@ -270,6 +270,10 @@ pub(crate) async fn join(
 
     match room.kind {
         RoomKind::Direct => return Err(ApiError::room_not_found()),
+        // A public sub-room of a room the caller may not see is as hidden as its parent.
+        RoomKind::Public if !can_see(&state, auth.id(), &room).await? => {
+            return Err(ApiError::room_not_found());
+        }
         RoomKind::Public => {}
         RoomKind::Private => {
             // A private room without a password is joined by invite only, and so is
@@ -305,6 +309,12 @@ pub(crate) async fn join(
 /// Adds the user to the room as a member, after the checks every way of joining
 /// shares: not banned, and a member of the parent.
 pub(crate) async fn admit(state: &AppState, user_id: Uuid, room: RoomRecord) -> ApiResult<Room> {
+    check_admission(state, user_id, &room).await?;
+    add_member_now(state, user_id, room).await
+}
+
+/// The checks every way of joining shares: not banned, and a member of the parent.
+async fn check_admission(state: &AppState, user_id: Uuid, room: &RoomRecord) -> ApiResult<()> {
     if state.store.is_banned(room.id, user_id).await? {
         return Err(ApiError::forbidden(
             "banned",
@@ -321,6 +331,10 @@ pub(crate) async fn admit(state: &AppState, user_id: Uuid, room: RoomRecord) -> 
             format!("Join {parent_path:?} first: a sub-room's members are members of its parent."),
         ));
     }
+    Ok(())
+}
+
+async fn add_member_now(state: &AppState, user_id: Uuid, room: RoomRecord) -> ApiResult<Room> {
     let fanout = state
         .store
         .add_member(room.id, user_id, Role::Member)
@@ -497,6 +511,15 @@ pub(crate) async fn leave(
             "You own this room: transfer ownership to another member before you leave, or delete it.",
         ));
     }
+    if membership.role == Role::Owner {
+        // Leaving would strand a room that nobody could manage or delete.
+        return Err(ApiError::conflict(
+            "last_member",
+            "You are the room's only member: delete the room instead of leaving it.",
+        ));
+    }
+    // NOTE: leaving a room also leaves its sub-rooms, even ones the user owns, which
+    // can leave such a sub-room without an owner.
     let fanouts = state
         .store
         .remove_member(id, auth.id(), Departure::Left)
@@ -737,9 +760,10 @@ pub(crate) async fn accept_invite(
             "The invite does not exist, has expired, or was already used; ask for a new one.",
         )
     };
+    let code_hash = token_hash(&code);
     let invite = state
         .store
-        .redeem_invite(&token_hash(&code))
+        .find_invite(&code_hash)
         .await?
         .ok_or_else(invalid)?;
     let room = state
@@ -750,7 +774,14 @@ pub(crate) async fn accept_invite(
     if let Some(membership) = state.store.membership(room.id, auth.id()).await? {
         return Ok(Json(room.to_model(Some(membership.role))));
     }
-    Ok(Json(admit(&state, auth.id(), room).await?))
+    // The invite is used up only once the join can succeed.
+    check_admission(&state, auth.id(), &room).await?;
+    state
+        .store
+        .redeem_invite(&code_hash)
+        .await?
+        .ok_or_else(invalid)?;
+    Ok(Json(add_member_now(&state, auth.id(), room).await?))
 }
 
 #[utoipa::path(post, path = "/api/direct", tag = "rooms", request_body = CreateDirectRequest,

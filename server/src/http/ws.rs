@@ -162,6 +162,10 @@ impl Connection {
         let mut last_heard = Instant::now();
         let resume_deadline = tokio::time::sleep(RESUME_WAIT);
         tokio::pin!(resume_deadline);
+        // Live events that arrive before the client's `resume`, held back so that they
+        // follow the replay; the send queue's size bounds them.
+        let mut held: Vec<Delivery> = Vec::new();
+        let queue = self.state.settings.ws_send_queue;
 
         loop {
             tokio::select! {
@@ -175,9 +179,23 @@ impl Connection {
                         "send queue full: your client read events too slowly; reconnect and resume",
                     );
                 }
-                () = &mut resume_deadline, if awaiting_resume => awaiting_resume = false,
-                delivery = registration.receiver.recv(), if !awaiting_resume => {
+                () = &mut resume_deadline, if awaiting_resume => {
+                    awaiting_resume = false;
+                    if let Err(close) = self.deliver_held(&mut held).await {
+                        return close;
+                    }
+                }
+                delivery = registration.receiver.recv() => {
                     let Some(delivery) = delivery else { return Close::Gone };
+                    if awaiting_resume && held.len() < queue {
+                        held.push(delivery);
+                        continue;
+                    }
+                    // More held events than the queue holds: stop waiting for `resume`.
+                    awaiting_resume = false;
+                    if let Err(close) = self.deliver_held(&mut held).await {
+                        return close;
+                    }
                     if let Err(close) = self.deliver(delivery).await {
                         return close;
                     }
@@ -204,6 +222,9 @@ impl Connection {
                     };
                     awaiting_resume = false;
                     if let Err(close) = self.handle_frame(text.as_str()).await {
+                        return close;
+                    }
+                    if let Err(close) = self.deliver_held(&mut held).await {
                         return close;
                     }
                 }
@@ -270,6 +291,13 @@ impl Connection {
             seq: self.last_sent,
         })
         .await
+    }
+
+    async fn deliver_held(&mut self, held: &mut Vec<Delivery>) -> Result<(), Close> {
+        for delivery in std::mem::take(held) {
+            self.deliver(delivery).await?;
+        }
+        Ok(())
     }
 
     async fn deliver(&mut self, delivery: Delivery) -> Result<(), Close> {

@@ -338,6 +338,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the room, its sub-rooms and all their messages and files.
     async fn delete_room(&self, room_id: Uuid) -> StoreResult<Vec<Fanout>>;
     async fn create_invite(&self, invite: InviteRecord) -> StoreResult<()>;
+    /// The invite when it exists, has not expired and, if single-use, is unused.
+    async fn find_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>>;
     /// Uses up an invite: returns it when it exists, has not expired and, if single-use,
     /// was not used before.
     async fn redeem_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>>;

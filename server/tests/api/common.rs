@@ -85,8 +85,18 @@ impl TestServer {
             "email": format!("{username}@example.com"),
             "password": PASSWORD,
         });
-        let response = self.http.post(self.url("/api/auth/register")).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED, "registering {username}");
+        let response = self
+            .http
+            .post(self.url("/api/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
         let value: Value = response.json().await.unwrap();
         TestUser {
             id: value["user"]["id"].as_str().unwrap().parse().unwrap(),
@@ -126,43 +136,88 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     let headers = response.headers().clone();
     let bytes = response.bytes().await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, body, headers }
+    Answer {
+        status,
+        body,
+        headers,
+    }
 }
 
 impl TestUser {
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        answer(self.request(reqwest::Method::GET, path).send().await.unwrap()).await
+        answer(
+            self.request(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Answer {
-        answer(self.request(reqwest::Method::DELETE, path).send().await.unwrap()).await
+        answer(
+            self.request(reqwest::Method::DELETE, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        answer(self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap()).await
+        answer(
+            self.request(reqwest::Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Answer {
-        answer(self.request(reqwest::Method::PUT, path).json(&body).send().await.unwrap()).await
+        answer(
+            self.request(reqwest::Method::PUT, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Answer {
-        answer(self.request(reqwest::Method::PATCH, path).json(&body).send().await.unwrap()).await
+        answer(
+            self.request(reqwest::Method::PATCH, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Creates a room and returns its id.
     pub async fn create_room(&self, body: Value) -> Uuid {
         let answer = self.post("/api/rooms", body).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "create room: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "create room: {}",
+            answer.body
+        );
         answer.body["id"].as_str().unwrap().parse().unwrap()
     }
 
     pub async fn create_public_room(&self, name: &str) -> Uuid {
-        self.create_room(json!({"name": name, "kind": "public"})).await
+        self.create_room(json!({"name": name, "kind": "public"}))
+            .await
     }
 
     pub async fn join(&self, name: &str) -> Answer {
@@ -172,7 +227,9 @@ impl TestUser {
     /// Posts a message with a fresh client id and returns it.
     pub async fn send(&self, room_id: Uuid, body: &str) -> Value {
         let request = json!({"body": body, "client_id": Uuid::new_v4().to_string()});
-        let answer = self.post(&format!("/api/rooms/{room_id}/messages"), request).await;
+        let answer = self
+            .post(&format!("/api/rooms/{room_id}/messages"), request)
+            .await;
         assert_eq!(answer.status, StatusCode::CREATED, "send: {}", answer.body);
         answer.body
     }
@@ -207,7 +264,10 @@ impl WsClient {
     pub async fn next_frame_within(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
             match message {
                 WsMessage::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
                 WsMessage::Close(_) => return None,
@@ -219,7 +279,10 @@ impl WsClient {
     /// The next event of `kind`, skipping other frames.
     pub async fn next_event(&mut self, kind: &str) -> Value {
         loop {
-            let frame = self.next_frame().await.unwrap_or_else(|| panic!("no {kind} event"));
+            let frame = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("no {kind} event"));
             if frame["type"] == kind {
                 return frame;
             }
@@ -227,6 +290,9 @@ impl WsClient {
     }
 
     pub async fn send_json(&mut self, value: Value) {
-        self.stream.send(WsMessage::Text(value.to_string().into())).await.unwrap();
+        self.stream
+            .send(WsMessage::Text(value.to_string().into()))
+            .await
+            .unwrap();
     }
 }

@@ -185,6 +185,7 @@ pub(crate) fn edit_message(
     let message = require_message(tx, id)?;
     // Earlier events must not keep replaying the text that the edit replaced.
     scrub_events(tx, &message)?;
+    scrub_replies(tx, id)?;
     let fanout = message_event(tx, EventKind::MessageEdited, &message)?;
     Ok((message, fanout))
 }
@@ -210,15 +211,7 @@ pub(crate) fn delete_message(tx: &Transaction, id: Uuid) -> StoreResult<Fanout> 
     let tombstone = require_message(tx, id)?;
     scrub_events(tx, &tombstone)?;
 
-    // Replies quote the start of their parent, so their events are rewritten too.
-    let mut statement = tx.prepare("SELECT id FROM messages WHERE reply_to = ?1")?;
-    let replies = statement
-        .query_map([id.to_string()], |row| uuid_column(row, 0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(statement);
-    for reply in replies {
-        scrub_events(tx, &require_message(tx, reply)?)?;
-    }
+    scrub_replies(tx, id)?;
 
     message_event(tx, EventKind::MessageDeleted, &tombstone)
 }
@@ -373,6 +366,19 @@ fn scrub_events(tx: &Transaction, message: &Message) -> StoreResult<()> {
         &sql,
         params![serde_json::to_string(message)?, message.id.to_string()],
     )?;
+    Ok(())
+}
+
+/// Rewrites the events of the replies to a message, which quote the start of it.
+fn scrub_replies(tx: &Transaction, id: Uuid) -> StoreResult<()> {
+    let mut statement = tx.prepare("SELECT id FROM messages WHERE reply_to = ?1")?;
+    let replies = statement
+        .query_map([id.to_string()], |row| uuid_column(row, 0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(statement);
+    for reply in replies {
+        scrub_events(tx, &require_message(tx, reply)?)?;
+    }
     Ok(())
 }
 

@@ -394,6 +394,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn find_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+        let code_hash = code_hash.to_string();
+        self.read(move |conn| rooms::find_invite(conn, &code_hash))
+            .await
+    }
+
     async fn redeem_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
         let code_hash = code_hash.to_string();
         self.write(move |tx| rooms::redeem_invite(tx, &code_hash))

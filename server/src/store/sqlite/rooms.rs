@@ -48,15 +48,26 @@ pub(crate) fn create_room(tx: &Transaction, new: &NewRoom) -> StoreResult<(RoomR
 
     let room = require_room(tx, id)?;
     let data = serde_json::to_value(room.to_model(None))?;
+    let audience = room_audience(tx, &room)?;
     let fanout = emit(
         tx,
         EventKind::RoomCreated,
         Some(id),
         None,
         data,
-        Audience::Room(id),
+        Audience::Users(&audience),
     )?;
     Ok((room, fanout))
+}
+
+/// Who hears about a room's creation, changes and deletion: its members and, for a
+/// public sub-room, the members of its parent, who may see and join it.
+fn room_audience(conn: &Connection, room: &RoomRecord) -> StoreResult<Vec<Uuid>> {
+    let mut audience = super::events::room_member_ids(conn, room.id)?;
+    if let (RoomKind::Public, Some(parent_id)) = (room.kind, room.parent_id) {
+        audience.extend(super::events::room_member_ids(conn, parent_id)?);
+    }
+    Ok(audience)
 }
 
 pub(crate) fn create_direct(
@@ -406,7 +417,7 @@ pub(crate) fn delete_room(tx: &Transaction, room_id: Uuid) -> StoreResult<Vec<Fa
         )?;
         // The events of a deleted room would replay content that no longer exists.
         tx.execute("DELETE FROM events WHERE room_id = ?1", [&room_text])?;
-        let members = super::events::room_member_ids(tx, *room)?;
+        let members = room_audience(tx, &require_room(tx, *room)?)?;
         let data = serde_json::to_value(DeletedEvent { id: *room })?;
         fanouts.push(emit(
             tx,
@@ -441,7 +452,18 @@ pub(crate) fn redeem_invite(
     tx: &Transaction,
     code_hash: &str,
 ) -> StoreResult<Option<InviteRecord>> {
-    let found = tx
+    let found = find_invite(tx, code_hash)?;
+    if found.is_some() {
+        tx.execute(
+            "UPDATE invites SET uses = uses + 1 WHERE code_hash = ?1",
+            [code_hash],
+        )?;
+    }
+    Ok(found)
+}
+
+pub(crate) fn find_invite(conn: &Connection, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+    let found = conn
         .query_row(
             "SELECT room_id, created_by, expires_at, single_use FROM invites
              WHERE code_hash = ?1 AND expires_at > ?2 AND (single_use = 0 OR uses = 0)",
@@ -457,12 +479,6 @@ pub(crate) fn redeem_invite(
             },
         )
         .optional()?;
-    if found.is_some() {
-        tx.execute(
-            "UPDATE invites SET uses = uses + 1 WHERE code_hash = ?1",
-            [code_hash],
-        )?;
-    }
     Ok(found)
 }
 
@@ -508,13 +524,14 @@ fn member_event(
 
 fn room_updated(tx: &Transaction, room: &RoomRecord) -> StoreResult<Fanout> {
     let data = serde_json::to_value(room.to_model(None))?;
+    let audience = room_audience(tx, room)?;
     emit(
         tx,
         EventKind::RoomUpdated,
         Some(room.id),
         None,
         data,
-        Audience::Room(room.id),
+        Audience::Users(&audience),
     )
 }
 

@@ -27,3 +27,12 @@ install_packages() {
 install_build_packages() {
   install_packages build-essential pkg-config ca-certificates curl
 }
+
+# Services the tests start themselves: Redis for the scale-out bus.
+install_test_packages() {
+  install_packages redis-server
+  # The package starts a system Redis on port 6379; the tests run their own.
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+}

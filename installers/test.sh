@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 source installers/lib.sh
 
 install_build_packages
+install_test_packages
 
 echo "== rustfmt"
 cargo fmt --all --check
@@ -13,6 +14,9 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
+# End-to-end tests run the server and CLI binaries, which `cargo test` does not build
+# for other crates.
+cargo build --workspace --bins --locked
 # Integration tests open many sockets and files at once.
 ulimit -n 65536 2>/dev/null || true
 cargo test --workspace --locked

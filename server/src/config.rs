@@ -181,13 +181,6 @@ impl Settings {
                 self.log_format
             );
         }
-        if self.ws_scaleout_enabled {
-            // NOTE: the Redis bus is not built yet, so several replicas cannot share events.
-            bail!(
-                "WS_SCALEOUT_ENABLED=true needs the Redis bus, which this build of \
-                 roomler-server does not have yet; unset it to run a single server"
-            );
-        }
         Ok(())
     }
 

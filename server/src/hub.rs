@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, BusMessage};
 use crate::store::Fanout;
 
 /// What the hub sends a connection.
@@ -127,7 +127,8 @@ impl Hub {
                 () = shutdown.cancelled() => return,
             };
             match received {
-                Ok(fanout) => self.deliver(&fanout),
+                Ok(BusMessage::Event(fanout)) => self.deliver(&fanout),
+                Ok(BusMessage::CatchUp) => self.catch_up_all(),
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(
                         skipped,

@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::blobs::BlobStore;
-use crate::bus::{Bus, LocalBus};
+use crate::bus::{Bus, LocalBus, RedisBus};
 use crate::config::{Database, Settings};
 use crate::hub::Hub;
 use crate::rate_limit::RateLimiter;
@@ -63,14 +63,23 @@ impl AppState {
         let Database::Sqlite(path) = settings.database()?;
         let store = SqliteStore::open(&path)?;
         let blobs = BlobStore::open(&settings.files_dir())?;
+        let shutdown = CancellationToken::new();
+        let bus: Arc<dyn Bus> = match (&settings.ws_scaleout_enabled, &settings.ws_scaleout_host) {
+            (true, Some(host)) => RedisBus::start(host, shutdown.clone())?,
+            (true, None) => anyhow::bail!(
+                "WS_SCALEOUT_ENABLED=true needs WS_SCALEOUT_HOST, the Redis address, e.g. \
+                 redis://127.0.0.1:6379"
+            ),
+            (false, _) => Arc::new(LocalBus::new()),
+        };
         Ok(AppState {
             settings: Arc::new(settings),
             store: Arc::new(store),
-            bus: Arc::new(LocalBus::new()),
+            bus,
             hub: Arc::new(Hub::default()),
             blobs: Arc::new(blobs),
             limiter: Arc::new(RateLimiter::default()),
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 

@@ -228,7 +228,7 @@ pub struct SearchRow {
 }
 
 /// An event as stored once, before it is numbered per recipient.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EventRecord {
     pub kind: EventKind,
     pub room_id: Option<Uuid>,
@@ -236,7 +236,7 @@ pub struct EventRecord {
 }
 
 /// An event and, for each user who may see it, that user's sequence number.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Fanout {
     pub event: EventRecord,
     pub recipients: Vec<(Uuid, i64)>,

@@ -58,6 +58,7 @@ impl Hub {
             .entry(user_id)
             .or_default()
             .push(connection);
+        crate::metrics::METRICS.websocket_connections.inc();
         Registration {
             id,
             user_id,
@@ -69,7 +70,11 @@ impl Hub {
     pub fn unregister(&self, user_id: Uuid, id: u64) {
         let mut connections = self.connections.write().unwrap();
         if let Some(list) = connections.get_mut(&user_id) {
+            let before = list.len();
             list.retain(|connection| connection.id != id);
+            if list.len() < before {
+                crate::metrics::METRICS.websocket_connections.dec();
+            }
             if list.is_empty() {
                 connections.remove(&user_id);
             }
@@ -127,7 +132,12 @@ impl Hub {
                 () = shutdown.cancelled() => return,
             };
             match received {
-                Ok(BusMessage::Event(fanout)) => self.deliver(&fanout),
+                Ok(BusMessage::Event(fanout)) => {
+                    if let Some(lag) = crate::metrics::seconds_since(fanout.published_at_micros) {
+                        crate::metrics::METRICS.bus_lag_seconds.observe(lag);
+                    }
+                    self.deliver(&fanout);
+                }
                 Ok(BusMessage::CatchUp) => self.catch_up_all(),
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(

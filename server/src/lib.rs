@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod rate_limit;
 pub mod store;
 
@@ -86,7 +87,9 @@ impl AppState {
     /// Sends committed events to their recipients. A bus failure is logged and not
     /// returned: the events are stored, and clients get them on their next resume.
     pub async fn publish(&self, fanouts: impl IntoIterator<Item = Fanout>) {
-        for fanout in fanouts {
+        for mut fanout in fanouts {
+            fanout.published_at_micros = metrics::now_micros();
+            metrics::METRICS.events_published.inc();
             if let Err(error) = self.bus.publish(Arc::new(fanout)).await {
                 tracing::warn!(%error, "failed to publish an event on the bus");
             }

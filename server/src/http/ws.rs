@@ -174,6 +174,7 @@ impl Connection {
                 }
                 () = registration.overflow.cancelled() => {
                     tracing::info!("closing a WebSocket whose client does not keep up");
+                    crate::metrics::METRICS.slow_clients_closed.inc();
                     return Close::Send(
                         CLOSE_POLICY,
                         "send queue full: your client read events too slowly; reconnect and resume",
@@ -317,7 +318,11 @@ impl Connection {
                 return Ok(());
             }
         }
-        self.send_event(&event).await
+        self.send_event(&event).await?;
+        if let Some(latency) = crate::metrics::seconds_since(fanout.published_at_micros) {
+            crate::metrics::METRICS.delivery_seconds.observe(latency);
+        }
+        Ok(())
     }
 
     /// Sends stored events after `last_sent` up to `until`, in order.
@@ -350,6 +355,7 @@ impl Connection {
         })?;
         self.send(WsMessage::Text(text.into())).await?;
         self.last_sent = event.seq;
+        crate::metrics::METRICS.events_delivered.inc();
         Ok(())
     }
 

@@ -240,6 +240,10 @@ pub struct EventRecord {
 pub struct Fanout {
     pub event: EventRecord,
     pub recipients: Vec<(Uuid, i64)>,
+    /// When the event was published, in Unix microseconds, for latency metrics;
+    /// 0 until then.
+    #[serde(default)]
+    pub published_at_micros: i64,
 }
 
 impl Fanout {

@@ -6,4 +6,5 @@ mod common;
 mod files;
 mod live;
 mod messages;
+mod metrics;
 mod rooms;

@@ -66,6 +66,7 @@ pub(crate) fn emit(
     }
 
     Ok(Fanout {
+        published_at_micros: 0,
         event: EventRecord {
             kind,
             room_id,

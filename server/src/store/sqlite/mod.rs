@@ -70,6 +70,10 @@ impl SqliteStore {
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
+        let _timer = crate::metrics::METRICS
+            .store_seconds
+            .with_label_values(&["read"])
+            .start_timer();
         tokio::task::spawn_blocking(move || {
             let pooled = readers.lock().unwrap().pop();
             let connection = match pooled {
@@ -94,6 +98,10 @@ impl SqliteStore {
         F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
     {
         let writer = self.writer.clone();
+        let _timer = crate::metrics::METRICS
+            .store_seconds
+            .with_label_values(&["write"])
+            .start_timer();
         tokio::task::spawn_blocking(move || {
             let mut connection = writer.lock().unwrap();
             let transaction = connection

@@ -601,14 +601,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Refetches rooms and the newest page of each room, then records `seq` as the
-    /// position to resume from.
+    /// Refetches rooms and the newest page of each room, which replaces the room's
+    /// cached messages, then records `seq` as the position to resume from.
     async fn resync(&self, seq: i64) -> Result<()> {
         let rooms = self.refresh_rooms().await?;
         for room in &rooms {
             let page = self.api.history(room.id, None, None, PAGE_SIZE).await?;
             let complete = (page.len() as u32) < PAGE_SIZE;
-            self.cache.store_messages(room.id, &page, complete)?;
+            self.cache.replace_messages(room.id, &page, complete)?;
             self.notify([Change::MessagesChanged { room_id: room.id }]);
         }
         self.cache.set_last_seq(seq)

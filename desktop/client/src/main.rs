@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
-use roomler_client::engine::PAGE_SIZE;
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_shared::model::{Message, Room, RoomKind};
 use serde_json::json;
@@ -91,7 +90,8 @@ enum Command {
     /// Prints a room's history, newest last; works offline from the cache.
     History {
         room: String,
-        #[arg(long, default_value_t = 20)]
+        /// Messages to print, 1 to 500.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
     },
     /// Prints new messages of a room as they arrive, until interrupted.
@@ -298,9 +298,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
         Command::History { room, limit } => {
             let engine = Engine::open(profile)?;
             let room = engine.resolve_room(&room).await?;
-            let mut messages = engine
-                .history(room.id, limit.clamp(1, 10 * PAGE_SIZE))
-                .await?;
+            let mut messages = engine.history(room.id, limit).await?;
             messages.reverse();
             let pending: Vec<OutboxItem> = engine
                 .outbox()?
@@ -346,6 +344,12 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
         Command::Sync => {
             let engine = Engine::open(profile)?;
             let report = engine.sync_once().await?;
+            if report.outbox.failed > 0 && !output.json {
+                eprintln!(
+                    "roomler: the server rejected {} queued item(s); `roomler outbox` shows why",
+                    report.outbox.failed
+                );
+            }
             output.value(serde_json::to_value(&report)?, || {
                 format!(
                     "synced: {} events applied{}, {} sent, {} failed, {} pending",

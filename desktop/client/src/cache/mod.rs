@@ -215,6 +215,37 @@ impl Cache {
         })
     }
 
+    /// Replaces every cached message of a room with `messages`, the newest page after
+    /// a resync. Older cached messages are dropped because the server no longer
+    /// keeps the events that may have edited or deleted them, and keeping them would
+    /// leave a gap that [`Cache::history_complete`] hides. `complete` marks that nothing older exists.
+    pub fn replace_messages(
+        &self,
+        room_id: Uuid,
+        messages: &[Message],
+        complete: bool,
+    ) -> Result<()> {
+        self.with(|connection| {
+            let transaction = connection.transaction()?;
+            let room = room_id.to_string();
+            transaction.execute(
+                "DELETE FROM messages_fts
+                 WHERE rowid IN (SELECT rowid FROM messages WHERE room_id = ?1)",
+                [&room],
+            )?;
+            transaction.execute("DELETE FROM messages WHERE room_id = ?1", [&room])?;
+            for message in messages {
+                upsert_message(&transaction, message)?;
+            }
+            transaction.execute(
+                "UPDATE rooms SET history_complete = ?1 WHERE id = ?2",
+                params![complete, room],
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn history_complete(&self, room_id: Uuid) -> Result<bool> {
         self.with(|connection| {
             let complete = connection

@@ -20,9 +20,18 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::store::UserRecord;
 
+/// Concurrent Argon2 computations. Each takes 19 MiB (the default parameters) and a
+/// core for tens of milliseconds, so more than one per core only adds memory: without
+/// a bound, a burst of registrations grew the server by gigabytes.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
 /// Hashes a password with Argon2id and a random salt, off the async workers because
 /// each hash takes tens of milliseconds on purpose.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _permit = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         Argon2::default()
@@ -36,6 +45,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 /// Checks a password against a stored hash. With no hash, it checks against a fixed
 /// one, so that a login for an unknown account takes as long as for a known one.
 pub async fn verify_password(password: String, hash: Option<String>) -> anyhow::Result<bool> {
+    let _permit = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&hash)

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use roomler_server::admin::{self, AdminCommand};
 use roomler_server::config::Settings;
+use roomler_server::migrate::{self, MigrateArgs};
 use roomler_server::{AppState, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +36,8 @@ enum Command {
     /// Administers accounts and rooms.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Copies a SQLite database into MongoDB; run it again to resume.
+    Migrate(MigrateArgs),
 }
 
 #[tokio::main]
@@ -49,10 +52,11 @@ async fn main() -> anyhow::Result<()> {
     }
     init_logging(&settings.log_format);
 
-    let state = AppState::open(settings)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(state).await,
-        Command::Admin(command) => admin::run(state, command).await,
+        Command::Serve => serve(AppState::open(settings)?).await,
+        Command::Admin(command) => admin::run(AppState::open(settings)?, command).await,
+        // Reads and writes only the databases it names, not the configured store.
+        Command::Migrate(args) => migrate::run(args).await,
     }
 }
 
@@ -114,6 +118,7 @@ fn init_logging(format: &str) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -15,8 +15,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// Replays every event after `since`, then streams live ones. Without it the
-    /// connection streams only events that happen after it opened.
+    /// Replays every event after `since`, then streams live ones. The server holds
+    /// live events back until the client's first frame (for at most 2 s), so that a
+    /// `resume` sent right after `hello` is answered in order; a client that does
+    /// not resume should send any frame, such as `ping`, to start the stream at once.
+    /// Without a `resume` the connection streams the events after `hello`'s `seq`.
     Resume { since: i64 },
     /// Asks for a `pong`, for clients that cannot send WebSocket pings.
     Ping,

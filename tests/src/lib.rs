@@ -3,8 +3,8 @@
 //! - [`ServerProcess`] runs `roomler-server` as a child process on a free loopback port.
 //! - [`ApiClient`] calls the HTTP API with the request and response types of
 //!   `roomler_shared::api`.
-//! - [`connect_websocket`] and [`read_hello`] open `GET /api/ws`.
-//! - [`process_rss_kib`], [`process_cpu_secs`], [`MachineInfo`] and
+//! - [`connect_websocket`], [`read_hello`] and [`send_frame`] open and use `GET /api/ws`.
+//! - [`process_rss_kib`], [`process_cpu_secs`], [`MachineInfo`], [`load_average_1m`] and
 //!   [`raise_open_file_limit`] read and set facts in `/proc` and the resource limits,
 //!   for benchmark reports. They work on Linux only.
 
@@ -14,14 +14,14 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
     AuthResponse, CreateRoomRequest, ErrorBody, JoinRoomRequest, PostMessageRequest,
     RegisterRequest,
 };
 use roomler_shared::model::{Message, Room};
-use roomler_shared::ws::{Control, ServerFrame};
+use roomler_shared::ws::{ClientFrame, Control, ServerFrame};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tempfile::TempDir;
@@ -69,12 +69,17 @@ impl ServerOptions {
 /// Dropping it kills the child with SIGKILL (`kill_on_drop`), so the server also stops
 /// when the caller returns early with an error or its future is cancelled. Call
 /// [`ServerProcess::shutdown`] to wait for the exit.
+///
+/// NOTE: a parent that dies without unwinding (SIGKILL, or a signal it does not handle)
+/// leaves the child and its data directory behind. Setting PR_SET_PDEATHSIG would need
+/// unsafe code, which this workspace forbids.
 pub struct ServerProcess {
     // Declared before `data_dir` so that drop kills the child before it deletes the directory.
     child: Child,
     base_url: String,
     log_path: PathBuf,
     data_dir: TempDir,
+    options: ServerOptions,
 }
 
 impl ServerProcess {
@@ -92,52 +97,38 @@ impl ServerProcess {
             .log_path
             .clone()
             .unwrap_or_else(|| data_dir.path().join("server.log"));
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("failed to create the server log {}", log_path.display()))?;
-        let log_for_stderr = log
-            .try_clone()
-            .context("failed to duplicate the log file")?;
-
-        // NOTE: another process may take the port between this check and the server's
-        // bind. The server then exits with a bind error, which `wait_until_healthy` reports.
-        let port = free_loopback_port()?;
-        let addr = format!("127.0.0.1:{port}");
-
-        let mut command = Command::new(&options.binary);
-        command
-            .arg("--addr")
-            .arg(&addr)
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .envs(options.env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_for_stderr)
-            .kill_on_drop(true);
-        let child = command.spawn().with_context(|| {
-            format!(
-                "failed to start the server binary {}; build it with \
-                 `cargo build --release -p roomler-server` or pass its path",
-                options.binary.display()
-            )
-        })?;
+        let (child, base_url) = spawn_server(options, data_dir.path(), &log_path, false)?;
 
         let mut server = Self {
             child,
-            base_url: format!("http://{addr}"),
+            base_url,
             log_path,
             data_dir,
+            options: options.clone(),
         };
         server.wait_until_healthy(options.startup_timeout).await?;
         Ok(server)
     }
 
-    /// The server's URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
+    /// Kills the server and starts the binary again with the same data directory, on a new
+    /// free port, so [`ServerProcess::base_url`] changes. The log file is appended to.
+    ///
+    /// Benchmarks use it to measure memory without what setup left in the allocator.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill_and_wait().await?;
+        let (child, base_url) =
+            spawn_server(&self.options, self.data_dir.path(), &self.log_path, true)?;
+        self.child = child;
+        self.base_url = base_url;
+        self.wait_until_healthy(self.options.startup_timeout).await
+    }
+
+    /// Returns the server's URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    /// The child's process id, or `None` once it has been reaped.
+    /// Returns the child's process id, or `None` once it has been reaped.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
@@ -150,7 +141,7 @@ impl ServerProcess {
         &self.log_path
     }
 
-    /// Errors with the exit status and the end of the log if the server has exited.
+    /// Returns an error with the exit status and the end of the log if the server has exited.
     pub fn ensure_running(&mut self) -> Result<()> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
@@ -161,6 +152,10 @@ impl ServerProcess {
 
     /// Kills the server with SIGKILL and waits up to 5 seconds for it to exit.
     pub async fn shutdown(mut self) -> Result<()> {
+        self.kill_and_wait().await
+    }
+
+    async fn kill_and_wait(&mut self) -> Result<()> {
         self.child
             .start_kill()
             .context("failed to kill the server process")?;
@@ -203,6 +198,50 @@ impl ServerProcess {
             read_log_tail(&self.log_path)
         )
     }
+}
+
+/// Spawns the server binary on a free loopback port and returns the child and its base URL.
+fn spawn_server(
+    options: &ServerOptions,
+    data_dir: &Path,
+    log_path: &Path,
+    append_log: bool,
+) -> Result<(Child, String)> {
+    let log = std::fs::File::options()
+        .create(true)
+        .write(true)
+        .append(append_log)
+        .truncate(!append_log)
+        .open(log_path)
+        .with_context(|| format!("failed to open the server log {}", log_path.display()))?;
+    let log_for_stderr = log
+        .try_clone()
+        .context("failed to duplicate the log file")?;
+
+    // NOTE: another process may take the port between this check and the server's bind.
+    // The server then exits with a bind error, which `wait_until_healthy` reports.
+    let port = free_loopback_port()?;
+    let addr = format!("127.0.0.1:{port}");
+
+    let mut command = Command::new(&options.binary);
+    command
+        .arg("--addr")
+        .arg(&addr)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(options.env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_for_stderr)
+        .kill_on_drop(true);
+    let child = command.spawn().with_context(|| {
+        format!(
+            "failed to start the server binary {}; build it with \
+             `cargo build --release -p roomler-server` or pass its path",
+            options.binary.display()
+        )
+    })?;
+    Ok((child, format!("http://{addr}")))
 }
 
 /// Returns a port on 127.0.0.1 that was free a moment ago.
@@ -250,7 +289,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status, when a response arrived.
+    /// Returns the HTTP status, when a response arrived.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             ApiError::Status { status, .. } => Some(*status),
@@ -258,7 +297,7 @@ impl ApiError {
         }
     }
 
-    /// The API's error code, e.g. `room_not_found`.
+    /// Returns the API's error code, e.g. `room_not_found`.
     pub fn code(&self) -> Option<&str> {
         match self {
             ApiError::Status { code, .. } => code.as_deref(),
@@ -475,7 +514,7 @@ fn status_error(request: String, status: StatusCode, body: String) -> ApiError {
 pub type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Read buffer of each client connection. tungstenite 0.27 allocates it eagerly with a
-/// default of 128 KiB, which would cost 1.25 GiB for 10,000 connections.
+/// default of 128 KiB, which would cost about 1.2 GiB for 10,000 connections.
 const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Opens `GET /api/ws` on `base_url` (an `http://` or `https://` URL) with
@@ -526,7 +565,7 @@ pub async fn read_hello(socket: &mut WebSocket, timeout: Duration) -> Result<i64
             tokio_tungstenite::tungstenite::Message::Close(close) => {
                 bail!("the server closed the WebSocket before the hello frame: {close:?}")
             }
-            // Pings are answered by tungstenite while the stream is read.
+            // tungstenite replies to pings while the stream is read.
             _ => continue,
         };
         let parsed: ServerFrame = serde_json::from_str(text.as_str())
@@ -538,7 +577,16 @@ pub async fn read_hello(socket: &mut WebSocket, timeout: Duration) -> Result<i64
     }
 }
 
-/// Resident set size of a process in KiB: `VmRSS` of `/proc/PID/status`.
+/// Sends a client frame as a JSON text frame.
+pub async fn send_frame(socket: &mut WebSocket, frame: &ClientFrame) -> Result<()> {
+    let text = serde_json::to_string(frame)?;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(text))
+        .await
+        .with_context(|| format!("failed to send the frame {frame:?}"))
+}
+
+/// Reads the resident set size of a process in KiB: `VmRSS` of `/proc/PID/status`.
 pub fn process_rss_kib(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status =
@@ -546,10 +594,11 @@ pub fn process_rss_kib(pid: u32) -> Result<u64> {
     parse_kib_field(&status, "VmRSS:").with_context(|| format!("VmRSS is missing from {path}"))
 }
 
-/// CPU time (user plus system) that a process has used, in seconds, from `/proc/PID/stat`.
+/// Reads the CPU time (user plus system) that a process has used, in seconds, from
+/// `/proc/PID/stat`.
 pub fn process_cpu_secs(pid: u32) -> Result<f64> {
-    // NOTE: assumes the USER_HZ tick of 100 per second that Linux exposes on x86 and arm;
-    // reading it with sysconf(_SC_CLK_TCK) needs unsafe code, which this workspace forbids.
+    // NOTE: assumes a USER_HZ of 100 ticks per second, the value Linux exposes on x86 and
+    // arm. Reading it with sysconf(_SC_CLK_TCK) needs unsafe code, which this workspace forbids.
     const TICKS_PER_SEC: f64 = 100.0;
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
@@ -559,7 +608,7 @@ pub fn process_cpu_secs(pid: u32) -> Result<f64> {
         .map(|(_, rest)| rest)
         .with_context(|| format!("invalid {path}: {stat:?}"))?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, so 12 and 13 after the name.
+    // utime and stime are fields 14 and 15 of the line, which are indices 11 and 12 here.
     let ticks = |index: usize| -> Result<f64> {
         let field = fields
             .get(index)
@@ -607,6 +656,14 @@ impl MachineInfo {
             kernel,
         }
     }
+}
+
+/// Reads the 1-minute load average of the machine from `/proc/loadavg`.
+///
+/// Benchmarks report it because other processes on the machine skew their numbers.
+pub fn load_average_1m() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// The open-file limit (`RLIMIT_NOFILE`) of this process before and after
@@ -672,6 +729,7 @@ mod tests {
         let pid = std::process::id();
         assert!(process_rss_kib(pid).unwrap() > 0);
         assert!(process_cpu_secs(pid).unwrap() >= 0.0);
+        assert!(load_average_1m().unwrap() >= 0.0);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!
 //! 1. Idle memory: the growth of the server's RSS from before the connections were opened
 //!    until `--idle-secs` after the last one opened, divided by the number of connections.
+//!    A started server is restarted on the same data directory after setup, so that the
+//!    memory that password hashing left in its allocator does not hide the growth.
 //! 2. Delivery latency: it posts messages at `--rate` per second in total for `--duration`
 //!    seconds, round-robin over the rooms. Every member's connection records the time from
 //!    just before the POST was sent until its `message.created` event arrived.
@@ -28,6 +30,8 @@
 //! and 1 on any other error.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -40,14 +44,16 @@ use futures_util::{StreamExt, stream};
 use hdrhistogram::Histogram;
 use roomler_e2e::{
     ApiClient, HTTP_TIMEOUT, MachineInfo, OpenFileLimit, ServerOptions, ServerProcess, WebSocket,
-    connect_websocket, process_cpu_secs, process_rss_kib, raise_open_file_limit, read_hello,
+    connect_websocket, load_average_1m, process_cpu_secs, process_rss_kib, raise_open_file_limit,
+    read_hello, send_frame,
 };
 use roomler_shared::api::{
     CreateRoomRequest, JoinRoomRequest, PostMessageRequest, RegisterRequest,
 };
 use roomler_shared::model::RoomKind;
-use roomler_shared::ws::EventKind;
+use roomler_shared::ws::{ClientFrame, EventKind};
 use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -68,7 +74,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "bench-password";
 /// Errors of one kind that are logged one by one before only the count goes on.
 const LOGGED_ERRORS_MAX: u64 = 10;
-/// Largest latency the histograms record, in microseconds; larger values count as this.
+/// Largest latency the histograms record, in microseconds. Larger values are recorded as it.
 const LATENCY_MAX_US: u64 = 600_000_000;
 
 #[derive(Debug, Parser)]
@@ -92,6 +98,11 @@ struct Args {
     /// Length of the posting phase, in seconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     duration: u64,
+
+    /// Keep the started server running after setup instead of restarting it before the
+    /// connections open. Its RSS then includes what registration left in the allocator.
+    #[arg(long, conflicts_with = "url")]
+    no_restart: bool,
 
     /// Seconds that the open connections stay idle before the second memory reading.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -133,7 +144,7 @@ struct Args {
     connect_concurrency: u32,
 
     /// Maximum posts awaiting their response. A post due while this many are in flight
-    /// waits, and the achieved rate falls below --rate.
+    /// waits for a response, and the posts that fell behind are then sent at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_posts_in_flight: u32,
 }
@@ -149,10 +160,10 @@ async fn main() -> ExitCode {
     init_tracing();
     let args = Args::parse();
 
-    // Dropping `run` on Ctrl-C drops the server process, whose kill_on_drop stops it.
+    // Dropping `run` on a signal drops the server process, whose kill_on_drop stops it.
     let outcome = tokio::select! {
         outcome = run(&args) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted by Ctrl-C; the server was stopped")),
+        signal = stop_signal() => Err(anyhow!("interrupted by {signal}; the server was stopped")),
     };
     let report = match outcome {
         Ok(report) => report,
@@ -177,17 +188,33 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and returns its name.
+async fn stop_signal() -> &'static str {
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            warn!("failed to listen for SIGTERM, so only Ctrl-C stops the server: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
-/// Runs every phase and returns the report. The server is stopped on return, also on error.
-async fn run(args: &Args) -> Result<Report> {
+fn check_args(args: &Args) -> Result<()> {
     if args.planned_posts() > MAX_PLANNED_POSTS {
         bail!(
             "--rate {} × --duration {} is {} posts, more than the maximum {MAX_PLANNED_POSTS}; \
@@ -197,25 +224,34 @@ async fn run(args: &Args) -> Result<Report> {
             args.planned_posts()
         );
     }
+    Ok(())
+}
+
+/// Runs every phase and returns the report. The server is stopped on return, also on error.
+async fn run(args: &Args) -> Result<Report> {
+    check_args(args)?;
     let started_at_unix_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     let open_file_limit = ensure_open_file_limit(args.connections)?;
+    let load_average_at_start = load_average_1m();
 
     let mut target = Target::start(args).await?;
     let api = ApiClient::new(target.base_url())?;
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
     info!(url = target.base_url(), tag, "server is ready");
 
-    let phase = Instant::now();
-    let users = register_users(&api, &tag, args).await?;
-    let register_secs = phase.elapsed().as_secs_f64();
-
-    let phase = Instant::now();
-    let rooms = create_rooms(&api, &tag, &users, args).await?;
-    let rooms_secs = phase.elapsed().as_secs_f64();
+    let Setup {
+        users,
+        rooms,
+        register_secs,
+        rooms_secs,
+    } = set_up(&api, &tag, args).await?;
     target.ensure_running()?;
+    let rss_after_setup_kib = target.rss_kib()?;
 
+    let restarted = !args.no_restart && target.restart().await?;
+    let api = ApiClient::new(target.base_url())?;
     tokio::time::sleep(SETTLE_TIME).await;
     let rss_before_kib = target.rss_kib()?;
 
@@ -229,7 +265,15 @@ async fn run(args: &Args) -> Result<Report> {
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
     target.ensure_running()?;
     let rss_after_kib = target.rss_kib()?;
-    let memory = memory_report(rss_before_kib, rss_after_kib, users.len());
+    let memory = memory_report(
+        MemoryReadings {
+            after_setup: rss_after_setup_kib,
+            before_connect: rss_before_kib,
+            after_idle: rss_after_kib,
+        },
+        restarted,
+        users.len(),
+    );
 
     let cpu_before = CpuTimes::read(target.pid())?;
     let posts = Arc::new(PostTracker::new(&tag, args.planned_posts()));
@@ -248,6 +292,10 @@ async fn run(args: &Args) -> Result<Report> {
         bench: "ws_bench",
         started_at_unix_secs,
         machine: MachineInfo::read(),
+        load_average_1m: LoadAverages {
+            at_start: load_average_at_start,
+            at_end: load_average_1m(),
+        },
         open_file_limit,
         config: ConfigReport::new(args, rooms.len(), &target_kind(args)),
         setup: SetupReport {
@@ -362,6 +410,20 @@ impl Target {
         }
     }
 
+    /// Restarts a started server on its data directory and returns whether it did.
+    async fn restart(&mut self) -> Result<bool> {
+        let Target::Started(server) = self else {
+            return Ok(false);
+        };
+        server.restart().await?;
+        info!(
+            pid = server.pid(),
+            url = server.base_url(),
+            "restarted the server after setup, before measuring memory"
+        );
+        Ok(true)
+    }
+
     fn rss_kib(&self) -> Result<Option<u64>> {
         self.pid().map(process_rss_kib).transpose()
     }
@@ -387,6 +449,30 @@ async fn wait_for_health(api: &ApiClient, timeout: Duration) -> Result<()> {
     }
 }
 
+/// Users and rooms of this run, with the time each took to create.
+struct Setup {
+    users: Vec<BenchUser>,
+    rooms: Vec<BenchRoom>,
+    register_secs: f64,
+    rooms_secs: f64,
+}
+
+async fn set_up(api: &ApiClient, tag: &str, args: &Args) -> Result<Setup> {
+    let phase = Instant::now();
+    let users = register_users(api, tag, args).await?;
+    let register_secs = phase.elapsed().as_secs_f64();
+
+    let phase = Instant::now();
+    let rooms = create_rooms(api, tag, &users, args).await?;
+    let rooms_secs = phase.elapsed().as_secs_f64();
+    Ok(Setup {
+        users,
+        rooms,
+        register_secs,
+        rooms_secs,
+    })
+}
+
 /// A registered user of this run.
 struct BenchUser {
     username: String,
@@ -400,17 +486,17 @@ struct BenchRoom {
     members: Vec<usize>,
 }
 
-/// Logs progress of a setup phase at every tenth of its total.
+/// Progress log of a setup phase: one line at every tenth of its total. `label` is the log message.
 struct Progress {
-    what: &'static str,
+    label: &'static str,
     total: usize,
     step: usize,
 }
 
 impl Progress {
-    fn new(what: &'static str, total: usize) -> Self {
+    fn new(label: &'static str, total: usize) -> Self {
         Self {
-            what,
+            label,
             total,
             step: total.div_ceil(10).max(1),
         }
@@ -418,7 +504,7 @@ impl Progress {
 
     fn update(&self, done: usize) {
         if done.is_multiple_of(self.step) || done == self.total {
-            info!(done, total = self.total, "{}", self.what);
+            info!(done, total = self.total, "{}", self.label);
         }
     }
 }
@@ -554,9 +640,20 @@ async fn join_room(api: &ApiClient, room: &BenchRoom, user: &BenchUser) -> Resul
     Ok(())
 }
 
+/// Server RSS readings in KiB; `None` when the server's process id is unknown.
+struct MemoryReadings {
+    after_setup: Option<u64>,
+    before_connect: Option<u64>,
+    after_idle: Option<u64>,
+}
+
 /// Server memory before and after the connections opened.
 #[derive(Debug, Serialize)]
 struct MemoryReport {
+    /// RSS after registering users and joining rooms, before any restart.
+    rss_after_setup_kib: u64,
+    /// Whether the server was restarted between `rss_after_setup_kib` and `rss_before_kib`.
+    restarted_before_connect: bool,
     rss_before_kib: u64,
     rss_after_kib: u64,
     /// (after - before) / connections; negative when the server released memory meanwhile.
@@ -564,12 +661,15 @@ struct MemoryReport {
 }
 
 fn memory_report(
-    before: Option<u64>,
-    after: Option<u64>,
+    readings: MemoryReadings,
+    restarted: bool,
     connections: usize,
 ) -> Option<MemoryReport> {
-    let (before, after) = (before?, after?);
+    let before = readings.before_connect?;
+    let after = readings.after_idle?;
     Some(MemoryReport {
+        rss_after_setup_kib: readings.after_setup?,
+        restarted_before_connect: restarted,
         rss_before_kib: before,
         rss_after_kib: after,
         per_connection_kib: (after as f64 - before as f64) / connections as f64,
@@ -591,6 +691,8 @@ struct DeliveryTracker {
     foreign: AtomicU64,
     /// Text frames that are not valid JSON of the expected shape.
     invalid_frames: AtomicU64,
+    /// Frames other than `message.created`, by their `type`.
+    other_frames: Mutex<BTreeMap<String, u64>>,
     /// Nanoseconds since `clock` of the newest delivery.
     last_delivery_nanos: AtomicU64,
     /// Connections that closed or failed before the bench closed them.
@@ -622,6 +724,7 @@ impl DeliveryTracker {
             delivered: AtomicU64::new(0),
             foreign: AtomicU64::new(0),
             invalid_frames: AtomicU64::new(0),
+            other_frames: Mutex::new(BTreeMap::new()),
             last_delivery_nanos: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
         }
@@ -641,6 +744,8 @@ impl DeliveryTracker {
             }
         };
         if frame.kind != EventKind::MessageCreated.as_str() {
+            let mut other_frames = self.other_frames.lock().unwrap();
+            *other_frames.entry(frame.kind.into_owned()).or_default() += 1;
             return;
         }
         let Some(body) = frame.data.and_then(|data| data.body) else {
@@ -765,13 +870,19 @@ async fn open_connection(base_url: &str, user: &BenchUser) -> Result<(WebSocket,
                 )
             })?
             .with_context(|| format!("failed to open the WebSocket of user {}", user.username))?;
-    read_hello(&mut socket, HELLO_TIMEOUT)
+    let seq = read_hello(&mut socket, HELLO_TIMEOUT)
         .await
         .with_context(|| format!("no hello on the WebSocket of user {}", user.username))?;
+    // The server withholds live events for a short time after the hello, waiting for a
+    // `resume`. Resuming from the hello's seq replays nothing and starts them at once.
+    send_frame(&mut socket, &ClientFrame::Resume { since: seq })
+        .await
+        .with_context(|| format!("failed to send resume for user {}", user.username))?;
     Ok((socket, user.username.clone()))
 }
 
-/// Reads frames until told to stop. Reading also lets tungstenite answer the server's pings.
+/// Reads frames until `stop` changes. Reading also lets tungstenite reply to the server's
+/// pings.
 async fn read_events(
     mut socket: WebSocket,
     username: String,
@@ -897,9 +1008,9 @@ async fn post_messages(
     let in_flight = Arc::new(Semaphore::new(args.max_posts_in_flight as usize));
     let mut tasks = JoinSet::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
-    // A tick missed because the loop waited for a permit is dropped, so the rate never
-    // exceeds --rate and the shortfall shows in `sent`.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // Ticks missed because the loop was late fire at once, so a short stall of the bench
+    // does not lower the count. A server that stays behind shows as `sent` < `planned`.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
 
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
@@ -1012,12 +1123,16 @@ async fn wait_for_deliveries(deliveries: &DeliveryTracker, posts: &PostTracker, 
     }
 }
 
-/// CPU time of the server and of the bench itself, in seconds.
+/// CPU time of the server and of the bench itself, in seconds, and the wall-clock time
+/// they were measured over.
 #[derive(Debug, Serialize)]
 struct CpuTimes {
     /// `None` when the server's process id is unknown.
     server_secs: Option<f64>,
     bench_secs: f64,
+    wall_secs: f64,
+    #[serde(skip)]
+    read_at: Instant,
 }
 
 impl CpuTimes {
@@ -1025,6 +1140,8 @@ impl CpuTimes {
         Ok(Self {
             server_secs: server_pid.map(process_cpu_secs).transpose()?,
             bench_secs: process_cpu_secs(std::process::id())?,
+            wall_secs: 0.0,
+            read_at: Instant::now(),
         })
     }
 
@@ -1035,6 +1152,8 @@ impl CpuTimes {
                 .zip(earlier.server_secs)
                 .map(|(now, then)| now - then),
             bench_secs: self.bench_secs - earlier.bench_secs,
+            wall_secs: self.read_at.duration_since(earlier.read_at).as_secs_f64(),
+            read_at: self.read_at,
         }
     }
 }
@@ -1044,6 +1163,10 @@ struct Report {
     bench: &'static str,
     started_at_unix_secs: u64,
     machine: MachineInfo,
+    /// Other work on the machine skews the numbers. Registration runs many password hashes
+    /// at once and raises the value at the end too, so the value at the start is the one
+    /// that shows how busy the machine was before the run.
+    load_average_1m: LoadAverages,
     open_file_limit: OpenFileLimit,
     config: ConfigReport,
     setup: SetupReport,
@@ -1060,6 +1183,12 @@ struct Report {
     disconnects: u64,
     /// Empty when the run passed. Each entry is a sentence.
     problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LoadAverages {
+    at_start: Option<f64>,
+    at_end: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1121,14 +1250,15 @@ fn throughput_report(load: &LoadOutcome, deliveries: &DeliveryTracker) -> Throug
         posts_succeeded: load.succeeded,
         posts_failed: load.failed,
         posting_secs,
-        posts_per_sec: per_second(load.succeeded, posting_secs),
+        posts_per_sec: ratio(load.succeeded as f64, posting_secs),
         delivery_secs,
-        deliveries_per_sec: per_second(delivered, delivery_secs),
+        deliveries_per_sec: ratio(delivered as f64, delivery_secs),
     }
 }
 
-fn per_second(count: u64, secs: f64) -> f64 {
-    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+/// Returns `amount / total`, or 0 when `total` is not positive.
+fn ratio(amount: f64, total: f64) -> f64 {
+    if total > 0.0 { amount / total } else { 0.0 }
 }
 
 #[derive(Debug, Serialize)]
@@ -1150,6 +1280,8 @@ struct DeliveryCounts {
     /// `message.created` events whose body this run did not post.
     foreign: u64,
     invalid_frames: u64,
+    /// Frames other than `message.created` received from the first connection on, by `type`.
+    other_frames: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1176,6 +1308,7 @@ fn count_deliveries(
         of_failed_posts: 0,
         foreign: deliveries.foreign.load(Ordering::Relaxed),
         invalid_frames: deliveries.invalid_frames.load(Ordering::Relaxed),
+        other_frames: deliveries.other_frames.lock().unwrap().clone(),
     };
     for index in 0..sent {
         let received = deliveries.per_post[index as usize].load(Ordering::Relaxed);
@@ -1279,12 +1412,23 @@ fn find_problems(report: &Report) -> Vec<String> {
 }
 
 fn print_summary(report: &Report) {
+    println!("Roomler WebSocket benchmark (ws_bench)");
+    print_setup(report);
+    print_load(report);
+    if report.problems.is_empty() {
+        println!("result      PASSED: every post succeeded and every delivery arrived");
+    } else {
+        for problem in &report.problems {
+            println!("result      FAILED: {problem}");
+        }
+    }
+}
+
+/// Prints the machine, the setup and the memory lines.
+fn print_setup(report: &Report) {
     let machine = &report.machine;
     let config = &report.config;
-    let load = &report.load;
-    let counts = &report.deliveries;
 
-    println!("Roomler WebSocket benchmark (ws_bench)");
     println!(
         "machine     {}, {} logical CPUs, {:.1} GiB memory, Linux {}",
         machine.cpu_model,
@@ -1292,9 +1436,17 @@ fn print_summary(report: &Report) {
         machine.memory_total_kib as f64 / (1024.0 * 1024.0),
         machine.kernel
     );
+    let format_load = |load: Option<f64>| {
+        load.map_or_else(|| "unknown".to_owned(), |value| format!("{value:.2}"))
+    };
+    println!(
+        "load        1-minute load average {} at the start, {} at the end",
+        format_load(report.load_average_1m.at_start),
+        format_load(report.load_average_1m.at_end)
+    );
     println!(
         "setup       {} users in {} rooms of up to {} members, server {}; registering took \
-         {:.1} s, rooms {:.1} s, connecting {:.1} s",
+         {:.2} s, rooms {:.2} s, connecting {:.2} s",
         config.connections,
         config.rooms,
         config.room_size,
@@ -1305,8 +1457,14 @@ fn print_summary(report: &Report) {
     );
     match &report.memory {
         Some(memory) => println!(
-            "memory      server RSS {:.1} MiB before, {:.1} MiB with {} connections idle for \
-             {} s: {:.1} KiB per connection",
+            "memory      server RSS {:.1} MiB after setup{}, {:.1} MiB before connecting, \
+             {:.1} MiB with {} connections idle for {} s: {:.1} KiB per connection",
+            memory.rss_after_setup_kib as f64 / 1024.0,
+            if memory.restarted_before_connect {
+                " (then restarted)"
+            } else {
+                ""
+            },
             memory.rss_before_kib as f64 / 1024.0,
             memory.rss_after_kib as f64 / 1024.0,
             config.connections,
@@ -1315,6 +1473,14 @@ fn print_summary(report: &Report) {
         ),
         None => println!("memory      not measured: the server's process id is unknown"),
     }
+}
+
+/// Prints the posts, deliveries, latency and CPU lines.
+fn print_load(report: &Report) {
+    let config = &report.config;
+    let load = &report.load;
+    let counts = &report.deliveries;
+
     println!(
         "posts       {}/s for {} s: {} of {} planned sent, {} succeeded, {} failed; {:.1} posts/s",
         config.rate,
@@ -1333,35 +1499,26 @@ fn print_summary(report: &Report) {
         counts.duplicate,
         load.deliveries_per_sec
     );
+    println!("other       frames by type: {:?}", counts.other_frames);
+
     print_latency("latency     delivery", &report.delivery_latency_ms);
     print_latency("            post (201)", &report.post_latency_ms);
-    let cpu = &report.cpu;
-    let busy_secs = load.delivery_secs.max(load.posting_secs);
-    let server_cpu = cpu.server_secs.map_or_else(
-        || "unknown".to_owned(),
-        |secs| {
-            format!(
-                "{secs:.1} s ({:.0}% of one CPU)",
-                100.0 * per_second_f(secs, busy_secs)
-            )
-        },
-    );
-    println!(
-        "cpu         server {server_cpu}, bench {:.1} s ({:.0}% of one CPU) during the load",
-        cpu.bench_secs,
-        100.0 * per_second_f(cpu.bench_secs, busy_secs)
-    );
-    if report.problems.is_empty() {
-        println!("result      PASSED: every post succeeded and every delivery arrived");
-    } else {
-        for problem in &report.problems {
-            println!("result      FAILED: {problem}");
-        }
-    }
-}
 
-fn per_second_f(amount: f64, secs: f64) -> f64 {
-    if secs > 0.0 { amount / secs } else { 0.0 }
+    let cpu = &report.cpu;
+    let cpu_share = |secs: f64| {
+        format!(
+            "{secs:.1} s ({:.0}% of one CPU)",
+            100.0 * ratio(secs, cpu.wall_secs)
+        )
+    };
+    let server_cpu = cpu
+        .server_secs
+        .map_or_else(|| "unknown".to_owned(), cpu_share);
+    println!(
+        "cpu         server {server_cpu}, bench {} over the {:.1} s of load",
+        cpu_share(cpu.bench_secs),
+        cpu.wall_secs
+    );
 }
 
 fn print_latency(label: &str, summary: &LatencySummary) {
@@ -1426,6 +1583,9 @@ mod tests {
         assert_eq!(tracker.delivered.load(Ordering::Relaxed), 0);
         assert_eq!(tracker.foreign.load(Ordering::Relaxed), 1);
         assert_eq!(tracker.invalid_frames.load(Ordering::Relaxed), 0);
+        let other_frames = tracker.other_frames.lock().unwrap();
+        assert_eq!(other_frames.get("hello"), Some(&1));
+        assert_eq!(other_frames.get("member.joined"), Some(&1));
     }
 
     #[test]

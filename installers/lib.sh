@@ -20,19 +20,43 @@ install_packages() {
     sudo="sudo"
   fi
   $sudo apt-get update -qq
+  # Packaged services (nginx, Redis, Janus, coturn) must not start on install: the
+  # tests start their own on loopback. policy-rc.d exit 101 is Debian's way to say so.
+  local policy=/usr/sbin/policy-rc.d
+  local own_policy=no
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    own_policy=yes
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "$own_policy" = yes ]; then
+    $sudo rm -f "$policy"
+  fi
 }
 
 # What building the workspace needs: a C compiler for SQLite and pkg-config.
 install_build_packages() {
-  install_packages build-essential pkg-config ca-certificates curl
+  # libdbus-1-dev: the client keeps tokens in the Secret Service keyring over D-Bus.
+  install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev
 }
 
-# Services the tests start themselves: Redis for the scale-out bus.
+# Services the tests start themselves: Redis for the scale-out bus; nginx, openssl,
+# Janus and coturn for installers/check-deploy.sh.
 install_test_packages() {
-  install_packages redis-server
-  # The package starts a system Redis on port 6379; the tests run their own.
+  local had_nginx=yes
+  dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" || had_nginx=no
+  install_packages redis-server nginx openssl janus coturn
+  # A newly installed nginx serves a default site on port 80, and the tests start
+  # their own nginx.
+  if [ "$had_nginx" = no ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+  # Where systemd runs, keep the packaged services off; the tests run their own.
   if command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now redis-server >/dev/null 2>&1 || true
+    local service
+    for service in redis-server janus coturn; do
+      systemctl disable --now "$service" >/dev/null 2>&1 || true
+    done
   fi
 }

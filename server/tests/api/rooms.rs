@@ -2284,3 +2284,65 @@ async fn invalid_uuid_in_path_is_rejected() {
     assert_eq!(ban.status, StatusCode::BAD_REQUEST, "{}", ban.body);
     assert_eq!(ban.code(), "invalid_path");
 }
+
+/// Sends `body` as raw bytes with a JSON content type.
+async fn post_raw(
+    user: &crate::common::TestUser,
+    path: &str,
+    body: Vec<u8>,
+) -> crate::common::Answer {
+    let request = user
+        .request(reqwest::Method::POST, path)
+        .header("content-type", "application/json")
+        .body(body);
+    crate::common::answer(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_names_is_rejected() {
+    let server = crate::common::TestServer::start().await;
+    let alice = server.register("alice").await;
+
+    let mut create = b"{\"name\": \"caf".to_vec();
+    create.extend_from_slice(&[0xC3, 0x28]);
+    create.extend_from_slice(b"\", \"kind\": \"public\"}");
+    let answer = post_raw(&alice, "/api/rooms", create).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.code(), "invalid_json");
+
+    let mut join = b"{\"name\": \"".to_vec();
+    join.extend_from_slice(&[0xFF, 0xFE]);
+    join.extend_from_slice(b"\"}");
+    let answer = post_raw(&alice, "/api/rooms/join", join).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.code(), "invalid_json");
+
+    let answer = alice.get("/api/rooms/%FF%FE").await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.code(), "invalid_path");
+
+    let rooms = alice.get("/api/rooms").await;
+    assert_eq!(
+        rooms.body["rooms"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_registration_is_rejected() {
+    let server = crate::common::TestServer::start().await;
+    let mut body = b"{\"username\": \"b".to_vec();
+    body.extend_from_slice(&[0x80]);
+    body.extend_from_slice(b"b\", \"email\": \"b@example.com\", \"password\": \"long enough\"}");
+    let response = server
+        .anonymous(reqwest::Method::POST, "/api/auth/register")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let answer = crate::common::answer(response).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.code(), "invalid_json");
+}

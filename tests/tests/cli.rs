@@ -281,6 +281,8 @@ impl CliUser {
             .args(args)
             .env_remove("ROOMLER_PROFILE")
             .env_remove("ROOMLER_LOG")
+            // The tests read each profile's token from its file.
+            .env("ROOMLER_TOKEN_STORE", "file")
             .kill_on_drop(true);
         command
     }

@@ -148,7 +148,8 @@ impl Engine {
             }
         }
         profile.save_settings(&settings)?;
-        profile.save_token(&auth.token)?;
+        let store = profile.save_token(&auth.token)?;
+        tracing::debug!(?store, "stored the session token");
         Self::open(profile)
     }
 
@@ -316,11 +317,33 @@ impl Engine {
         Ok(item)
     }
 
+    /// Queues an edit, delete or reaction; each kind's fields must be set.
     pub fn queue_operation(
         &self,
         kind: OperationKind,
         operation: NewOperation,
     ) -> Result<OutboxItem> {
+        let missing = match kind {
+            OperationKind::Send if operation.body.is_none() => Some("body"),
+            OperationKind::Edit
+            | OperationKind::Delete
+            | OperationKind::React
+            | OperationKind::Unreact
+                if operation.message_id.is_none() =>
+            {
+                Some("message_id")
+            }
+            OperationKind::Edit if operation.body.is_none() => Some("body"),
+            OperationKind::React | OperationKind::Unreact if operation.emoji.is_none() => {
+                Some("emoji")
+            }
+            _ => None,
+        };
+        if let Some(field) = missing {
+            return Err(ClientError::Usage(format!(
+                "a queued {kind:?} operation needs its {field}"
+            )));
+        }
         let item = self.cache.enqueue(kind, operation)?;
         self.notify([Change::OutboxChanged]);
         Ok(item)
@@ -347,7 +370,14 @@ impl Engine {
                     self.cache.fail(item.id, &code, &message)?;
                     report.failed += 1;
                 }
-                Err(error) => return Err(error),
+                Err(error @ ClientError::Cache(_)) => return Err(error),
+                // An item that cannot be sent at all must not block the ones after it.
+                Err(error) => {
+                    tracing::warn!(item = item.id, %error, "marked an unsendable outbox item failed");
+                    self.cache
+                        .fail(item.id, "invalid_operation", &error.to_string())?;
+                    report.failed += 1;
+                }
             }
             self.notify([
                 Change::OutboxChanged,
@@ -423,13 +453,19 @@ impl Engine {
     /// Connects, catches up on missed events (or resyncs), flushes the outbox, and
     /// returns.
     pub async fn sync_once(&self) -> Result<SyncReport> {
+        let result = self.sync_session().await;
+        // Offline on every way out, errors included.
+        self.set_connection(ConnectionState::Offline);
+        result
+    }
+
+    async fn sync_session(&self) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let mut socket = self.connect().await?;
         self.catch_up(&mut socket, &mut report, |_| {}).await?;
         report.outbox = self.flush_outbox().await?;
         report.last_seq = self.cache.last_seq()?;
         let _ = socket.close(None).await;
-        self.set_connection(ConnectionState::Offline);
         Ok(report)
     }
 
@@ -612,6 +648,13 @@ impl Engine {
             self.notify([Change::MessagesChanged { room_id: room.id }]);
         }
         self.cache.set_last_seq(seq)
+    }
+}
+
+/// Accessors for the engine's other modules.
+impl Engine {
+    pub(crate) fn profile(&self) -> &Profile {
+        &self.profile
     }
 }
 

@@ -20,6 +20,9 @@ pub enum ClientError {
     /// The server could not be reached or the connection broke; retrying later may work.
     #[error("the server is unreachable: {0}")]
     Network(String),
+    /// The caller cancelled the operation, e.g. an upload or a download.
+    #[error("the transfer was cancelled")]
+    Cancelled,
     /// The profile has no session: log in first.
     #[error("not logged in; run `roomler login` first")]
     NotLoggedIn,

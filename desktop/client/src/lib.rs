@@ -3,6 +3,8 @@
 //! It never links Tauri or WebKit, so tests, benchmarks and bots run the real engine.
 //!
 //! - [`api`]: the HTTP API client (reqwest with rustls).
+//! - [`attachments`]: uploads and resumable downloads with progress, cached
+//!   thumbnails, and queued edits, deletes and reactions.
 //! - [`cache`]: the offline SQLite cache and the outbox.
 //! - [`engine`]: the facade the app calls, live sync over tokio-tungstenite with
 //!   resume, resync and reconnect, and the change stream for the UI.
@@ -10,6 +12,7 @@
 //! - [`error`]: the error type, whose kinds tell usage, rejection and network apart.
 
 pub mod api;
+pub mod attachments;
 pub mod cache;
 pub mod engine;
 pub mod error;

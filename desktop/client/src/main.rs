@@ -3,11 +3,14 @@
 //! Exit codes: 0 success, 2 usage error (also: not logged in), 3 the server rejected
 //! the request, 4 the server was unreachable, 1 anything else.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Parser, Subcommand};
+use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_shared::model::{Message, Room, RoomKind};
@@ -151,6 +154,9 @@ fn exit_code(error: &ClientError) -> (u8, Option<&'static str>) {
 }
 
 fn kind(error: &ClientError) -> &'static str {
+    if matches!(error, ClientError::Cancelled) {
+        return "cancelled";
+    }
     match exit_code(error).0 {
         2 => "usage",
         3 => "rejected",
@@ -388,23 +394,39 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
     Ok(())
 }
 
+/// Uploads a file, redrawing a percentage line on standard error when it is a terminal.
 async fn upload(
     engine: &Engine,
     room_id: uuid::Uuid,
     path: &std::path::Path,
 ) -> Result<uuid::Uuid, ClientError> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|error| ClientError::Usage(format!("cannot read {}: {error}", path.display())))?;
-    let size = file.metadata().await.map_err(anyhow::Error::from)?.len();
-    let name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("file");
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    let info = engine.api().upload(room_id, name, body, size).await?;
-    Ok(info.id)
+    let terminal = std::io::stderr().is_terminal();
+    let name = path.display().to_string();
+    let drawn_percent = Arc::new(AtomicU64::new(NOTHING_DRAWN));
+    let drawn_in_callback = drawn_percent.clone();
+    let progress = move |progress: Progress| {
+        if !terminal {
+            return;
+        }
+        let percent = (progress.bytes * 100)
+            .checked_div(progress.total)
+            .unwrap_or(100);
+        // One line, redrawn only when the percentage changes.
+        if drawn_in_callback.swap(percent, Ordering::Relaxed) != percent {
+            eprint!("\ruploading {name}: {percent}%");
+        }
+    };
+    let result = engine
+        .upload_file(room_id, path, progress, CancellationToken::new())
+        .await;
+    if drawn_percent.load(Ordering::Relaxed) != NOTHING_DRAWN {
+        eprintln!();
+    }
+    Ok(result?.id)
 }
+
+/// Marks that the upload progress line has not been drawn yet.
+const NOTHING_DRAWN: u64 = u64::MAX;
 
 /// Prints where a queued message ended up; a rejection becomes the command's error.
 fn report_send(engine: &Engine, item: &OutboxItem, output: &Output) -> Result<(), ClientError> {

@@ -22,7 +22,7 @@ pub use outbox::{NewOperation, OperationKind, OutboxItem, OutboxState};
 
 use crate::error::{ClientError, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("unread_index.sql")];
 
 /// What changed in the cache, for the app to refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -385,11 +385,91 @@ impl Cache {
             )
         })
     }
+
+    // Files.
+
+    /// Records where the complete download of a file is, keeping its thumbnail.
+    pub fn record_file(
+        &self,
+        id: Uuid,
+        name: &str,
+        size: u64,
+        mime: &str,
+        local_path: &Path,
+    ) -> Result<()> {
+        self.with(|connection| {
+            connection.execute(
+                "INSERT INTO files (id, name, size, mime, local_path) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, size = excluded.size,
+                                               mime = excluded.mime,
+                                               local_path = excluded.local_path",
+                params![
+                    id.to_string(),
+                    name,
+                    size as i64,
+                    mime,
+                    local_path.to_string_lossy()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Returns the recorded path of a file's download. The file itself may be gone since.
+    pub fn local_file(&self, id: Uuid) -> Result<Option<PathBuf>> {
+        self.with(|connection| {
+            let path: Option<Option<String>> = connection
+                .query_row(
+                    "SELECT local_path FROM files WHERE id = ?1",
+                    [id.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(path.flatten().map(PathBuf::from))
+        })
+    }
+
+    /// Stores a file's thumbnail (PNG bytes), keeping its download path.
+    pub fn record_thumbnail(
+        &self,
+        id: Uuid,
+        name: &str,
+        size: u64,
+        mime: &str,
+        thumbnail: &[u8],
+    ) -> Result<()> {
+        self.with(|connection| {
+            connection.execute(
+                "INSERT INTO files (id, name, size, mime, thumbnail) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, size = excluded.size,
+                                               mime = excluded.mime,
+                                               thumbnail = excluded.thumbnail",
+                params![id.to_string(), name, size as i64, mime, thumbnail],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Returns the stored thumbnail of a file (PNG bytes).
+    pub fn thumbnail(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
+        self.with(|connection| {
+            let thumbnail: Option<Option<Vec<u8>>> = connection
+                .query_row(
+                    "SELECT thumbnail FROM files WHERE id = ?1",
+                    [id.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(thumbnail.flatten())
+        })
+    }
 }
 
 fn open_checked(path: &Path) -> Result<Connection> {
     let mut connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
+    // NOTE: quick_check reads the whole file: about 2.7 s for a cache of a million
+    // messages (docs/benchmarks.md), and milliseconds for ordinary caches.
     let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
     if check != "ok" {
         return Err(ClientError::Other(anyhow::anyhow!(
@@ -606,28 +686,30 @@ fn upsert_member(connection: &Connection, room_id: Uuid, member: &Member) -> Res
 /// Inserts or replaces a message and keeps its full-text row in step.
 fn upsert_message(connection: &Connection, message: &Message) -> Result<()> {
     let existing: Option<i64> = connection
-        .query_row(
-            "SELECT rowid FROM messages WHERE id = ?1",
-            [message.id.to_string()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT rowid FROM messages WHERE id = ?1")?
+        .query_row([message.id.to_string()], |row| row.get(0))
         .optional()?;
     let data = serde_json::to_string(message)?;
     let created_at = message.created_at.unix_timestamp().to_string();
     let rowid = match existing {
         Some(rowid) => {
-            connection.execute(
-                "UPDATE messages SET body = ?1, deleted = ?2, data = ?3 WHERE rowid = ?4",
-                params![message.body, message.deleted, data, rowid],
-            )?;
-            connection.execute("DELETE FROM messages_fts WHERE rowid = ?1", [rowid])?;
+            connection
+                .prepare_cached(
+                    "UPDATE messages SET body = ?1, deleted = ?2, data = ?3 WHERE rowid = ?4",
+                )?
+                .execute(params![message.body, message.deleted, data, rowid])?;
+            connection
+                .prepare_cached("DELETE FROM messages_fts WHERE rowid = ?1")?
+                .execute([rowid])?;
             rowid
         }
         None => {
-            connection.execute(
-                "INSERT INTO messages (id, room_id, seq, author, body, deleted, created_at, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            connection
+                .prepare_cached(
+                    "INSERT INTO messages (id, room_id, seq, author, body, deleted, created_at, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
                     message.id.to_string(),
                     message.room_id.to_string(),
                     message.seq,
@@ -636,16 +718,14 @@ fn upsert_message(connection: &Connection, message: &Message) -> Result<()> {
                     message.deleted,
                     created_at,
                     data,
-                ],
-            )?;
+                ])?;
             connection.last_insert_rowid()
         }
     };
     if !message.deleted {
-        connection.execute(
-            "INSERT INTO messages_fts (rowid, body) VALUES (?1, ?2)",
-            params![rowid, message.body],
-        )?;
+        connection
+            .prepare_cached("INSERT INTO messages_fts (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, message.body])?;
     }
     Ok(())
 }

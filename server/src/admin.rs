@@ -130,7 +130,9 @@ pub async fn run(state: AppState, command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&counts)?);
         }
         AdminCommand::Backup { target } => {
-            let crate::config::Database::Sqlite(path) = state.settings.database()?;
+            let crate::config::Database::Sqlite(path) = state.settings.database()? else {
+                bail!("admin backup copies a SQLite database; back up MongoDB with mongodump");
+            };
             let sqlite = crate::store::sqlite::SqliteStore::open(&path)?;
             sqlite.backup(target.clone()).await?;
             println!("backed up {} to {}", path.display(), target.display());

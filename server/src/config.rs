@@ -19,8 +19,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The URL people use to reach the server, for invite links (`API_URL`).
     pub public_url: Option<String>,
-    /// Database: a SQLite path or `sqlite:PATH` (`DB_CONN`); by default
-    /// `DATA_DIR/roomler.db`.
+    /// Database (`DB_CONN`): a SQLite path or `sqlite:PATH`, or a MongoDB connection
+    /// string (`mongodb://` or `mongodb+srv://`); by default `DATA_DIR/roomler.db`.
     pub db_conn: Option<String>,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
@@ -91,9 +91,25 @@ impl Default for RateLimitSettings {
 }
 
 /// Where the store keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
+    /// A MongoDB connection string; the database is the one its path names, `roomler`
+    /// when it names none.
+    Mongo(String),
+}
+
+/// Shows a MongoDB URL without its password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Mongo(url) => f
+                .debug_tuple("Mongo")
+                .field(&crate::store::mongo::redact_url(url))
+                .finish(),
+        }
+    }
 }
 
 impl Settings {
@@ -189,11 +205,7 @@ impl Settings {
             return Ok(Database::Sqlite(self.data_dir.join("roomler.db")));
         };
         if conn.starts_with("mongodb://") || conn.starts_with("mongodb+srv://") {
-            // NOTE: only the SQLite store exists so far.
-            bail!(
-                "DB_CONN is a MongoDB URL, but this build of roomler-server has only the \
-                 SQLite store; unset DB_CONN or set it to a SQLite path"
-            );
+            return Ok(Database::Mongo(conn.clone()));
         }
         let path = conn
             .strip_prefix("sqlite://")
@@ -279,10 +291,23 @@ mod tests {
     }
 
     #[test]
-    fn mongodb_url_is_rejected_clearly() {
-        let settings = with_env(&[("DB_CONN", "mongodb://db:27017/roomler")]).unwrap();
-        let error = settings.validate().unwrap_err().to_string();
-        assert!(error.contains("SQLite"), "{error}");
+    fn mongodb_url_selects_mongo_store() {
+        for url in [
+            "mongodb://db:27017/roomler?replicaSet=rs0",
+            "mongodb+srv://cluster.example/roomler",
+        ] {
+            let settings = with_env(&[("DB_CONN", url)]).unwrap();
+            assert!(settings.validate().is_ok(), "{url}");
+            assert_eq!(settings.database().unwrap(), Database::Mongo(url.into()));
+        }
+    }
+
+    #[test]
+    fn mongo_database_debug_hides_password() {
+        let database = Database::Mongo("mongodb://roomler:s3cret@db:27017/roomler".into());
+        let debug = format!("{database:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("roomler:***@db:27017"), "{debug}");
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! Layout:
 //!
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
-//! - [`store`]: the `Store` trait and its SQLite backend; every change and its event
-//!   are written in one transaction.
+//! - [`store`]: the `Store` trait and its SQLite and MongoDB backends; every change
+//!   and its event are written in one transaction.
 //! - [`bus`] and [`hub`]: committed events travel over the bus to the hub of each
 //!   replica, which hands them to the user's WebSockets.
 //! - [`http`]: the axum router, one module per route group, and the WebSocket.
 //! - [`auth`], [`rate_limit`], [`blobs`]: tokens and passwords, brute-force limits,
 //!   uploaded files on disk.
 //! - [`admin`]: the `roomler-server admin` commands.
+//! - [`migrate`]: `roomler-server migrate`, which copies a SQLite database into MongoDB.
 //! - [`error`]: the one error type of the HTTP layer.
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod migrate;
 pub mod rate_limit;
 pub mod store;
 
@@ -38,6 +40,7 @@ use crate::bus::{Bus, LocalBus, RedisBus};
 use crate::config::{Database, Settings};
 use crate::hub::Hub;
 use crate::rate_limit::RateLimiter;
+use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Fanout, Store};
 
@@ -59,10 +62,15 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the store and files folder that the settings name.
+    ///
+    /// A MongoDB store is opened with [`MongoStore::open_blocking`], which needs
+    /// tokio's multi-thread runtime.
     pub fn open(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
-        let Database::Sqlite(path) = settings.database()?;
-        let store = SqliteStore::open(&path)?;
+        let store: Arc<dyn Store> = match settings.database()? {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
+            Database::Mongo(url) => Arc::new(MongoStore::open_blocking(&url)?),
+        };
         let blobs = BlobStore::open(&settings.files_dir())?;
         let shutdown = CancellationToken::new();
         let bus: Arc<dyn Bus> = match (&settings.ws_scaleout_enabled, &settings.ws_scaleout_host) {
@@ -75,7 +83,7 @@ impl AppState {
         };
         Ok(AppState {
             settings: Arc::new(settings),
-            store: Arc::new(store),
+            store,
             bus,
             hub: Arc::new(Hub::default()),
             blobs: Arc::new(blobs),

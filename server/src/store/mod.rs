@@ -7,6 +7,7 @@
 //! store a change without its event, and a reconnecting client replays exactly what
 //! it missed.
 
+pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;

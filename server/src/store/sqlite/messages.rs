@@ -327,15 +327,41 @@ pub(crate) fn search(
 
     let mut hits = Vec::with_capacity(rows.len());
     for (id, raw_snippet) in rows {
-        let snippet = escape_html(&raw_snippet)
-            .replace('\u{1}', "<mark>")
-            .replace('\u{2}', "</mark>");
+        let snippet = mark_matches(&escape_html(&raw_snippet));
         hits.push(SearchRow {
             message: require_message(conn, id)?,
             snippet,
         });
     }
     Ok(hits)
+}
+
+/// Replaces the snippet's match markers, U+0001 and U+0002, with `<mark>` tags.
+///
+/// A message body may contain those characters too, and they cannot be told apart
+/// from the markers. So only a marker that opens while no tag is open, or closes an
+/// open one, becomes a tag, and the others are dropped. The tags always pair up.
+fn mark_matches(snippet: &str) -> String {
+    let mut marked = String::with_capacity(snippet.len() + 32);
+    let mut open = false;
+    for character in snippet.chars() {
+        match character {
+            '\u{1}' if !open => {
+                marked.push_str("<mark>");
+                open = true;
+            }
+            '\u{2}' if open => {
+                marked.push_str("</mark>");
+                open = false;
+            }
+            '\u{1}' | '\u{2}' => {}
+            other => marked.push(other),
+        }
+    }
+    if open {
+        marked.push_str("</mark>");
+    }
+    marked
 }
 
 /// Turns what a user typed into an FTS5 query that matches every word, the last one
@@ -528,7 +554,17 @@ fn reply_preview(conn: &Connection, parent_id: Uuid) -> StoreResult<Option<Reply
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{fts_query, mark_matches};
+
+    #[test]
+    fn mark_matches_pairs_tags() {
+        assert_eq!(mark_matches("a \u{1}b\u{2} c"), "a <mark>b</mark> c");
+        assert_eq!(
+            mark_matches("\u{1}x \u{1}b\u{2} \u{2}y"),
+            "<mark>x b</mark> y"
+        );
+        assert_eq!(mark_matches("open \u{1}b"), "open <mark>b</mark>");
+    }
 
     #[test]
     fn fts_query_quotes_words_and_prefixes_last() {

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod events;
+pub(crate) mod export;
 mod files;
 mod messages;
 mod rooms;

@@ -465,22 +465,69 @@ impl Cache {
     }
 }
 
+/// Caches up to this size get SQLite's integrity check before they open, which
+/// reads the whole file: milliseconds here, but seconds for a cache of a million
+/// messages (docs/benchmarks.md). Larger ones are checked in the background.
+const CHECK_AT_OPEN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The file whose presence says that a background check found the cache damaged,
+/// so the next open rebuilds it.
+pub(crate) fn check_failed_marker(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.check-failed", path.display()))
+}
+
 fn open_checked(path: &Path) -> Result<Connection> {
+    let marker = check_failed_marker(path);
+    if marker.exists() {
+        return Err(ClientError::Other(anyhow::anyhow!(
+            "an integrity check of the previous run found the cache damaged"
+        )));
+    }
+    let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
     let mut connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
-    // NOTE: quick_check reads the whole file: about 2.7 s for a cache of a million
-    // messages (docs/benchmarks.md), and milliseconds for ordinary caches.
-    let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
-    if check != "ok" {
-        return Err(ClientError::Other(anyhow::anyhow!(
-            "integrity check failed: {check}"
-        )));
+    if size <= CHECK_AT_OPEN_MAX_BYTES {
+        integrity_check(&connection)?;
+    } else {
+        // Reading the schema still catches a file that is not a database at all.
+        connection.query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| {
+            row.get::<_, i64>(0)
+        })?;
+        spawn_background_check(path.to_path_buf(), marker);
     }
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&mut connection)?;
     Ok(connection)
+}
+
+fn integrity_check(connection: &Connection) -> Result<()> {
+    let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+    if check != "ok" {
+        return Err(ClientError::Other(anyhow::anyhow!(
+            "integrity check failed: {check}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a large cache on a thread of its own; a failure leaves the marker that
+/// makes the next open rebuild the cache.
+fn spawn_background_check(path: PathBuf, marker: PathBuf) {
+    std::thread::spawn(move || {
+        let result = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(ClientError::from)
+            .and_then(|connection| integrity_check(&connection));
+        if let Err(error) = result {
+            tracing::warn!(
+                cache = %path.display(),
+                %error,
+                "the cache failed its integrity check; it is rebuilt at the next start"
+            );
+            let _ = std::fs::write(&marker, error.to_string());
+        }
+    });
 }
 
 fn migrate(connection: &mut Connection) -> Result<()> {

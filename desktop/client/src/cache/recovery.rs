@@ -12,6 +12,7 @@ use crate::error::{ClientError, Result};
 /// the old outbox can still be read. Returns the new connection and the moved path.
 pub(super) fn rebuild(path: &Path, cause: &ClientError) -> Result<(Connection, PathBuf)> {
     let saved = read_outbox(path).unwrap_or_default();
+    let _ = std::fs::remove_file(super::check_failed_marker(path));
 
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let moved = path.with_extension(format!("db.corrupt-{stamp}"));
@@ -55,4 +56,30 @@ fn read_outbox(path: &Path) -> Result<Vec<OutboxItem>> {
         }
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cache, NewOperation, OperationKind, check_failed_marker};
+
+    #[test]
+    fn failed_background_check_rebuilds_at_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        let (cache, moved) = Cache::open(&path).unwrap();
+        assert!(moved.is_none());
+        let operation = NewOperation { body: Some("kept".into()), ..NewOperation::default() };
+        cache.enqueue(OperationKind::Send, operation).unwrap();
+        drop(cache);
+
+        std::fs::write(check_failed_marker(&path), "integrity check failed").unwrap();
+        let (cache, moved) = Cache::open(&path).unwrap();
+
+        let moved = moved.expect("the cache was rebuilt");
+        assert!(moved.exists(), "the damaged file was moved to {}", moved.display());
+        assert!(!check_failed_marker(&path).exists(), "the marker was removed");
+        let outbox = cache.outbox().unwrap();
+        assert_eq!(outbox.len(), 1, "the outbox survived the rebuild");
+        assert_eq!(outbox[0].body.as_deref(), Some("kept"));
+    }
 }

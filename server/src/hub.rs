@@ -26,6 +26,9 @@ struct Connection {
     sender: mpsc::Sender<Delivery>,
     /// Cancelled when the connection falls too far behind and must close.
     overflow: CancellationToken,
+    /// The SHA-256 of the session token the connection authenticated with.
+    token_hash: String,
+    revoked: CancellationToken,
 }
 
 /// A registered connection's end: the events to send and the signal to give up.
@@ -34,6 +37,8 @@ pub struct Registration {
     pub user_id: Uuid,
     pub receiver: mpsc::Receiver<Delivery>,
     pub overflow: CancellationToken,
+    /// Cancelled when the session behind the connection ends (logout, password change).
+    pub revoked: CancellationToken,
 }
 
 #[derive(Default)]
@@ -43,14 +48,17 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn register(&self, user_id: Uuid, queue: usize) -> Registration {
+    pub fn register(&self, user_id: Uuid, token_hash: &str, queue: usize) -> Registration {
         let (sender, receiver) = mpsc::channel(queue);
         let overflow = CancellationToken::new();
+        let revoked = CancellationToken::new();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let connection = Connection {
             id,
             sender,
             overflow: overflow.clone(),
+            token_hash: token_hash.to_string(),
+            revoked: revoked.clone(),
         };
         self.connections
             .write()
@@ -64,6 +72,19 @@ impl Hub {
             user_id,
             receiver,
             overflow,
+            revoked,
+        }
+    }
+
+    /// Closes the user's connections on this process that use `token_hash`, or all of
+    /// the user's connections when it is `None`. Other replicas notice at their next
+    /// heartbeat, when each connection checks its session again.
+    pub fn end_sessions(&self, user_id: Uuid, token_hash: Option<&str>) {
+        let connections = self.connections.read().unwrap();
+        for connection in connections.get(&user_id).into_iter().flatten() {
+            if token_hash.is_none_or(|hash| hash == connection.token_hash) {
+                connection.revoked.cancel();
+            }
         }
     }
 

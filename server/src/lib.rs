@@ -67,6 +67,7 @@ impl AppState {
     /// tokio's multi-thread runtime.
     pub fn open(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        create_private_dir(&settings.data_dir)?;
         let store: Arc<dyn Store> = match settings.database()? {
             Database::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
             Database::Mongo(url) => Arc::new(MongoStore::open_blocking(&url)?),
@@ -103,6 +104,21 @@ impl AppState {
             }
         }
     }
+}
+
+/// Creates the data folder readable by its owner only, since it holds every private
+/// room's messages and files.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create the data folder {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        std::fs::set_permissions(dir, private)
+            .with_context(|| format!("failed to make {} private", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// A server bound to its address, ready to run.

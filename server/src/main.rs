@@ -54,10 +54,30 @@ async fn main() -> anyhow::Result<()> {
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(AppState::open(settings)?).await,
-        Command::Admin(command) => admin::run(AppState::open(settings)?, command).await,
+        Command::Admin(command) => {
+            require_existing_database(&settings, &command)?;
+            admin::run(AppState::open(settings)?, command).await
+        }
         // Reads and writes only the databases it names, not the configured store.
         Command::Migrate(args) => migrate::run(args).await,
     }
+}
+
+/// Admin commands other than `create-user` work on an existing deployment, so a
+/// wrong `--data-dir` must fail instead of creating an empty database.
+fn require_existing_database(settings: &Settings, command: &AdminCommand) -> anyhow::Result<()> {
+    if matches!(command, AdminCommand::CreateUser { .. }) {
+        return Ok(());
+    }
+    if let roomler_server::config::Database::Sqlite(path) = settings.database()?
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no database at {}; pass the server's --data-dir (or ROOMLER_DATA_DIR or DB_CONN)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {

@@ -265,3 +265,39 @@ fn invalid_settings_fail_with_the_variable_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ROOMLER_HEARTBEAT_SECS"), "{stderr}");
 }
+
+#[test]
+fn admin_without_database_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = admin(dir.path(), &["list-users"], None);
+    assert!(!ok, "list-users succeeded on an empty folder");
+    assert!(stderr.contains("no database at"), "{stderr}");
+    assert!(
+        !dir.path().join("roomler.db").exists(),
+        "an empty database was created"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn data_folder_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, _, stderr) = admin(
+        &data,
+        &[
+            "create-user",
+            "--username",
+            "bob",
+            "--email",
+            "bob@example.com",
+        ],
+        Some("a long password\n"),
+    );
+    assert!(ok, "{stderr}");
+    let mode = |path: &Path| path.metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    assert_eq!(mode(&data.join("roomler.db")), 0o600, "the database");
+}

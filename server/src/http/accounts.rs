@@ -178,6 +178,7 @@ pub(crate) async fn login(
     responses((status = 204), (status = 401)), security(("bearer" = [])))]
 pub(crate) async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<StatusCode> {
     state.store.delete_session(&auth.token_hash).await?;
+    state.hub.end_sessions(auth.id(), Some(&auth.token_hash));
     tracing::info!(user_id = %auth.id(), "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,6 +242,7 @@ pub(crate) async fn change_password(
         .await
         .map_err(ApiError::internal)?;
     state.store.set_password(auth.id(), hash).await?;
+    state.hub.end_sessions(auth.id(), None);
     tracing::info!(user_id = %auth.id(), "changed the password and ended all sessions");
     Ok(StatusCode::NO_CONTENT)
 }

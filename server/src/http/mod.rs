@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(health::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(
             TraceLayer::new_for_http()
@@ -72,6 +73,14 @@ async fn not_found() -> impl IntoResponse {
         "route_not_found",
         "No API route has that path and method; see /api/openapi.json.",
     )
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> impl IntoResponse {
+    ApiError::MethodNotAllowed {
+        message: format!(
+            "This path does not take {method}; see /api/openapi.json for its methods."
+        ),
+    }
 }
 
 /// `axum::Json` with errors in the API's JSON shape.
@@ -121,6 +130,15 @@ impl From<MultipartRejection> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge {
+                code: "body_too_large",
+                message: format!(
+                    "The JSON body is larger than {JSON_BODY_LIMIT} bytes; send files as \
+                     uploads to /api/rooms/{{id}}/files instead."
+                ),
+            };
+        }
         match rejection {
             JsonRejection::JsonSyntaxError(error) => ApiError::bad_request(
                 "invalid_json",

@@ -5,6 +5,7 @@
 //! that does not exist.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -290,6 +291,19 @@ pub(crate) async fn join(
                     format!("The room {path:?} is private; send its password to join."),
                 ));
             };
+            // Room passwords are guessed as logins are, so they share the limits.
+            let rate = &state.settings.rate_limit;
+            if rate.enabled {
+                let key = format!("room-password:{}:{}", auth.id(), room.id);
+                state
+                    .limiter
+                    .check(
+                        &key,
+                        rate.login_per_account_per_minute,
+                        Duration::from_secs(60),
+                    )
+                    .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+            }
             if !verify_password(password, Some(hash))
                 .await
                 .map_err(ApiError::internal)?

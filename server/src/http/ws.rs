@@ -42,6 +42,9 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_ERROR: u16 = 1011;
 
+const SESSION_ENDED: &str =
+    "your session ended (logout, password change or disabled account); log in again";
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
@@ -63,13 +66,14 @@ pub(crate) async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let user_id = auth.id();
+    let token_hash = auth.token_hash.clone();
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
-            let connection = Connection::new(state, user_id, socket);
+            let connection = Connection::new(state, user_id, token_hash, socket);
             connection.run(query.since).await;
         }))
 }
@@ -85,16 +89,18 @@ enum Close {
 struct Connection {
     state: AppState,
     user_id: Uuid,
+    token_hash: String,
     socket: WebSocket,
     /// The sequence number of the last event sent.
     last_sent: i64,
 }
 
 impl Connection {
-    fn new(state: AppState, user_id: Uuid, socket: WebSocket) -> Self {
+    fn new(state: AppState, user_id: Uuid, token_hash: String, socket: WebSocket) -> Self {
         Connection {
             state,
             user_id,
+            token_hash,
             socket,
             last_sent: 0,
         }
@@ -103,7 +109,10 @@ impl Connection {
     #[tracing::instrument(name = "ws", skip_all, fields(user_id = %self.user_id))]
     async fn run(mut self, since: Option<i64>) {
         let queue = self.state.settings.ws_send_queue;
-        let mut registration = self.state.hub.register(self.user_id, queue);
+        let mut registration = self
+            .state
+            .hub
+            .register(self.user_id, &self.token_hash, queue);
         tracing::debug!("WebSocket opened");
 
         let close = self.serve(&mut registration, since).await;
@@ -201,7 +210,17 @@ impl Connection {
                         return close;
                     }
                 }
+                () = registration.revoked.cancelled() => {
+                    return Close::Send(CLOSE_POLICY, SESSION_ENDED);
+                }
                 _ = ping.tick() => {
+                    // A session ended on another replica, or an account disabled by
+                    // an admin command, is noticed here.
+                    match self.state.store.session_user(&self.token_hash).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return Close::Send(CLOSE_POLICY, SESSION_ENDED),
+                        Err(error) => tracing::warn!(%error, "failed to check a WebSocket's session"),
+                    }
                     if last_heard.elapsed() > heartbeat * 3 {
                         tracing::debug!("dropping a WebSocket that stopped answering pings");
                         return Close::Gone;

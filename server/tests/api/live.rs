@@ -1300,3 +1300,46 @@ async fn concurrent_retries_emit_one_event() {
         "a retry emitted an event: {next}"
     );
 }
+
+#[tokio::test]
+async fn logout_closes_the_session_websocket() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let room = alice.create_public_room("general").await;
+    let mut socket = alice.connect().await;
+
+    let answer = alice.post("/api/auth/logout", json!({})).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    let (ending, frames) = read_to_end(&mut socket.stream, Duration::from_secs(3)).await;
+    assert_eq!(
+        ending,
+        Ending::Closed(Some(1008)),
+        "frames before the end: {frames:?}"
+    );
+
+    let bob = server.register("bob").await;
+    bob.join("general").await;
+    bob.send(room, "after the logout").await;
+    assert!(
+        frames
+            .iter()
+            .all(|frame| frame["type"] != "message.created")
+    );
+}
+
+#[tokio::test]
+async fn disabled_account_websocket_closes_at_heartbeat() {
+    let server = TestServer::start_with(|settings| settings.heartbeat_secs = 1).await;
+    let alice = server.register("alice").await;
+    let mut socket = alice.connect().await;
+
+    // As `roomler-server admin disable-user` does, from outside the server process.
+    server
+        .state
+        .store
+        .set_disabled(alice.id, true)
+        .await
+        .unwrap();
+    let (ending, _) = read_to_end(&mut socket.stream, Duration::from_secs(4)).await;
+    assert_eq!(ending, Ending::Closed(Some(1008)));
+}

@@ -2346,3 +2346,59 @@ async fn invalid_utf8_in_registration_is_rejected() {
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert_eq!(answer.code(), "invalid_json");
 }
+
+#[tokio::test]
+async fn room_password_guesses_are_rate_limited() {
+    let server = TestServer::start_with(|settings| {
+        settings.rate_limit.enabled = true;
+        settings.rate_limit.login_per_account_per_minute = 3;
+    })
+    .await;
+    let alice = server.register("alice").await;
+    let carol = server.register("carol").await;
+    alice
+        .create_room(json!({"name": "secret", "kind": "private", "password": "opensesame"}))
+        .await;
+
+    for guess in 0..3 {
+        let body = json!({"name": "secret", "password": format!("guess{guess}")});
+        let answer = carol.post("/api/rooms/join", body).await;
+        assert_eq!(answer.code(), "wrong_password", "guess {guess}");
+    }
+    let body = json!({"name": "secret", "password": "opensesame"});
+    let answer = carol.post("/api/rooms/join", body).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.body
+    );
+    assert!(answer.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn oversized_json_body_is_413() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let room = alice.create_public_room("general").await;
+    let body = json!({"body": "x".repeat(3 * 1024 * 1024), "client_id": "big"});
+    let answer = alice
+        .post(&format!("/api/rooms/{room}/messages"), body)
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.code(), "body_too_large");
+}
+
+#[tokio::test]
+async fn wrong_method_answers_json_405() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let answer = alice.post("/api/rooms/directory", json!({})).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.code(), "method_not_allowed");
+}

@@ -51,7 +51,15 @@ impl SqliteStore {
         }
         let mut writer = open_connection(path, false)
             .with_context(|| format!("failed to open the database {}", path.display()))?;
+        // SQLite gives the -wal and -shm files the database file's permissions.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("failed to make {} private", path.display()))?;
+        }
         migrate(&mut writer)?;
+        tracing::info!(database = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(writer)),

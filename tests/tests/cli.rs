@@ -916,3 +916,78 @@ async fn usage_and_auth_errors() -> Result<()> {
     assert!(too_many.stderr.contains("501"), "{too_many}");
     Ok(())
 }
+
+#[tokio::test]
+async fn unread_counts_fall_after_history() -> Result<()> {
+    let server = TestServer::start().await?;
+    let Pair { alice, bob, .. } = alice_and_bob_in_general(&server).await?;
+    bob.json(&["send", "general", "one"]).await?;
+    bob.json(&["send", "general", "two"]).await?;
+    alice.json(&["sync"]).await?;
+
+    let unread = |rooms: &serde_json::Value| {
+        rooms
+            .as_array()
+            .and_then(|rooms| {
+                rooms
+                    .iter()
+                    .find(|cached| cached["room"]["path"] == "general")
+            })
+            .map(|cached| cached["unread"].as_u64().unwrap_or_default())
+    };
+    let before = alice.json(&["rooms"]).await?;
+    assert!(
+        unread(&before).is_some_and(|count| count >= 2),
+        "rooms: {before}"
+    );
+    alice.history("general", 20).await?;
+    let after = alice.json(&["rooms"]).await?;
+    assert_eq!(unread(&after), Some(0), "rooms after reading: {after}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_fills_rooms_and_checks_url() -> Result<()> {
+    let server = TestServer::start().await?;
+    let Pair { alice, .. } = alice_and_bob_in_general(&server).await?;
+    let url = server.url();
+    let login = [
+        "login",
+        "--server",
+        &url,
+        "--user",
+        "alice",
+        "--password-stdin",
+    ];
+    let again = alice
+        .run_with_stdin(&login, &format!("{PASSWORD}\n"))
+        .await?;
+    assert_eq!(again.code(), Some(0), "{again}");
+    let rooms = alice.json(&["rooms"]).await?;
+    let paths: Vec<&str> = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|cached| cached["room"]["path"].as_str())
+        .collect();
+    assert!(
+        paths.contains(&"general"),
+        "rooms right after login: {rooms}"
+    );
+
+    let bare = url.trim_start_matches("http://").to_string();
+    let login = [
+        "login",
+        "--server",
+        &bare,
+        "--user",
+        "alice",
+        "--password-stdin",
+    ];
+    let invalid = alice
+        .run_with_stdin(&login, &format!("{PASSWORD}\n"))
+        .await?;
+    assert_eq!(invalid.code(), Some(EXIT_USAGE), "{invalid}");
+    assert!(invalid.stderr.contains("http://"), "{invalid}");
+    Ok(())
+}

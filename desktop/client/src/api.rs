@@ -37,13 +37,19 @@ impl std::fmt::Debug for ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str, token: Option<String>) -> Result<Self> {
+        let trimmed = base.trim();
+        if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+            return Err(ClientError::Usage(format!(
+                "the server URL {trimmed:?} is invalid: start it with http:// or https://"
+            )));
+        }
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("roomler-client/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(ApiClient {
-            base: base.trim_end_matches('/').to_string(),
+            base: trimmed.trim_end_matches('/').to_string(),
             token,
             http,
         })

@@ -150,7 +150,13 @@ impl Engine {
         profile.save_settings(&settings)?;
         let store = profile.save_token(&auth.token)?;
         tracing::debug!(?store, "stored the session token");
-        Self::open(profile)
+        let engine = Self::open(profile)?;
+        // The room list is there at once; the messages follow with the first sync.
+        match engine.refresh_rooms().await {
+            Ok(_) => {}
+            Err(error) => tracing::info!(%error, "failed to fetch the rooms after logging in"),
+        }
+        Ok(engine)
     }
 
     /// Ends the session on the server (when reachable) and forgets the token.
@@ -285,6 +291,13 @@ impl Engine {
             }
         }
         Ok(messages)
+    }
+
+    /// Records that the user has read the room up to `seq`, for unread counts.
+    pub fn mark_read(&self, room_id: Uuid, seq: i64) -> Result<()> {
+        self.cache.set_read(room_id, seq)?;
+        self.notify([Change::RoomsChanged]);
+        Ok(())
     }
 
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<LocalHit>> {

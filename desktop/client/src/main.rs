@@ -305,6 +305,10 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             let engine = Engine::open(profile)?;
             let room = engine.resolve_room(&room).await?;
             let mut messages = engine.history(room.id, limit).await?;
+            // Printing the newest message counts as reading the room.
+            if let Some(newest) = messages.first() {
+                engine.mark_read(room.id, newest.seq)?;
+            }
             messages.reverse();
             let pending: Vec<OutboxItem> = engine
                 .outbox()?

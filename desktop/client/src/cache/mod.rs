@@ -117,7 +117,7 @@ impl Cache {
     /// at or below the recorded number was applied before and is skipped.
     pub fn apply_event(&self, event: &Event, me: Uuid) -> Result<Vec<Change>> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = write_transaction(connection)?;
             let last: i64 = get_meta(&transaction, "last_seq")?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
@@ -139,7 +139,7 @@ impl Cache {
     /// Replaces the room list with the server's, dropping rooms the user left.
     pub fn replace_rooms(&self, rooms: &[Room]) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = write_transaction(connection)?;
             let keep: Vec<String> = rooms.iter().map(|room| room.id.to_string()).collect();
             let mut statement = transaction.prepare("SELECT id FROM rooms")?;
             let existing: Vec<String> = statement
@@ -166,7 +166,7 @@ impl Cache {
 
     pub fn replace_members(&self, room_id: Uuid, members: &[Member]) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = write_transaction(connection)?;
             transaction.execute(
                 "DELETE FROM members WHERE room_id = ?1",
                 [room_id.to_string()],
@@ -200,7 +200,7 @@ impl Cache {
         complete: bool,
     ) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = write_transaction(connection)?;
             for message in messages {
                 upsert_message(&transaction, message)?;
             }
@@ -226,7 +226,7 @@ impl Cache {
         complete: bool,
     ) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = write_transaction(connection)?;
             let room = room_id.to_string();
             transaction.execute(
                 "DELETE FROM messages_fts
@@ -539,12 +539,20 @@ fn migrate(connection: &mut Connection) -> Result<()> {
         )));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let transaction = connection.transaction()?;
+        let transaction = write_transaction(connection)?;
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index + 1)?;
         transaction.commit()?;
     }
     Ok(())
+}
+
+/// Starts a write transaction that takes the write lock at once. A deferred one
+/// that reads first fails with "database is locked", whatever the busy timeout,
+/// when another process on the same profile (such as `roomler tail`) wrote between
+/// its read and its first write.
+fn write_transaction(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
 fn get_meta(connection: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

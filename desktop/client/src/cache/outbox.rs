@@ -139,7 +139,7 @@ impl Cache {
     /// and leaves the outbox, in one transaction.
     pub fn complete_with_message(&self, item_id: i64, message: &Message) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = super::write_transaction(connection)?;
             if super::room_exists(&transaction, message.room_id)? {
                 upsert_message(&transaction, message)?;
             }
@@ -198,7 +198,7 @@ impl Cache {
     /// Re-inserts items saved from a cache that had to be rebuilt, keeping their ids.
     pub(super) fn restore_outbox(&self, items: &[OutboxItem]) -> Result<()> {
         self.with(|connection| {
-            let transaction = connection.transaction()?;
+            let transaction = super::write_transaction(connection)?;
             for item in items {
                 transaction.execute(
                     "INSERT INTO outbox (id, kind, room_id, message_id, client_id, body, reply_to,

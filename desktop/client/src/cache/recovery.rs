@@ -68,7 +68,10 @@ mod tests {
         let path = dir.path().join("cache.db");
         let (cache, moved) = Cache::open(&path).unwrap();
         assert!(moved.is_none());
-        let operation = NewOperation { body: Some("kept".into()), ..NewOperation::default() };
+        let operation = NewOperation {
+            body: Some("kept".into()),
+            ..NewOperation::default()
+        };
         cache.enqueue(OperationKind::Send, operation).unwrap();
         drop(cache);
 
@@ -76,8 +79,15 @@ mod tests {
         let (cache, moved) = Cache::open(&path).unwrap();
 
         let moved = moved.expect("the cache was rebuilt");
-        assert!(moved.exists(), "the damaged file was moved to {}", moved.display());
-        assert!(!check_failed_marker(&path).exists(), "the marker was removed");
+        assert!(
+            moved.exists(),
+            "the damaged file was moved to {}",
+            moved.display()
+        );
+        assert!(
+            !check_failed_marker(&path).exists(),
+            "the marker was removed"
+        );
         let outbox = cache.outbox().unwrap();
         assert_eq!(outbox.len(), 1, "the outbox survived the rebuild");
         assert_eq!(outbox[0].body.as_deref(), Some("kept"));

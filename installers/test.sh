@@ -7,6 +7,16 @@ source installers/lib.sh
 install_build_packages
 install_test_packages
 
+echo "== ui: install, lint, format, unit tests, build"
+(
+  cd ui
+  npm ci --no-audit --no-fund
+  npm run lint
+  npm run format:check
+  npm test
+  npm run build
+)
+
 echo "== rustfmt"
 cargo fmt --all --check
 

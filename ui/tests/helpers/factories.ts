@@ -1,0 +1,115 @@
+import type {
+  CachedRoom,
+  Member,
+  Message,
+  OutboxItem,
+  Room,
+  UserRef,
+} from '@/api/bindings';
+
+export const ME: UserRef = {
+  id: 'user-me',
+  username: 'me',
+  display_name: 'Me Myself',
+};
+export const ALICE: UserRef = {
+  id: 'user-alice',
+  username: 'alice',
+  display_name: 'Alice Liddell',
+};
+export const BOB: UserRef = {
+  id: 'user-bob',
+  username: 'bob',
+  display_name: 'Bob Builder',
+};
+
+let nextSeq = 1;
+
+/** Builds a message with every field filled; `created_at` defaults to a fixed local time. */
+export function makeMessage(overrides: Partial<Message> = {}): Message {
+  const seq = overrides.seq ?? nextSeq++;
+  return {
+    id: `message-${seq}`,
+    room_id: 'room-1',
+    seq,
+    author: ALICE,
+    body: `message ${seq}`,
+    html: `<p>message ${seq}</p>`,
+    mentions: [],
+    reply_to: null,
+    reply_count: 0,
+    reactions: [],
+    attachments: [],
+    client_id: null,
+    pinned: null,
+    deleted: false,
+    created_at: new Date(2024, 4, 1, 12, 0, 0).toISOString(),
+    edited_at: null,
+    ...overrides,
+  };
+}
+
+/** Returns a May 2024 timestamp in local time, so day boundaries follow the machine's zone. */
+export function localTime(
+  day: number,
+  hours: number,
+  minutes: number,
+  seconds = 0,
+): string {
+  return new Date(2024, 4, day, hours, minutes, seconds).toISOString();
+}
+
+export function makeMember(
+  user: UserRef,
+  role: Member['role'] = 'member',
+): Member {
+  return { user, role, joined_at: '2024-01-01T00:00:00Z' };
+}
+
+export function makeRoom(overrides: Partial<Room> = {}): Room {
+  const path = overrides.path ?? 'general';
+  return {
+    id: `room-${path}`,
+    name: path.split('.').pop() ?? path,
+    path,
+    kind: 'public',
+    parent_id: null,
+    topic: '',
+    owner_id: null,
+    has_password: false,
+    member_count: 2,
+    last_seq: 0,
+    role: 'member',
+    created_at: '2024-01-01T00:00:00Z',
+    ...overrides,
+  };
+}
+
+export function makeCachedRoom(
+  overrides: Partial<Room> = {},
+  unread = 0,
+): CachedRoom {
+  return { room: makeRoom(overrides), unread };
+}
+
+export function makeOutboxItem(
+  overrides: Partial<OutboxItem> = {},
+): OutboxItem {
+  return {
+    id: 7,
+    kind: 'send',
+    room_id: 'room-1',
+    message_id: null,
+    client_id: 'client-7',
+    body: 'queued hello',
+    reply_to: null,
+    attachments: [],
+    emoji: null,
+    state: 'pending',
+    error_code: null,
+    error_message: null,
+    attempts: 0,
+    created_at: '2024-05-01T12:00:00Z',
+    ...overrides,
+  };
+}

@@ -155,6 +155,13 @@ impl ApiClient {
         Ok(list.rooms)
     }
 
+    pub async fn members(&self, room_id: Uuid) -> Result<Vec<roomler_shared::model::Member>> {
+        let path = format!("/api/rooms/{room_id}/members");
+        let list: roomler_shared::api::MemberList =
+            self.send(self.request(Method::GET, &path)).await?;
+        Ok(list.members)
+    }
+
     pub async fn directory(&self, query: &str) -> Result<Vec<Room>> {
         let builder = self
             .request(Method::GET, "/api/rooms/directory")

@@ -658,6 +658,8 @@ impl Engine {
             let page = self.api.history(room.id, None, None, PAGE_SIZE).await?;
             let complete = (page.len() as u32) < PAGE_SIZE;
             self.cache.replace_messages(room.id, &page, complete)?;
+            let members = self.api.members(room.id).await?;
+            self.cache.replace_members(room.id, &members)?;
             self.notify([Change::MessagesChanged { room_id: room.id }]);
         }
         self.cache.set_last_seq(seq)

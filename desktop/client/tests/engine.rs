@@ -1036,3 +1036,26 @@ async fn unsendable_item_does_not_block_outbox() {
     assert_eq!(outbox[0].state, OutboxState::Failed);
     assert_eq!(outbox[0].error_code.as_deref(), Some("invalid_operation"));
 }
+
+#[tokio::test]
+async fn first_sync_caches_members() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let (alice, _alice_profile) = register(&server, "alice").await;
+    let room_id = create_room(&alice, "general").await;
+    let (bob, _bob_profile) = register(&server, "bob").await;
+    bob.join("general", None).await.unwrap();
+
+    let report = bob.sync_once().await.unwrap();
+
+    assert!(report.resynced, "a first sync fetches everything");
+    let mut names: Vec<String> = bob
+        .cache()
+        .members(room_id)
+        .unwrap()
+        .into_iter()
+        .map(|member| member.user.username)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob"]);
+}

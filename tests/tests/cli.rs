@@ -584,6 +584,9 @@ async fn offline_history_search_and_outbox() -> Result<()> {
         outbox.iter().all(|item| item["state"] == "pending"),
         "outbox: {outbox:?}"
     );
+    let listing = alice.run(&["outbox"]).await?;
+    assert!(listing.stdout.contains("in general"), "{listing}");
+    assert!(listing.stdout.contains("offline 2"), "{listing}");
     let offline_sync = alice.run(&["sync"]).await?;
     assert_eq!(offline_sync.code(), Some(EXIT_NETWORK), "{offline_sync}");
 

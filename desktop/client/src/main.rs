@@ -328,6 +328,27 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 stop.cancel();
             });
             let json = output.json;
+            // Say on stderr when the connection drops or returns, so a silent tail is
+            // not mistaken for a quiet room.
+            let mut states = engine.connection_state();
+            tokio::spawn(async move {
+                while states.changed().await.is_ok() {
+                    let state = states.borrow().clone();
+                    match state {
+                        roomler_client::ConnectionState::Online => eprintln!("roomler: connected"),
+                        roomler_client::ConnectionState::Reconnecting {
+                            attempt,
+                            retry_in_ms,
+                        } => {
+                            eprintln!(
+                                "roomler: disconnected; retry {attempt} in {:.1} s",
+                                retry_in_ms as f64 / 1000.0
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            });
             engine
                 .run_live(shutdown, |event| {
                     if event.kind != roomler_shared::ws::EventKind::MessageCreated
@@ -392,7 +413,16 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 )));
             }
             let items = engine.outbox()?;
-            output.value(serde_json::to_value(&items)?, || format_outbox(&items));
+            let rooms = engine.rooms()?;
+            let room_path = |id: uuid::Uuid| {
+                rooms
+                    .iter()
+                    .find(|cached| cached.room.id == id)
+                    .map_or_else(|| id.to_string(), |cached| cached.room.path.clone())
+            };
+            output.value(serde_json::to_value(&items)?, || {
+                format_outbox(&items, room_path)
+            });
         }
     }
     Ok(())
@@ -555,7 +585,7 @@ fn format_hits(hits: &[LocalHit]) -> String {
         .join("\n")
 }
 
-fn format_outbox(items: &[OutboxItem]) -> String {
+fn format_outbox(items: &[OutboxItem], room_path: impl Fn(uuid::Uuid) -> String) -> String {
     if items.is_empty() {
         return "the outbox is empty".to_string();
     }
@@ -570,7 +600,17 @@ fn format_outbox(items: &[OutboxItem]) -> String {
                     item.error_message.clone().unwrap_or_default()
                 ),
             };
-            format!("{:>4} {:?} {}", item.id, item.kind, state)
+            let text = item
+                .body
+                .as_deref()
+                .or(item.emoji.as_deref())
+                .unwrap_or_default();
+            let preview: String = text.chars().take(60).collect();
+            let room = room_path(item.room_id);
+            format!(
+                "{:>4} {:?} in {room}: {state}  {preview:?}",
+                item.id, item.kind
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -17,7 +17,7 @@ const KEYRING_MARKER: &str = "token.keyring";
 /// The keyring service name of every Roomler token.
 const KEYRING_SERVICE: &str = "roomler";
 
-/// Where a profile keeps its session token.
+/// The store that keeps a profile's session token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenStore {
     Keyring,
@@ -117,7 +117,7 @@ impl Profile {
                     return Ok(TokenStore::Keyring);
                 }
                 Err(error) => {
-                    tracing::info!(%error, "no OS keyring answered; keeping the token in a private file");
+                    tracing::info!(%error, "no OS keyring is available; keeping the token in a private file");
                 }
             }
         }

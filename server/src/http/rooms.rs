@@ -35,7 +35,7 @@ use crate::store::{
 
 /// Invite lifetime when the request names none: one day.
 const DEFAULT_INVITE_SECS: u64 = 86_400;
-/// The longest invite lifetime: thirty days.
+/// The maximum invite lifetime: thirty days.
 const MAX_INVITE_SECS: u64 = 30 * 86_400;
 const DIRECTORY_LIMIT: u32 = 100;
 

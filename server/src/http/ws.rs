@@ -78,7 +78,7 @@ pub(crate) async fn upgrade(
         }))
 }
 
-/// Why a connection ends.
+/// The reason a connection ends.
 enum Close {
     /// The client closed, or the socket broke.
     Gone,
@@ -222,7 +222,7 @@ impl Connection {
                         Err(error) => tracing::warn!(%error, "failed to check a WebSocket's session"),
                     }
                     if last_heard.elapsed() > heartbeat * 3 {
-                        tracing::debug!("dropping a WebSocket that stopped answering pings");
+                        tracing::debug!("dropping a WebSocket that stopped responding to pings");
                         return Close::Gone;
                     }
                     if self.send(WsMessage::Ping(Default::default())).await.is_err() {

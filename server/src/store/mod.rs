@@ -2,7 +2,7 @@
 //! backend per database.
 //!
 //! Methods speak the domain, not SQL. Every method that changes what users see also
-//! records the event that tells them, in the same transaction, and returns it as a
+//! records the event that notifies them, in the same transaction, and returns it as a
 //! [`Fanout`]: the event and each recipient's sequence number. So a crash can never
 //! store a change without its event, and a reconnecting client replays exactly what
 //! it missed.
@@ -99,7 +99,8 @@ pub struct RoomRecord {
 }
 
 impl RoomRecord {
-    /// The room as `role` sees it; `None` for a non-member or an event to many users.
+    /// Converts the record to the API's room, with the caller's `role`: `None` for a
+    /// non-member or for an event sent to many users.
     pub fn to_model(&self, role: Option<Role>) -> Room {
         Room {
             id: self.id,
@@ -152,7 +153,7 @@ pub struct Membership {
     pub joined_at: OffsetDateTime,
 }
 
-/// Why a member leaves a room.
+/// The reason a member leaves a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Departure {
     Left,
@@ -198,7 +199,7 @@ pub struct MessageMeta {
     pub deleted: bool,
 }
 
-/// Which page of a room's history to read, by the room's sequence numbers.
+/// A page of a room's history, chosen by the room's sequence numbers.
 #[derive(Debug, Clone, Copy)]
 pub enum HistoryPage {
     /// The newest messages, newest first.
@@ -260,7 +261,7 @@ impl Fanout {
     }
 }
 
-/// Where a user's retained event stream starts and ends.
+/// The range of a user's retained event stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamBounds {
     /// Events with `seq <= floor` are no longer kept.

@@ -24,7 +24,7 @@ use crate::error::{ClientError, Result};
 
 const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("unread_index.sql")];
 
-/// What changed in the cache, for the app to refresh.
+/// A change in the cache, for the app to refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {

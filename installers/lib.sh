@@ -38,7 +38,10 @@ install_packages() {
 # What building the workspace needs: a C compiler for SQLite and pkg-config.
 install_build_packages() {
   # libdbus-1-dev: the client keeps tokens in the Secret Service keyring over D-Bus.
-  install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev
+  # The WebKitGTK, GTK, libsoup, librsvg and appindicator headers: the Tauri desktop app.
+  install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev \
+    libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev \
+    librsvg2-dev libayatana-appindicator3-dev
 }
 
 # Services the tests start themselves: Redis for the scale-out bus; nginx, openssl,

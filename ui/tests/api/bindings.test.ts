@@ -67,7 +67,7 @@ describe('command wrappers', () => {
       'createRoom',
       () => api.createRoom('css', true, 'team.frontend', null),
       'create_room',
-      { name: 'css', private: true, parent: 'team.frontend', password: null },
+      { name: 'css', isPrivate: true, parent: 'team.frontend', password: null },
     ],
     ['members', () => api.members('r1'), 'members', { roomId: 'r1' }],
     [

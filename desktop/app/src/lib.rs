@@ -7,6 +7,7 @@
 //!
 //! - [`cli`]: the command line: `--version`, `--server`, `--profile`.
 //! - [`commands`]: the Tauri commands the UI invokes.
+//! - [`defaults`]: the default server URL that administrators push.
 //! - [`dto`]: mirrors of the engine's types, for the TypeScript bindings.
 //! - [`engine_ext`]: what the shell adds to the engine: fetching older pages of history.
 //! - [`error`]: [`CommandError`], the one error type of every command.
@@ -20,6 +21,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod defaults;
 pub mod dto;
 pub mod engine_ext;
 pub mod error;
@@ -128,7 +130,9 @@ pub fn run(options: Options) -> tauri::Result<()> {
                 None => default_profile_dir(app.handle())?,
             };
             tracing::info!(profile = %profile_dir.display(), "starting roomler-desktop {}", env!("CARGO_PKG_VERSION"));
-            app.manage(state::AppState::new(Profile::new(profile_dir), options.server));
+            let server_hint =
+                defaults::default_server_url(options.server, &defaults::system_config_path());
+            app.manage(state::AppState::new(Profile::new(profile_dir), server_hint));
             tray::create(app.handle())?;
             notifications::handle_clicks(app.handle());
             state::resume_session(app.handle());

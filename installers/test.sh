@@ -27,6 +27,8 @@ echo "== tests"
 # End-to-end tests run the server and CLI binaries, which `cargo test` does not build
 # for other crates.
 cargo build --workspace --bins --locked
+# The .deb for tests/tests/desktop_bundle.rs: a release build with the UI embedded.
+bash installers/build-desktop.sh --bundles deb
 # Integration tests open many sockets and files at once.
 ulimit -n 65536 2>/dev/null || true
 cargo test --workspace --locked

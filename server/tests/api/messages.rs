@@ -376,20 +376,6 @@ async fn retry_returns_first_message() {
 }
 
 #[tokio::test]
-async fn retry_with_other_body_keeps_first() {
-    let server = TestServer::start().await;
-    let alice = server.register("alice").await;
-    let room = alice.create_public_room("general").await;
-
-    let first = post_message(&alice, room, json!({"body": "first", "client_id": "same"})).await;
-    let second = post_message(&alice, room, json!({"body": "second", "client_id": "same"})).await;
-
-    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
-    assert_eq!(second.body["id"], first.body["id"]);
-    assert_eq!(second.body["body"], "first");
-}
-
-#[tokio::test]
 async fn concurrent_retries_post_once() {
     let server = TestServer::start().await;
     let alice = server.register("alice").await;
@@ -431,6 +417,25 @@ async fn client_id_in_other_room_conflicts() {
     assert_eq!(second.code(), "client_id_reused");
     let page = history(&alice, second_room, "").await;
     assert_eq!(page_messages(&page).len(), 0, "{}", page.body);
+}
+
+#[tokio::test]
+async fn client_id_reused_with_other_body() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let room = alice.create_public_room("general").await;
+
+    let first = post_message(&alice, room, json!({"body": "hi", "client_id": "once"})).await;
+    let retry = post_message(&alice, room, json!({"body": "hi", "client_id": "once"})).await;
+    let other = post_message(&alice, room, json!({"body": "bye", "client_id": "once"})).await;
+
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert_eq!(other.code(), "client_id_reused");
+    let page = history(&alice, room, "").await;
+    assert_eq!(page_messages(&page).len(), 1, "{}", page.body);
 }
 
 #[tokio::test]

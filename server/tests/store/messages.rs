@@ -40,15 +40,16 @@ pub async fn post_message_is_idempotent(store: Arc<dyn Store>) {
     assert_eq!(fanout.event.room_id, Some(team.id));
     assert_eq!(recipients(&fanout).len(), 2);
 
-    let mut retry = first.clone();
-    retry.body = "changed on retry".into();
-    match store.post_message(retry).await.unwrap() {
+    match store.post_message(first.clone()).await.unwrap() {
         Posted::Existing(existing) => {
             assert_eq!(existing.id, message.id);
-            assert_eq!(existing.body, "hello @bob", "the stored message wins");
+            assert_eq!(existing.body, "hello @bob");
         }
         Posted::Created(created, _) => panic!("a retry stored a second message {created:?}"),
     }
+    let mut changed = first.clone();
+    changed.body = "changed on retry".into();
+    assert_conflict(store.post_message(changed).await, Conflict::ClientIdReused);
     let team_now = store.room_by_id(team.id).await.unwrap().unwrap();
     assert_eq!(team_now.last_seq, 1, "a retry takes no number");
 

@@ -37,7 +37,7 @@ pub(super) async fn post_message(
     db: &Db,
     new: NewMessage,
 ) -> StoreResult<Posted> {
-    if let Some(earlier) = earlier_post(s, db, new.author_id, &new.client_id, new.room_id).await? {
+    if let Some(earlier) = earlier_post(s, db, &new).await? {
         return Ok(earlier);
     }
 
@@ -102,24 +102,29 @@ pub(super) async fn post_message(
 }
 
 /// Finds the message that an earlier post with the same author and `client_id` stored,
-/// or
-/// [`Conflict::ClientIdReused`] when that message is in another room.
+/// or fails with [`Conflict::ClientIdReused`] when that message is in another room or,
+/// unless it was edited or deleted since, has another body.
 pub(super) async fn earlier_post(
     s: &mut ClientSession,
     db: &Db,
-    author_id: Uuid,
-    client_id: &str,
-    room_id: Uuid,
+    new: &NewMessage,
 ) -> StoreResult<Option<Posted>> {
+    let NewMessage {
+        author_id,
+        client_id,
+        room_id,
+        ..
+    } = new;
     let earlier = db
         .messages
-        .find_one(doc! { "author_id": author_id.to_string(), "client_id": client_id })
+        .find_one(doc! { "author_id": author_id.to_string(), "client_id": client_id.as_str() })
         .session(&mut *s)
         .await?;
     let Some(earlier) = earlier else {
         return Ok(None);
     };
-    if earlier.room_id != room_id.to_string() {
+    let changed = earlier.deleted || earlier.edited_at.is_some();
+    if earlier.room_id != room_id.to_string() || (!changed && earlier.body != new.body) {
         return Err(StoreError::Conflict(Conflict::ClientIdReused));
     }
     let message = complete_one(s, db, earlier).await?;

@@ -766,17 +766,16 @@ impl Store for MongoStore {
     }
 
     async fn post_message(&self, new: NewMessage) -> StoreResult<Posted> {
-        let (author_id, client_id, room_id) = (new.author_id, new.client_id.clone(), new.room_id);
-        let posted = self
-            .transaction(move |s, db| messages::post_message(s, db, new.clone()).boxed())
-            .await;
+        let posted = {
+            let new = new.clone();
+            self.transaction(move |s, db| messages::post_message(s, db, new.clone()).boxed())
+                .await
+        };
         match posted {
             // A concurrent retry with the same client_id stored its message first.
             Err(error) if is_duplicate(&error, index::AUTHOR_CLIENT_ID) => {
                 let mut session = self.session().await?;
-                let earlier =
-                    messages::earlier_post(&mut session, &self.db, author_id, &client_id, room_id)
-                        .await?;
+                let earlier = messages::earlier_post(&mut session, &self.db, &new).await?;
                 earlier.ok_or(error)
             }
             posted => posted,

@@ -34,15 +34,18 @@ struct MessageRow {
 }
 
 pub(crate) fn post_message(tx: &Transaction, new: NewMessage) -> StoreResult<Posted> {
-    let earlier: Option<(String, String)> = tx
+    let earlier: Option<(String, String, String, bool)> = tx
         .query_row(
-            "SELECT id, room_id FROM messages WHERE author_id = ?1 AND client_id = ?2",
+            "SELECT id, room_id, body, deleted OR edited_at IS NOT NULL FROM messages
+             WHERE author_id = ?1 AND client_id = ?2",
             params![new.author_id.to_string(), new.client_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
-    if let Some((id, room_id)) = earlier {
-        if room_id != new.room_id.to_string() {
+    if let Some((id, room_id, body, changed)) = earlier {
+        // A retry carries the first post's body. An edit or a delete can only follow the
+        // confirmed post, so a changed message is not compared.
+        if room_id != new.room_id.to_string() || (!changed && body != new.body) {
             return Err(StoreError::Conflict(Conflict::ClientIdReused));
         }
         return Ok(Posted::Existing(require_message(tx, parse_uuid(&id)?)?));

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use roomler_shared::Invalid;
 use roomler_shared::api::{ErrorBody, ErrorDetail};
 
-use crate::store::StoreError;
+use crate::store::{Conflict, StoreError};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -133,6 +133,22 @@ impl ApiError {
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         ApiError::invalid(format!("invalid_{}", invalid.field), invalid.message)
+    }
+}
+
+impl ApiError {
+    /// Converts a store error as `From` does, but a conflict listed in `values` gets a
+    /// message that names its value, e.g. `(Conflict::UsernameTaken, "ada")`.
+    pub fn from_store_naming(error: StoreError, values: &[(Conflict, &str)]) -> Self {
+        match error {
+            StoreError::Conflict(what) => {
+                match values.iter().find(|(conflict, _)| *conflict == what) {
+                    Some((_, value)) => ApiError::conflict(what.code(), what.message_naming(value)),
+                    None => ApiError::conflict(what.code(), what.message()),
+                }
+            }
+            StoreError::Other(error) => ApiError::Internal(error),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use super::{Json, Multipart, Path, Query};
 use crate::AppState;
 use crate::auth::{AuthUser, ClientIp, hash_password, new_token, verify_password};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{NewUser, UserRecord};
+use crate::store::{Conflict, NewUser, UserRecord};
 
 /// The longer side of an avatar, in pixels.
 const AVATAR_SIZE: u32 = 256;
@@ -87,6 +87,10 @@ pub(crate) async fn register(
     let password_hash = hash_password(request.password)
         .await
         .map_err(ApiError::internal)?;
+    let taken = [
+        (Conflict::UsernameTaken, username.display.clone()),
+        (Conflict::EmailTaken, email.clone()),
+    ];
     let record = state
         .store
         .create_user(NewUser {
@@ -96,7 +100,13 @@ pub(crate) async fn register(
             email,
             password_hash,
         })
-        .await?;
+        .await
+        .map_err(|error| {
+            let values = taken
+                .each_ref()
+                .map(|(conflict, value)| (*conflict, value.as_str()));
+            ApiError::from_store_naming(error, &values)
+        })?;
     tracing::info!(user_id = %record.id, "registered an account");
 
     let token = start_session(&state, record.id).await?;

@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::auth::{AuthUser, hash_password, token_hash, verify_password};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{
-    Departure, InviteRecord, Membership, NewDirect, NewRoom, RoomChanges, RoomRecord,
+    Conflict, Departure, InviteRecord, Membership, NewDirect, NewRoom, RoomChanges, RoomRecord,
 };
 
 /// Invite lifetime when the request names none: one day.
@@ -189,7 +189,11 @@ pub(crate) async fn create_room(
         password_hash,
         creator_id: auth.id(),
     };
-    let (room, fanout) = state.store.create_room(new).await?;
+    let path = new.path.clone();
+    let (room, fanout) =
+        state.store.create_room(new).await.map_err(|error| {
+            ApiError::from_store_naming(error, &[(Conflict::RoomPathTaken, &path)])
+        })?;
     state.publish([fanout]).await;
     tracing::info!(room_id = %room.id, user_id = %auth.id(), "created a room");
     Ok((StatusCode::CREATED, Json(room.to_model(Some(Role::Owner)))).into_response())
@@ -442,12 +446,19 @@ pub(crate) async fn update_room(
         }
     };
 
+    let new_name = name.clone().unwrap_or_default();
     let changes = RoomChanges {
         name,
         topic,
         password_hash,
     };
-    let (room, fanouts) = state.store.update_room(id, changes).await?;
+    let (room, fanouts) = state
+        .store
+        .update_room(id, changes)
+        .await
+        .map_err(|error| {
+            ApiError::from_store_naming(error, &[(Conflict::RoomPathTaken, &new_name)])
+        })?;
     state.publish(fanouts).await;
     Ok(Json(room.to_model(Some(membership.role))))
 }

@@ -54,9 +54,24 @@ impl Conflict {
             Conflict::RoomPathTaken => "A room with that name exists here; choose another name.",
             Conflict::AlreadyMember => "You are already a member of that room.",
             Conflict::ClientIdReused => {
-                "That client_id was already used for a message in another room; \
+                "That client_id was already used for a different message; \
                  generate a new one for each message."
             }
+        }
+    }
+
+    /// Returns the message with the taken `value` in it, such as the username. Conflicts
+    /// that are not about a value the caller chose keep [`Conflict::message`].
+    pub fn message_naming(self, value: &str) -> String {
+        match self {
+            Conflict::UsernameTaken => format!("The username {value:?} is taken; choose another."),
+            Conflict::EmailTaken => {
+                format!("An account with the email address {value:?} exists; log in instead.")
+            }
+            Conflict::RoomPathTaken => {
+                format!("A room named {value:?} exists here; choose another name.")
+            }
+            Conflict::AlreadyMember | Conflict::ClientIdReused => self.message().to_string(),
         }
     }
 }

@@ -115,6 +115,7 @@ async fn register_rejects_username_in_other_case() {
 
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
     assert_eq!(taken.code(), "username_taken");
+    assert!(taken.message().contains("\"ALICE\""), "{}", taken.body);
 }
 
 #[tokio::test]
@@ -248,6 +249,11 @@ async fn register_rejects_email_in_other_case() {
 
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
     assert_eq!(taken.code(), "email_taken");
+    assert!(
+        taken.message().contains("alice@example.com"),
+        "{}",
+        taken.body
+    );
 }
 
 #[tokio::test]

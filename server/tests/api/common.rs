@@ -129,6 +129,11 @@ impl Answer {
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or_default()
     }
+
+    /// The `error.message` of an error answer.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
 }
 
 pub async fn answer(response: reqwest::Response) -> Answer {

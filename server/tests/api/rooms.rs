@@ -257,6 +257,11 @@ async fn create_room_rejects_duplicate_name() {
         other_case.body
     );
     assert_eq!(other_case.code(), "room_name_taken");
+    assert!(
+        other_case.message().contains("\"general\""),
+        "{}",
+        other_case.body
+    );
 }
 
 #[tokio::test]
@@ -856,6 +861,7 @@ async fn rename_rejects_taken_and_invalid_names() {
 
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
     assert_eq!(taken.code(), "room_name_taken");
+    assert!(taken.message().contains("\"random\""), "{}", taken.body);
     assert_eq!(dotted.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(dotted.code(), "invalid_name");
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -41,7 +41,13 @@ pub enum AdminCommand {
     /// Prints the number of users, rooms, messages, files, sessions and events.
     Counts,
     /// Copies the SQLite database to a file while the server may be running.
-    Backup { target: PathBuf },
+    Backup {
+        /// The backup file to write. It must not exist unless `--force` is given.
+        target: PathBuf,
+        /// Replaces `target` when it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub async fn run(state: AppState, command: AdminCommand) -> anyhow::Result<()> {
@@ -129,10 +135,16 @@ pub async fn run(state: AppState, command: AdminCommand) -> anyhow::Result<()> {
             let counts = store.counts().await?;
             println!("{}", serde_json::to_string_pretty(&counts)?);
         }
-        AdminCommand::Backup { target } => {
+        AdminCommand::Backup { target, force } => {
             let crate::config::Database::Sqlite(path) = state.settings.database()? else {
                 bail!("admin backup copies a SQLite database; back up MongoDB with mongodump");
             };
+            if target.exists() && !force {
+                bail!(
+                    "{} exists; choose another file, or pass --force to replace it",
+                    target.display()
+                );
+            }
             let sqlite = crate::store::sqlite::SqliteStore::open(&path)?;
             sqlite.backup(target.clone()).await?;
             println!("backed up {} to {}", path.display(), target.display());

@@ -247,6 +247,19 @@ fn admin_commands_manage_users_and_rooms() {
     assert!(ok, "{stderr}");
     assert!(backup.metadata().unwrap().len() > 0);
 
+    std::fs::write(&backup, b"an older backup").unwrap();
+    let (ok, _, stderr) = admin(data, &["backup", backup.to_str().unwrap()], None);
+    assert!(!ok, "an existing backup was overwritten");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read(&backup).unwrap(), b"an older backup");
+    let (ok, _, stderr) = admin(data, &["backup", "--force", backup.to_str().unwrap()], None);
+    assert!(ok, "{stderr}");
+    assert!(
+        std::fs::read(&backup)
+            .unwrap()
+            .starts_with(b"SQLite format 3")
+    );
+
     let (ok, _, stderr) = admin(data, &["delete-room", "missing"], None);
     assert!(!ok);
     assert!(stderr.contains("no room has"), "{stderr}");

@@ -129,10 +129,19 @@ impl SqliteStore {
     pub async fn backup(&self, target: PathBuf) -> anyhow::Result<()> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let connection = writer.lock().unwrap();
-            let mut destination = Connection::open(&target)?;
-            let backup = rusqlite::backup::Backup::new(&connection, &mut destination)?;
-            backup.run_to_completion(256, Duration::from_millis(0), None)?;
+            // The copy goes to a file beside the target and is renamed over it at the end,
+            // so a failed backup leaves no half-written file and an old target intact.
+            let mut partial = target.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let _ = std::fs::remove_file(&partial);
+            {
+                let connection = writer.lock().unwrap();
+                let mut destination = Connection::open(&partial)?;
+                let backup = rusqlite::backup::Backup::new(&connection, &mut destination)?;
+                backup.run_to_completion(256, Duration::from_millis(0), None)?;
+            }
+            std::fs::rename(&partial, &target)?;
             Ok(())
         })
         .await?

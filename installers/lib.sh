@@ -38,7 +38,10 @@ install_packages() {
 # What building the workspace needs: a C compiler for SQLite and pkg-config.
 install_build_packages() {
   # libdbus-1-dev: the client keeps tokens in the Secret Service keyring over D-Bus.
-  install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev
+  # The media crate: ALSA for cpal, libopus, libvpx, WebRTC's audio processing 0.3,
+  # and libclang for the bindgen runs of env-libvpx-sys and the V4L2 bindings.
+  install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev \
+    libasound2-dev libopus-dev libvpx-dev libwebrtc-audio-processing-dev libclang-dev
 }
 
 # Services the tests start themselves: Redis for the scale-out bus; nginx, openssl,

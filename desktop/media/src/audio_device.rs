@@ -79,18 +79,30 @@ fn find_device(kind: DeviceKind, name: Option<&str>) -> Result<cpal::Device, Sou
         kind,
         requested: name.map(str::to_owned),
     };
+    let mut devices: Vec<cpal::Device> = match kind {
+        DeviceKind::Microphone => host
+            .input_devices()
+            .map_err(|err| backend(kind, err))?
+            .collect(),
+        _ => host
+            .output_devices()
+            .map_err(|err| backend(kind, err))?
+            .collect(),
+    };
     let Some(name) = name else {
-        let device = match kind {
+        // ALSA names a "default" device even without any sound card, and opening
+        // it fails, so an empty device list is what decides "no device".
+        if devices.is_empty() {
+            return Err(no_device());
+        }
+        let default = match kind {
             DeviceKind::Microphone => host.default_input_device(),
             _ => host.default_output_device(),
         };
-        return device.ok_or_else(no_device);
-    };
-    let mut devices: Box<dyn Iterator<Item = cpal::Device>> = match kind {
-        DeviceKind::Microphone => Box::new(host.input_devices().map_err(|err| backend(kind, err))?),
-        _ => Box::new(host.output_devices().map_err(|err| backend(kind, err))?),
+        return Ok(default.unwrap_or_else(|| devices.remove(0)));
     };
     devices
+        .into_iter()
         .find(|device| device.name().is_ok_and(|n| n == name))
         .ok_or_else(no_device)
 }

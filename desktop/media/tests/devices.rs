@@ -7,7 +7,7 @@ use roomler_media::{
     list_microphones, list_speakers,
 };
 
-const WANTED: VideoFormat = VideoFormat {
+const REQUESTED: VideoFormat = VideoFormat {
     width: 640,
     height: 360,
     fps: 30,
@@ -29,7 +29,7 @@ fn assert_no_device(result: Result<impl Sized, SourceError>, kind: DeviceKind, n
 
 #[test]
 fn unknown_camera_is_no_device() {
-    let result = CameraSource::open(Some("no such camera"), WANTED);
+    let result = CameraSource::open(Some("no such camera"), REQUESTED);
     assert_no_device(result, DeviceKind::Camera, Some("no such camera"));
 }
 
@@ -40,7 +40,11 @@ fn no_camera_is_no_device() {
         eprintln!("skipped: this machine has cameras: {cameras:?}");
         return;
     }
-    assert_no_device(CameraSource::open(None, WANTED), DeviceKind::Camera, None);
+    assert_no_device(
+        CameraSource::open(None, REQUESTED),
+        DeviceKind::Camera,
+        None,
+    );
 }
 
 #[test]
@@ -75,4 +79,24 @@ fn audio_device_lists_do_not_fail() {
     for device in speakers.iter() {
         assert_eq!(device.kind, DeviceKind::Speaker);
     }
+}
+
+#[test]
+fn no_microphone_is_no_device() {
+    let microphones = list_microphones().expect("microphones list");
+    if !microphones.is_empty() {
+        eprintln!("skipped: this machine has microphones: {microphones:?}");
+        return;
+    }
+    assert_no_device(CpalMicrophone::open(None), DeviceKind::Microphone, None);
+}
+
+#[test]
+fn no_speaker_is_no_device() {
+    let speakers = list_speakers().expect("speakers list");
+    if !speakers.is_empty() {
+        eprintln!("skipped: this machine has speakers: {speakers:?}");
+        return;
+    }
+    assert_no_device(CpalSpeaker::open(None), DeviceKind::Speaker, None);
 }

@@ -63,8 +63,8 @@ pub struct CameraSource {
 
 impl CameraSource {
     /// Opens the camera called `name`, or the first one, asking for the format
-    /// closest to `wanted`. Returns [`SourceError::NoDevice`] when none exists.
-    pub fn open(name: Option<&str>, wanted: VideoFormat) -> Result<Self, SourceError> {
+    /// closest to `requested_format`. Returns [`SourceError::NoDevice`] when none exists.
+    pub fn open(name: Option<&str>, requested_format: VideoFormat) -> Result<Self, SourceError> {
         let cameras = query_cameras()?;
         let info = match name {
             Some(name) => cameras.into_iter().find(|info| info.human_name() == name),
@@ -84,7 +84,7 @@ impl CameraSource {
         let thread = std::thread::Builder::new()
             .name("camera".into())
             .spawn(move || {
-                let mut camera = match open_camera(&index, wanted, &thread_name) {
+                let mut camera = match open_camera(&index, requested_format, &thread_name) {
                     Ok((camera, format)) => {
                         let _ = ready_tx.send(Ok(format));
                         camera
@@ -136,11 +136,15 @@ impl CameraSource {
 
 fn open_camera(
     index: &CameraIndex,
-    wanted: VideoFormat,
+    requested_format: VideoFormat,
     name: &str,
 ) -> Result<(Camera, VideoFormat), SourceError> {
-    let closest =
-        CameraFormat::new_from(wanted.width, wanted.height, FrameFormat::YUYV, wanted.fps);
+    let closest = CameraFormat::new_from(
+        requested_format.width,
+        requested_format.height,
+        FrameFormat::YUYV,
+        requested_format.fps,
+    );
     let requested =
         RequestedFormat::with_formats(RequestedFormatType::Closest(closest), &ACCEPTED_FORMATS);
     let unsupported = |err: nokhwa::NokhwaError| SourceError::Unsupported {

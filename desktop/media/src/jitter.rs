@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-/// How deep the buffer runs.
+/// Depth limits of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JitterConfig {
     /// Packets held before playout starts or restarts after running dry: 3 packets
@@ -32,7 +32,7 @@ pub struct BufferedPacket {
     pub payload: Bytes,
 }
 
-/// What [`JitterBuffer::push`] did with a packet.
+/// Result of [`JitterBuffer::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
     Buffered,
@@ -42,7 +42,7 @@ pub enum PushOutcome {
     Late,
 }
 
-/// What to play in the next 20 ms slot.
+/// Content of the next 20 ms playout slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Playout {
     /// The packet for this slot.

@@ -15,7 +15,7 @@ const MAX_PACKET: usize = 1275;
 /// 1-byte (TOC only) packet for each silent frame, and WebRTC does not send them.
 const DTX_PACKET_MAX: usize = 2;
 
-/// Longest packet duration Opus allows (120 ms), in samples per channel at 48 kHz.
+/// Maximum packet duration of Opus (120 ms), in samples per channel at 48 kHz.
 const MAX_FRAME_SAMPLES: usize = 5_760;
 
 /// Expected loss, in percent, that the encoder plans FEC for until

@@ -14,10 +14,10 @@ use crate::source::VideoSource;
 use crate::synthetic::{TestPattern, Tone};
 use crate::vp8::{EncodedVideo, Layer, SimulcastConfig, SimulcastEncoder};
 
-/// Longest time one encoder output may take while recording.
+/// Maximum wait for one encoder output while recording.
 const ENCODE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What to record.
+/// Settings of a recording.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreEncodedConfig {
     /// Length of the loop, in seconds.

@@ -15,7 +15,7 @@ use crate::frame::{AudioFrame, SAMPLES_PER_FRAME};
 /// Samples per channel in the 10 ms blocks the module works on.
 const BLOCK: usize = apm::NUM_SAMPLES_PER_FRAME as usize;
 
-/// Which parts of the processing run.
+/// Switches for the parts of the processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessorConfig {
     pub echo_cancellation: bool,

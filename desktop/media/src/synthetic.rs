@@ -24,9 +24,9 @@ const CHECK_SALT: u8 = 0xA5;
 const LUMA_ONE: u8 = 235;
 const LUMA_ZERO: u8 = 16;
 
-/// A moving test pattern: the top holds the frame counter as a grid of black and
-/// white blocks large enough to survive VP8 at low bitrate, the bottom a bar that
-/// sweeps across a colored gradient so the encoder has motion to code.
+/// A moving test pattern. The top contains the frame counter as a grid of black
+/// and white blocks, large enough to survive VP8 at low bitrate. The bottom has a
+/// bar that sweeps across a colored gradient, so the encoder has motion to code.
 pub struct TestPattern {
     format: VideoFormat,
     counter: u32,

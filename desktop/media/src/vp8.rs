@@ -2,7 +2,7 @@
 //! encoder, and a decoder.
 //!
 //! Each encoder runs on a dedicated OS thread and receives frames over a bounded
-//! channel, so encoding never blocks an async runtime's workers. When a thread
+//! channel, so an encode does not run on the caller's thread. When a thread
 //! falls behind, new frames are dropped rather than queued without bound.
 
 use std::sync::Arc;
@@ -156,7 +156,7 @@ pub struct EncodedVideo {
     pub height: u32,
 }
 
-/// What an encoder thread delivers: a frame or the error that stopped one.
+/// Output of an encoder thread: an encoded frame, or the error that stopped it.
 pub type EncoderOutput = Result<EncodedVideo, CodecError>;
 
 enum Command {
@@ -389,7 +389,8 @@ impl Vp8Encoder {
         self.thread.send_blocking(Command::SetBitrate(kbps))
     }
 
-    /// The encoded frames, in order, and any error that stopped the thread.
+    /// Returns the receiver of encoded frames, in order, and of any error that
+    /// stopped the thread.
     pub fn output(&self) -> &Receiver<EncoderOutput> {
         &self.output
     }
@@ -520,7 +521,8 @@ impl SimulcastEncoder {
         }
     }
 
-    /// The encoded frames of all layers; each carries its [`Layer`].
+    /// Returns the receiver of the encoded frames of all layers; each frame
+    /// carries its [`Layer`].
     pub fn output(&self) -> &Receiver<EncoderOutput> {
         &self.output
     }
@@ -532,7 +534,8 @@ impl SimulcastEncoder {
 }
 
 /// A VP8 decoder. It is `Send`, so it can live on a decoding thread of the call
-/// engine's choice; a decode takes milliseconds, too long for an async worker.
+/// engine's choice. A decode takes milliseconds, which is too long for an async
+/// worker.
 pub struct Vp8Decoder {
     decoder: Decoder,
 }

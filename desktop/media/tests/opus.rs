@@ -8,15 +8,15 @@ use roomler_media::{
 const TONE_HZ: f32 = 440.0;
 
 /// Checks a detected frequency to within 5 Hz.
-fn assert_near(detected: Option<f32>, expected: f32, what: &str) {
-    assert_within(detected, expected, 5.0, what);
+fn assert_near(detected: Option<f32>, expected: f32, label: &str) {
+    assert_within(detected, expected, 5.0, label);
 }
 
-fn assert_within(detected: Option<f32>, expected: f32, tolerance: f32, what: &str) {
-    let detected = detected.unwrap_or_else(|| panic!("no tone detected in {what}"));
+fn assert_within(detected: Option<f32>, expected: f32, tolerance: f32, label: &str) {
+    let detected = detected.unwrap_or_else(|| panic!("no tone detected in {label}"));
     assert!(
         (detected - expected).abs() < tolerance,
-        "{what}: detected {detected} Hz, expected {expected} Hz"
+        "{label}: detected {detected} Hz, expected {expected} Hz"
     );
 }
 
@@ -86,17 +86,17 @@ fn tone_survives_concealed_loss() {
         // Concealment extends the pitch it estimated, which drifts up to about
         // 10% off, and fades a little, but it fills the gap with the tone rather
         // than with silence.
-        let what = format!("concealed frame {index}");
+        let label = format!("concealed frame {index}");
         assert_within(
             detect_tone(&frame.samples, SAMPLE_RATE),
             TONE_HZ,
             50.0,
-            &what,
+            &label,
         );
         let level = AudioLevel::measure(&frame.samples).dbov();
         assert!(
             level > -30.0,
-            "{what} is at {level} dBov, the tone at -13.5"
+            "{label} is at {level} dBov, the tone at -13.5"
         );
     }
 }

@@ -28,7 +28,8 @@ fn far_end(frames: usize) -> Vec<AudioFrame> {
         .collect()
 }
 
-/// The microphone hears the speaker 40 ms later at half amplitude.
+/// Returns what the microphone picks up: the speaker 40 ms later at half
+/// amplitude.
 fn echo_of(far: &[AudioFrame], delay_frames: usize) -> Vec<AudioFrame> {
     (0..far.len())
         .map(|index| {

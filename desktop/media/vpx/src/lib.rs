@@ -2,7 +2,7 @@
 //! bindings of `env-libvpx-sys` (pre-generated for Debian's libvpx 1.12, so no
 //! bindgen run is needed).
 //!
-//! This crate holds all of roomler's unsafe code for video. The higher-level
+//! This crate contains all of roomler's unsafe code for video. The higher-level
 //! wrappers on crates.io (`vpx-rs` 0.2) do not build against libvpx 1.12, and
 //! `vpx-encode` has no decoder. Everything here works on tightly packed I420
 //! buffers: the Y plane, then U and V at half width and height.
@@ -103,8 +103,8 @@ pub struct Encoder {
     height: u32,
 }
 
-// SAFETY: a libvpx codec context has no thread affinity; it must only not be used
-// from two threads at once, which `&mut self` on every call rules out.
+// SAFETY: a libvpx codec context has no thread affinity. It must not be used from
+// two threads at once, and `&mut self` on every call rules that out.
 unsafe impl Send for Encoder {}
 
 impl Encoder {
@@ -237,7 +237,7 @@ impl Encoder {
         // which vpx_img_wrap then fills in.
         let mut image: sys::vpx_image_t = unsafe { std::mem::zeroed() };
         // SAFETY: vpx_img_wrap only records pointers into `i420`, which outlives
-        // the encode call below; the length was checked against the I420 layout
+        // the encode call below. The length was checked against the I420 layout
         // for this size and an alignment of 1. The encoder never writes to its
         // input image, so the cast to a mutable pointer is not used for writes.
         let wrapped = unsafe {
@@ -286,8 +286,8 @@ impl Encoder {
                 break;
             }
             // SAFETY: `packet` is non-NULL and points to a packet owned by the
-            // context; `data.frame` is the active union field for frame packets,
-            // whose `buf` holds `sz` bytes.
+            // context. `data.frame` is the active union field for frame packets,
+            // and its `buf` contains `sz` bytes.
             unsafe {
                 if (*packet).kind != sys::vpx_codec_cx_pkt_kind::VPX_CODEC_CX_FRAME_PKT {
                     continue;

@@ -105,8 +105,12 @@ impl CameraSource {
                         })
                         .and_then(|buffer| to_i420(&buffer, started.elapsed(), &thread_name));
                     let failed = frame.is_err();
-                    if frame_tx.send(frame).is_err() || failed {
-                        break;
+                    // A reader that falls behind misses frames rather than
+                    // blocking capture, and a dropped source ends the loop.
+                    match frame_tx.try_send(frame) {
+                        Err(mpsc::TrySendError::Disconnected(_)) => break,
+                        Ok(()) | Err(mpsc::TrySendError::Full(_)) if failed => break,
+                        Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
                     }
                 }
                 let _ = camera.stop_stream();
@@ -186,10 +190,9 @@ impl VideoSource for CameraSource {
 
 impl Drop for CameraSource {
     fn drop(&mut self) {
+        // The thread exits after its current capture, which takes at most a frame
+        // time, because it never blocks on sending.
         self.stop.take();
-        // The thread exits after its current capture, which takes at most a
-        // frame time; unblock its send first by draining.
-        while self.frames.try_recv().is_ok() {}
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

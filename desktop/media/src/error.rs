@@ -83,6 +83,9 @@ pub enum CodecError {
     /// The encoder thread still works on earlier frames, so this one was dropped.
     #[error("the encoder queue is full, so the frame was dropped")]
     QueueFull,
+    /// No encoded frame arrived within the wait.
+    #[error("no encoded frame within {0:?}")]
+    TimedOut(std::time::Duration),
     /// The encoder thread has exited, after an error or because it was stopped.
     #[error("the encoder thread has stopped")]
     Stopped,

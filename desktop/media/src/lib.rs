@@ -15,6 +15,8 @@
 //! - [`vp8`]: `Vp8Encoder` on its own thread, `SimulcastEncoder` with the
 //!   layers "h", "m" and "l", and `Vp8Decoder`.
 //! - [`jitter`]: `JitterBuffer`, one per remote audio stream.
+//! - [`remote_audio`]: `RemoteAudio`, the jitter buffer and Opus decoder of one
+//!   remote stream.
 //! - [`mixer`]: `Mixer`, which sums the remote streams.
 //! - [`level`]: `AudioLevel` in dBov and `SpeakerDetector`.
 //! - [`playback`]: the `AudioSink` trait and `NullSink` for headless runs.
@@ -36,6 +38,7 @@ pub mod opus;
 pub mod playback;
 pub mod preencoded;
 pub mod processing;
+pub mod remote_audio;
 pub mod source;
 pub mod synthetic;
 pub mod vp8;
@@ -54,6 +57,7 @@ pub use mixer::Mixer;
 pub use playback::{AudioSink, NullSink};
 pub use preencoded::{PreEncodedConfig, PreEncodedMedia, PreEncodedPlayer};
 pub use processing::{AudioProcessor, ProcessorConfig, RenderProcessor};
+pub use remote_audio::RemoteAudio;
 pub use source::{AudioSource, DeviceInfo, VideoSource};
 pub use synthetic::{TestPattern, Tone, detect_tone, read_frame_counter};
 pub use vp8::{

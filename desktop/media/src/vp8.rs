@@ -407,7 +407,7 @@ fn recv_output(
 ) -> Result<EncodedVideo, CodecError> {
     match output.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(RecvTimeoutError::Timeout) => Err(CodecError::QueueFull),
+        Err(RecvTimeoutError::Timeout) => Err(CodecError::TimedOut(timeout)),
         Err(RecvTimeoutError::Disconnected) => Err(CodecError::Stopped),
     }
 }

@@ -21,12 +21,13 @@ use crate::source::{AudioSource, DeviceInfo};
 /// A microphone that delivers nothing for this long counts as lost.
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Capture chunks that may wait for the reader: 100 callbacks are seconds of
-/// audio at any usual buffer size; beyond that the reader is stuck and chunks
-/// are dropped.
+/// Capture chunks that may wait for the reader. At any usual buffer size, 100
+/// callbacks are seconds of audio, so beyond that the reader is stuck and new
+/// chunks are dropped.
 const CAPTURE_QUEUE: usize = 100;
 
-/// Output buffered for the speaker before more is rejected: 200 ms at 48 kHz.
+/// Output queued for the speaker, 200 ms at 48 kHz. Beyond it the oldest samples
+/// are dropped, which bounds the playback latency.
 const PLAYBACK_BUFFER_SAMPLES_PER_CHANNEL: usize = 9_600;
 
 /// Lists the microphones of the default host. An empty list is no error.

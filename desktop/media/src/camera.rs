@@ -190,8 +190,8 @@ impl VideoSource for CameraSource {
 
 impl Drop for CameraSource {
     fn drop(&mut self) {
-        // The thread exits after its current capture, which takes at most a frame
-        // time, because it never blocks on sending.
+        // The thread exits once its current capture returns, because it never
+        // blocks on sending.
         self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -16,8 +16,8 @@ fn lossy_reordered_stream_plays_tone() {
     let mut remote = RemoteAudio::new(1, JitterConfig::default()).unwrap();
     let mut played = Vec::new();
     let mut lost = 0;
-    // Packets arrive in pairs swapped (1, 0, 3, 2, ...), every 15th is lost, and
-    // the playout clock ticks once per packet after the first three.
+    // Packets arrive in swapped pairs (1, 0, 3, 2, ...), every 15th is lost, and
+    // the playout clock ticks twice after each pair.
     let base: u16 = 65_500; // the sequence wraps during the run
     for pair in (0..packets.len()).step_by(2) {
         for index in [pair + 1, pair] {

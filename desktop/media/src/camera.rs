@@ -336,3 +336,50 @@ fn rgb_to_i420(data: &[u8], row_bytes: usize, order: [usize; 3], frame: &mut Vid
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_converts_to_i420() {
+        // 4x2 pixels: Y rises along each row, U 50 and V 200 on the top row,
+        // U 70 and V 180 on the bottom row.
+        let top = [10, 50, 20, 200, 30, 50, 40, 200];
+        let bottom = [11, 70, 21, 180, 31, 70, 41, 180];
+        let data: Vec<u8> = top.iter().chain(bottom.iter()).copied().collect();
+        let mut frame = VideoFrame::black(4, 2, Duration::ZERO);
+        yuyv_to_i420(&data, 4, &mut frame);
+        assert_eq!(frame.y_plane(), [10, 20, 30, 40, 11, 21, 31, 41]);
+        assert_eq!(frame.u_plane(), [60, 60], "U averaged over the row pair");
+        assert_eq!(frame.v_plane(), [190, 190], "V averaged over the row pair");
+    }
+
+    #[test]
+    fn nv12_converts_to_i420() {
+        let mut data = vec![100u8; 4 * 2];
+        data.extend([50, 200, 60, 210]);
+        let mut frame = VideoFrame::black(4, 2, Duration::ZERO);
+        nv12_to_i420(&data, 4, 2, &mut frame);
+        assert!(frame.y_plane().iter().all(|&y| y == 100));
+        assert_eq!(frame.u_plane(), [50, 60]);
+        assert_eq!(frame.v_plane(), [200, 210]);
+    }
+
+    #[test]
+    fn rgb_converts_with_bt601_limited_range() {
+        let cases = [
+            ([255u8, 255, 255], (235u8, 128u8, 128u8)),
+            ([0, 0, 0], (16, 128, 128)),
+            ([255, 0, 0], (82, 90, 240)),
+        ];
+        for (rgb, (y, u, v)) in cases {
+            let data: Vec<u8> = rgb.iter().copied().cycle().take(2 * 2 * 3).collect();
+            let mut frame = VideoFrame::black(2, 2, Duration::ZERO);
+            rgb_to_i420(&data, 2 * 3, [0, 1, 2], &mut frame);
+            assert_eq!(frame.y_plane(), [y; 4], "Y of {rgb:?}");
+            assert_eq!(frame.u_plane(), [u], "U of {rgb:?}");
+            assert_eq!(frame.v_plane(), [v], "V of {rgb:?}");
+        }
+    }
+}

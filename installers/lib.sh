@@ -39,9 +39,12 @@ install_packages() {
 install_build_packages() {
   # libdbus-1-dev: the client keeps tokens in the Secret Service keyring over D-Bus.
   # The WebKitGTK, GTK, libsoup, librsvg and appindicator headers: the Tauri desktop app.
+  # The media crate: ALSA for cpal, libopus, libvpx, WebRTC's audio processing 0.3,
+  # and libclang for the bindgen runs of env-libvpx-sys and the V4L2 bindings.
   install_packages build-essential pkg-config ca-certificates curl libdbus-1-dev \
     libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev \
-    librsvg2-dev libayatana-appindicator3-dev
+    librsvg2-dev libayatana-appindicator3-dev \
+    libasound2-dev libopus-dev libvpx-dev libwebrtc-audio-processing-dev libclang-dev
 }
 
 # Services the tests start themselves: Redis for the scale-out bus; nginx, openssl,

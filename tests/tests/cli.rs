@@ -917,6 +917,15 @@ async fn usage_and_auth_errors() -> Result<()> {
     let too_many = alice.run(&["history", "general", "--limit", "501"]).await?;
     assert_eq!(too_many.code(), Some(EXIT_USAGE), "{too_many}");
     assert!(too_many.stderr.contains("501"), "{too_many}");
+
+    let bad_reply = alice
+        .run(&["send", "general", "hello", "--reply-to", "42"])
+        .await?;
+    assert_eq!(bad_reply.code(), Some(EXIT_USAGE), "{bad_reply}");
+    assert!(
+        bad_reply.stderr.contains("\"42\" is not a message id"),
+        "{bad_reply}"
+    );
     Ok(())
 }
 

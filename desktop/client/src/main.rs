@@ -35,6 +35,7 @@ struct Cli {
 enum Command {
     /// Logs in; the password is read from standard input.
     Login {
+        /// Server URL, e.g. https://chat.example.com.
         #[arg(long)]
         server: String,
         /// Username or email address.
@@ -46,12 +47,16 @@ enum Command {
     },
     /// Creates an account and logs in; the password is read from standard input.
     Register {
+        /// Server URL, e.g. https://chat.example.com.
         #[arg(long)]
         server: String,
+        /// Username of the new account: letters, digits, `-` and `_`.
         #[arg(long)]
         user: String,
+        /// Email address of the new account.
         #[arg(long)]
         email: String,
+        /// Read the password from standard input (the only way to give it).
         #[arg(long, required = true)]
         password_stdin: bool,
     },
@@ -60,9 +65,13 @@ enum Command {
     /// Lists your rooms, from the cache, with unread counts.
     Rooms,
     /// Searches the public rooms on the server.
-    Directory { query: Option<String> },
+    Directory {
+        /// Text to match in room paths; lists every public room when absent.
+        query: Option<String>,
+    },
     /// Joins a room by its dotted path.
     Join {
+        /// The room's dotted path, e.g. `team.frontend`.
         name: String,
         /// Read the room's password from standard input.
         #[arg(long)]
@@ -70,7 +79,9 @@ enum Command {
     },
     /// Creates a room.
     Create {
+        /// Name of the new room, without dots.
         name: String,
+        /// Makes the room private: only invited users, or users with its password, join.
         #[arg(long)]
         private: bool,
         /// Creates a sub-room of this room.
@@ -82,9 +93,12 @@ enum Command {
     },
     /// Sends a message; offline, it waits in the outbox for `roomler sync`.
     Send {
+        /// The room's dotted path or id.
         room: String,
+        /// Message text in Markdown.
         text: String,
-        #[arg(long)]
+        /// Id of the message to reply to, as `roomler history --json` prints it.
+        #[arg(long, value_name = "MESSAGE_ID", value_parser = parse_message_id)]
         reply_to: Option<uuid::Uuid>,
         /// Attaches a file (needs the server to be reachable).
         #[arg(long)]
@@ -92,16 +106,22 @@ enum Command {
     },
     /// Prints a room's history, newest last; works offline from the cache.
     History {
+        /// The room's dotted path or id.
         room: String,
         /// Messages to print, 1 to 500.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
     },
     /// Prints new messages of a room as they arrive, until interrupted.
-    Tail { room: String },
+    Tail {
+        /// The room's dotted path or id.
+        room: String,
+    },
     /// Searches every cached message; works offline.
     Search {
+        /// Words to find; the last one also matches words that start with it.
         query: String,
+        /// Results to print at most.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
@@ -109,11 +129,23 @@ enum Command {
     Sync,
     /// Lists pending and failed outbox items, or retries or discards one.
     Outbox {
-        #[arg(long, conflicts_with = "discard")]
+        /// Puts the failed item with this number back in the queue.
+        #[arg(long, value_name = "ITEM", conflicts_with = "discard")]
         retry: Option<i64>,
-        #[arg(long)]
+        /// Deletes the item with this number from the outbox.
+        #[arg(long, value_name = "ITEM")]
         discard: Option<i64>,
     },
+}
+
+/// Parses `--reply-to`, naming the expected form when the text is not a message id.
+fn parse_message_id(text: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| {
+        format!(
+            "{text:?} is not a message id; expected a UUID such as \
+             0190f0a2-7c3e-7b6e-9d41-5b1f3c2a8e10 (see `roomler history ROOM --json`)"
+        )
+    })
 }
 
 #[tokio::main]

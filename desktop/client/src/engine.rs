@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
+use reqwest::StatusCode;
 use roomler_shared::api::PostMessageRequest;
 use roomler_shared::model::{Message, Room, RoomKind};
 use roomler_shared::ws::{Control, Event, ServerFrame};
@@ -373,6 +374,16 @@ impl Engine {
                 Err(error) if error.is_network() => {
                     tracing::debug!(item = item.id, %error, "the outbox waits for the server");
                     break;
+                }
+                // A revoked or expired session is no fault of the item: it stays pending
+                // and goes out after the next login.
+                Err(ClientError::Rejected { status, .. }) if status == StatusCode::UNAUTHORIZED => {
+                    tracing::info!(
+                        item = item.id,
+                        "the session ended; the outbox waits for a login"
+                    );
+                    self.notify([Change::OutboxChanged]);
+                    return Err(ClientError::NotLoggedIn);
                 }
                 Err(ClientError::Rejected { code, message, .. }) => {
                     tracing::info!(

@@ -1059,3 +1059,50 @@ async fn first_sync_caches_members() {
     names.sort();
     assert_eq!(names, ["alice", "bob"]);
 }
+
+#[tokio::test]
+async fn revoked_session_keeps_outbox_pending() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let (engine, profile) = register(&server, "alice").await;
+    let room_id = create_room(&engine, "general").await;
+
+    // Another device, or an admin, ends this session on the server.
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/api/auth/logout", server.base()))
+        .bearer_auth(engine.api().token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+
+    engine
+        .queue_message(room_id, "written after the logout", None, Vec::new())
+        .unwrap();
+    let flushed = engine.flush_outbox().await;
+    assert!(
+        matches!(flushed, Err(ClientError::NotLoggedIn)),
+        "{flushed:?}"
+    );
+    let outbox = engine.outbox().unwrap();
+    assert_eq!(outbox.len(), 1, "outbox: {outbox:?}");
+    assert_eq!(outbox[0].state, OutboxState::Pending);
+    drop(engine);
+
+    let engine = Engine::login(
+        Profile::new(profile.path()),
+        &server.base(),
+        "alice",
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    let report = engine.flush_outbox().await.unwrap();
+    assert_eq!(report.sent, 1);
+    let history = engine.history(room_id, 50).await.unwrap();
+    let copies = history
+        .iter()
+        .filter(|message| message.body == "written after the logout")
+        .count();
+    assert_eq!(copies, 1, "history: {history:?}");
+}

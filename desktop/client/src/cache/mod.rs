@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use roomler_shared::model::{Member, Message, Role, Room, RoomKind};
+use roomler_shared::search;
 use roomler_shared::ws::{DeletedEvent, Event, EventKind, MemberEvent};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -339,7 +340,7 @@ impl Cache {
 
     /// Full-text search over every cached message.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<LocalHit>> {
-        let Some(expression) = fts_query(query) else {
+        let Some(expression) = search::fts5_query(query) else {
             return Ok(Vec::new());
         };
         self.with(|connection| {
@@ -367,9 +368,7 @@ impl Cache {
                     room_id: room_id.parse().map_err(anyhow::Error::from)?,
                     room_path,
                     message: serde_json::from_str(&data)?,
-                    snippet: escape_html(&snippet)
-                        .replace('\u{1}', "<mark>")
-                        .replace('\u{2}', "</mark>"),
+                    snippet: search::snippet_html(&snippet),
                 });
             }
             Ok(hits)
@@ -783,23 +782,4 @@ fn upsert_message(connection: &Connection, message: &Message) -> Result<()> {
             .execute(params![rowid, message.body])?;
     }
     Ok(())
-}
-
-/// The user's words as an FTS5 query matching all of them, the last as a prefix.
-fn fts_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split_whitespace()
-        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
-        .collect();
-    let (last, rest) = words.split_last()?;
-    let mut terms = rest.to_vec();
-    terms.push(format!("{last}*"));
-    Some(terms.join(" "))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

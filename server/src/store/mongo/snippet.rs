@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use roomler_shared::search::escape_html;
+
 /// Words of the body that a snippet shows at most, as in the SQLite backend's
 /// `snippet()` call.
 const SNIPPET_WORDS: usize = 16;
@@ -94,13 +96,6 @@ fn word_spans(text: &str) -> Vec<Range<usize>> {
         spans.push(begin..text.len());
     }
     spans
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Messages, replies, reactions, pins and full-text search.
 
 use roomler_shared::model::{Attachment, Mention, Message, Pin, Reaction, ReplyPreview, UserRef};
-use roomler_shared::rich_text;
 use roomler_shared::ws::EventKind;
+use roomler_shared::{rich_text, search};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
@@ -303,7 +303,7 @@ pub(crate) fn search(
     room_id: Option<Uuid>,
     limit: u32,
 ) -> StoreResult<Vec<SearchRow>> {
-    let Some(match_expression) = fts_query(query) else {
+    let Some(match_expression) = search::fts5_query(query) else {
         return Ok(Vec::new());
     };
     // Control characters mark the matches, so the snippet can be escaped before the
@@ -330,61 +330,13 @@ pub(crate) fn search(
 
     let mut hits = Vec::with_capacity(rows.len());
     for (id, raw_snippet) in rows {
-        let snippet = mark_matches(&escape_html(&raw_snippet));
+        let snippet = search::snippet_html(&raw_snippet);
         hits.push(SearchRow {
             message: require_message(conn, id)?,
             snippet,
         });
     }
     Ok(hits)
-}
-
-/// Replaces the snippet's match markers, U+0001 and U+0002, with `<mark>` tags.
-///
-/// A message body may contain those characters too, and they cannot be told apart
-/// from the markers. So only a marker that opens while no tag is open, or closes an
-/// open one, becomes a tag, and the others are dropped. The tags always pair up.
-fn mark_matches(snippet: &str) -> String {
-    let mut marked = String::with_capacity(snippet.len() + 32);
-    let mut open = false;
-    for character in snippet.chars() {
-        match character {
-            '\u{1}' if !open => {
-                marked.push_str("<mark>");
-                open = true;
-            }
-            '\u{2}' if open => {
-                marked.push_str("</mark>");
-                open = false;
-            }
-            '\u{1}' | '\u{2}' => {}
-            other => marked.push(other),
-        }
-    }
-    if open {
-        marked.push_str("</mark>");
-    }
-    marked
-}
-
-/// Turns what a user typed into an FTS5 query that matches every word, the last one
-/// as a prefix, so that FTS5 operators in the input are taken literally.
-fn fts_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split_whitespace()
-        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
-        .collect();
-    let (last, rest) = words.split_last()?;
-    let mut terms = rest.to_vec();
-    terms.push(format!("{last}*"));
-    Some(terms.join(" "))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Rewrites the payload of the message's earlier content events to its current state.
@@ -553,29 +505,4 @@ fn reply_preview(conn: &Connection, parent_id: Uuid) -> StoreResult<Option<Reply
         )
         .optional()?;
     Ok(preview)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fts_query, mark_matches};
-
-    #[test]
-    fn mark_matches_pairs_tags() {
-        assert_eq!(mark_matches("a \u{1}b\u{2} c"), "a <mark>b</mark> c");
-        assert_eq!(
-            mark_matches("\u{1}x \u{1}b\u{2} \u{2}y"),
-            "<mark>x b</mark> y"
-        );
-        assert_eq!(mark_matches("open \u{1}b"), "open <mark>b</mark>");
-    }
-
-    #[test]
-    fn fts_query_quotes_words_and_prefixes_last() {
-        assert_eq!(
-            fts_query("hello wor").as_deref(),
-            Some("\"hello\" \"wor\"*")
-        );
-        assert_eq!(fts_query("a\"b OR").as_deref(), Some("\"a\"\"b\" \"OR\"*"));
-        assert_eq!(fts_query("   "), None);
-    }
 }

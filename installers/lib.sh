@@ -52,7 +52,8 @@ install_build_packages() {
 install_test_packages() {
   local had_nginx=yes
   dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" || had_nginx=no
-  install_packages redis-server nginx openssl janus coturn
+  # iproute2: the call tests put Janus in a network namespace with a veth pair.
+  install_packages redis-server nginx openssl janus coturn iproute2
   # A newly installed nginx serves a default site on port 80, and the tests start
   # their own nginx.
   if [ "$had_nginx" = no ] && command -v systemctl >/dev/null 2>&1; then

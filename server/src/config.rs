@@ -39,9 +39,34 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub ws_scaleout_enabled: bool,
     pub ws_scaleout_host: Option<String>,
+    /// TURN server URLs for call participants (`TURN_URL`), comma-separated, e.g.
+    /// `turn:turn.example.com:3478?transport=udp,turn:turn.example.com:3478?transport=tcp`.
     pub turn_url: Option<String>,
+    /// Static TURN username and password, handed out when no `turn_secret` is set.
     pub turn_username: Option<String>,
     pub turn_password: Option<String>,
+    /// coturn's `static-auth-secret`: participants get time-limited TURN REST
+    /// credentials signed with it.
+    pub turn_secret: Option<String>,
+    /// Lifetime of the time-limited TURN credentials, in seconds.
+    pub turn_ttl_secs: u64,
+    /// WebSocket URLs of Janus instances (`ws://host:8188`); each call is placed on
+    /// the instance with the fewest calls. Empty: start a local Janus if the
+    /// `janus_binary` exists.
+    pub janus_urls: Vec<String>,
+    /// The `api_secret` of the configured Janus instances, if they set one.
+    pub janus_api_secret: Option<String>,
+    /// The VideoRoom plugin's `admin_key` of the configured instances, if they set one.
+    pub janus_admin_key: Option<String>,
+    /// The Janus program for the local instance; an empty string disables it.
+    pub janus_binary: String,
+    /// The local Janus's `ice_enforce_list`: the interfaces or addresses its ICE
+    /// gathers candidates on, comma-separated; all interfaces when unset.
+    pub janus_ice_enforce_list: Option<String>,
+    /// The local Janus's UDP port range for media, `MIN-MAX`.
+    pub janus_rtp_port_range: String,
+    /// The maximum number of publishers in one call.
+    pub call_max_participants: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +100,15 @@ impl Default for Settings {
             turn_url: None,
             turn_username: None,
             turn_password: None,
+            turn_secret: None,
+            turn_ttl_secs: 86_400,
+            janus_urls: Vec::new(),
+            janus_api_secret: None,
+            janus_admin_key: None,
+            janus_binary: "janus".to_string(),
+            janus_ice_enforce_list: None,
+            janus_rtp_port_range: "20000-40000".to_string(),
+            call_max_participants: 50,
         }
     }
 }
@@ -179,6 +213,33 @@ impl Settings {
         if let Some(value) = lookup("TURN_PASSWORD") {
             self.turn_password = Some(value);
         }
+        if let Some(value) = lookup("TURN_SECRET") {
+            self.turn_secret = Some(value);
+        }
+        if let Some(value) = lookup("ROOMLER_TURN_TTL_SECS") {
+            self.turn_ttl_secs = parse_env("ROOMLER_TURN_TTL_SECS", &value)?;
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_URLS") {
+            self.janus_urls = split_list(&value);
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_API_SECRET") {
+            self.janus_api_secret = Some(value);
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_ADMIN_KEY") {
+            self.janus_admin_key = Some(value);
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_BINARY") {
+            self.janus_binary = value;
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_ICE_ENFORCE_LIST") {
+            self.janus_ice_enforce_list = Some(value);
+        }
+        if let Some(value) = lookup("ROOMLER_JANUS_RTP_PORT_RANGE") {
+            self.janus_rtp_port_range = value;
+        }
+        if let Some(value) = lookup("ROOMLER_CALL_MAX_PARTICIPANTS") {
+            self.call_max_participants = parse_env("ROOMLER_CALL_MAX_PARTICIPANTS", &value)?;
+        }
         Ok(())
     }
 
@@ -191,6 +252,30 @@ impl Settings {
         if self.ws_send_queue == 0 {
             bail!("ws_send_queue must be at least 1");
         }
+        for url in &self.janus_urls {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                bail!(
+                    "the Janus URL {url:?} is invalid; use the WebSocket transport's URL, \
+                     e.g. ws://127.0.0.1:8188"
+                );
+            }
+        }
+        for url in self.turn_urls() {
+            if !(url.starts_with("turn:") || url.starts_with("turns:") || url.starts_with("stun:"))
+            {
+                bail!(
+                    "TURN_URL contains {url:?}, which is invalid; use turn:HOST:PORT, \
+                     turns:HOST:PORT or stun:HOST:PORT, separated by commas"
+                );
+            }
+        }
+        if self.turn_ttl_secs == 0 {
+            bail!("turn_ttl_secs must be at least 1");
+        }
+        if self.call_max_participants == 0 {
+            bail!("call_max_participants must be at least 1");
+        }
+        crate::calls::supervisor::parse_port_range(&self.janus_rtp_port_range)?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!(
                 "log_format is {:?}; use \"text\" or \"json\"",
@@ -213,6 +298,11 @@ impl Settings {
         Ok(Database::Sqlite(PathBuf::from(path.unwrap_or(conn))))
     }
 
+    /// The `turn:` and `stun:` URLs of `turn_url`.
+    pub fn turn_urls(&self) -> Vec<String> {
+        self.turn_url.as_deref().map(split_list).unwrap_or_default()
+    }
+
     /// The folder of uploaded files.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
@@ -227,6 +317,16 @@ where
         .trim()
         .parse()
         .map_err(|error| anyhow::anyhow!("{name}={value:?} is invalid: {error}"))
+}
+
+/// Splits a comma-separated list, dropping blanks.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -308,6 +408,37 @@ mod tests {
         let debug = format!("{database:?}");
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.contains("roomler:***@db:27017"), "{debug}");
+    }
+
+    #[test]
+    fn call_settings_parse_lists() {
+        let settings = with_env(&[
+            (
+                "ROOMLER_JANUS_URLS",
+                "ws://127.0.0.1:8188, ws://127.0.0.1:8189",
+            ),
+            (
+                "TURN_URL",
+                "turn:127.0.0.2:3478?transport=udp,turn:127.0.0.2:3478?transport=tcp",
+            ),
+            ("TURN_SECRET", "north"),
+        ])
+        .unwrap();
+        assert_eq!(settings.janus_urls.len(), 2);
+        assert_eq!(settings.turn_urls().len(), 2);
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn invalid_call_urls_are_named() {
+        let settings = with_env(&[("ROOMLER_JANUS_URLS", "http://127.0.0.1:8088")]).unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("http://127.0.0.1:8088"), "{error}");
+        let settings = with_env(&[("TURN_URL", "127.0.0.2:3478")]).unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("127.0.0.2:3478"), "{error}");
+        let settings = with_env(&[("ROOMLER_JANUS_RTP_PORT_RANGE", "40000-20000")]).unwrap();
+        assert!(settings.validate().is_err());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Delivery {
     /// The hub lagged behind the bus and may have skipped events: the connection must
     /// read what it missed from the store.
     CatchUp,
+    /// A frame that is not numbered, such as a call event, as JSON text.
+    Frame(Arc<str>),
 }
 
 struct Connection {
@@ -128,6 +130,23 @@ impl Hub {
                 if connection
                     .sender
                     .try_send(Delivery::Event(fanout.clone()))
+                    .is_err()
+                {
+                    connection.overflow.cancel();
+                }
+            }
+        }
+    }
+
+    /// Hands an unnumbered frame to every local connection of `user_ids`. A full
+    /// queue closes the connection, as for events.
+    pub fn deliver_frame(&self, user_ids: &[Uuid], text: Arc<str>) {
+        let connections = self.connections.read().unwrap();
+        for user_id in user_ids {
+            for connection in connections.get(user_id).into_iter().flatten() {
+                if connection
+                    .sender
+                    .try_send(Delivery::Frame(text.clone()))
                     .is_err()
                 {
                     connection.overflow.cancel();

@@ -10,6 +10,7 @@
 //! - [`http`]: the axum router, one module per route group, and the WebSocket.
 //! - [`auth`], [`rate_limit`], [`blobs`]: tokens and passwords, brute-force limits,
 //!   uploaded files on disk.
+//! - [`calls`]: call control through Janus, TURN credentials, the local Janus.
 //! - [`admin`]: the `roomler-server admin` commands.
 //! - [`migrate`]: `roomler-server migrate`, which copies a SQLite database into MongoDB.
 //! - [`error`]: the one error type of the HTTP layer.
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod bus;
+pub mod calls;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -37,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blobs::BlobStore;
 use crate::bus::{Bus, LocalBus, RedisBus};
+use crate::calls::Calls;
 use crate::config::{Database, Settings};
 use crate::hub::Hub;
 use crate::rate_limit::RateLimiter;
@@ -56,6 +59,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub blobs: Arc<BlobStore>,
     pub limiter: Arc<RateLimiter>,
+    pub calls: Arc<Calls>,
     /// Cancelled when the server shuts down; WebSockets close with "going away".
     pub shutdown: CancellationToken,
 }
@@ -82,7 +86,9 @@ impl AppState {
             ),
             (false, _) => Arc::new(LocalBus::new()),
         };
+        let calls = Arc::new(Calls::from_settings(&settings, &shutdown)?);
         Ok(AppState {
+            calls,
             settings: Arc::new(settings),
             store,
             bus,

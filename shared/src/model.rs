@@ -116,6 +116,9 @@ pub struct Room {
     pub role: Option<Role>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The call going on in the room, filled in the caller's room list only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<crate::call::CallSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,6 +23,13 @@ pub enum ClientFrame {
     Resume { since: i64 },
     /// Asks for a `pong`, for clients that cannot send WebSocket pings.
     Ping,
+    /// A step of the call signaling of a room, answered by a `call_reply` or a
+    /// `call_error` with the same `request_id`.
+    Call {
+        request_id: u64,
+        room_id: Uuid,
+        request: crate::call::CallRequest,
+    },
 }
 
 /// The kinds of event, named `noun.verb` on the wire.
@@ -157,6 +164,30 @@ pub enum Control {
         code: String,
         message: String,
     },
+    /// The answer to the `call` frame with this `request_id`.
+    CallReply {
+        request_id: u64,
+        room_id: Uuid,
+        reply: crate::call::CallReply,
+    },
+    /// The `call` frame with this `request_id` failed; `message` explains why and what to do.
+    CallError {
+        request_id: u64,
+        room_id: Uuid,
+        code: crate::call::CallErrorCode,
+        message: String,
+    },
+    /// A change of the call of a room the user is a member of. Not numbered, not
+    /// replayed: the room list shows the calls going on after a reconnection.
+    CallEvent {
+        room_id: Uuid,
+        event: crate::call::CallEvent,
+    },
+    /// News about this connection's own peer connections in a call.
+    CallSignal {
+        room_id: Uuid,
+        signal: crate::call::CallSignal,
+    },
 }
 
 /// Payload of `member.*` events.
@@ -223,6 +254,34 @@ mod tests {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }
+    }
+
+    #[test]
+    fn call_frame_parses() {
+        let frame: ClientFrame = serde_json::from_str(
+            r#"{"type":"call","request_id":5,"room_id":"00000000-0000-0000-0000-000000000000","request":{"action":"join"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            frame,
+            ClientFrame::Call {
+                request_id: 5,
+                room_id: Uuid::nil(),
+                request: crate::call::CallRequest::Join,
+            }
+        );
+    }
+
+    #[test]
+    fn call_reply_parses_as_control() {
+        let frame: ServerFrame = serde_json::from_str(
+            r#"{"type":"call_reply","request_id":5,"room_id":"00000000-0000-0000-0000-000000000000","reply":{"result":"left"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            frame,
+            ServerFrame::Control(Control::CallReply { request_id: 5, .. })
+        ));
     }
 
     #[test]

@@ -96,6 +96,26 @@ pub struct Room {
     /// The user's role, absent when the user is not a member.
     pub role: Option<Role>,
     pub created_at: String,
+    /// The call going on in the room, if any.
+    pub call: Option<CallSummary>,
+}
+
+/// A call going on in a room, as the room list shows it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct CallSummary {
+    pub call_id: Uuid,
+    pub participant_count: u32,
+    pub started_at: String,
+}
+
+impl From<roomler_shared::call::CallSummary> for CallSummary {
+    fn from(call: roomler_shared::call::CallSummary) -> Self {
+        CallSummary {
+            call_id: call.call_id,
+            participant_count: call.participant_count,
+            started_at: rfc3339(call.started_at),
+        }
+    }
 }
 
 impl From<model::Room> for Room {
@@ -113,6 +133,7 @@ impl From<model::Room> for Room {
             last_seq,
             role,
             created_at,
+            call,
         } = room;
         Room {
             id,
@@ -127,6 +148,7 @@ impl From<model::Room> for Room {
             last_seq,
             role: role.map(Role::from),
             created_at: rfc3339(created_at),
+            call: call.map(CallSummary::from),
         }
     }
 }
@@ -609,6 +631,11 @@ mod tests {
             last_seq: 9,
             role,
             created_at: datetime!(2025-12-31 23:59:59 UTC),
+            call: Some(roomler_shared::call::CallSummary {
+                call_id: Uuid::new_v4(),
+                participant_count: 2,
+                started_at: datetime!(2026-01-02 03:04:05 UTC),
+            }),
         }
     }
 

@@ -411,6 +411,7 @@ mod tests {
             last_seq: 1,
             role: None,
             created_at: NOW,
+            call: None,
         };
 
         let mention = compose(&message, Reason::Mention, Some(&room));

@@ -843,6 +843,7 @@ impl Corpus {
                     last_seq: size as i64,
                     role: Some(Role::Member),
                     created_at: time_from_ms(START_UNIX_MS),
+                    call: None,
                 }
             })
             .collect()

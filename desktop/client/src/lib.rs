@@ -6,6 +6,7 @@
 //! - [`attachments`]: uploads and resumable downloads with progress, cached
 //!   thumbnails, and queued edits, deletes and reactions.
 //! - [`cache`]: the offline SQLite cache and the outbox.
+//! - [`call`]: call signaling and the two WebRTC peer connections of a call.
 //! - [`engine`]: the facade the app calls, live sync over tokio-tungstenite with
 //!   resume, resync and reconnect, and the change stream for the UI.
 //! - [`profile`]: a profile folder with the server, the account and the token.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod attachments;
 pub mod cache;
+pub mod call;
 pub mod engine;
 pub mod error;
 pub mod profile;

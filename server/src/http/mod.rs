@@ -5,7 +5,7 @@ mod files;
 mod health;
 mod messages;
 pub mod openapi;
-mod rooms;
+pub(crate) mod rooms;
 mod ws;
 
 use axum::Router;

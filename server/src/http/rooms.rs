@@ -208,7 +208,11 @@ pub(crate) async fn my_rooms(
     let rooms = state.store.rooms_of_user(auth.id()).await?;
     let rooms = rooms
         .into_iter()
-        .map(|(room, role)| room.to_model(Some(role)))
+        .map(|(room, role)| {
+            let mut model = room.to_model(Some(role));
+            model.call = state.calls.summary(room.id);
+            model
+        })
         .collect();
     Ok(Json(RoomList { rooms }))
 }

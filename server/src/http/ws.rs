@@ -14,14 +14,17 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, 
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::StreamExt;
+use roomler_shared::call::{CallErrorCode, CallRequest};
 use roomler_shared::ws::{ClientFrame, Control, Event, ServerFrame};
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
 use super::Query;
 use crate::AppState;
 use crate::auth::AuthUser;
+use crate::calls::CallContext;
 use crate::error::ApiResult;
 use crate::hub::Delivery;
 
@@ -31,9 +34,13 @@ const REPLAY_BATCH: u32 = 500;
 const RESUME_WAIT: Duration = Duration::from_secs(2);
 /// A send that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Small frames only: clients send `resume` and `ping`. Small buffers keep an idle
-/// connection's memory low.
-const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Clients send `resume`, `ping` and call signaling, whose largest frames are SDP
+/// offers of a few kilobytes. Small buffers keep an idle connection's memory low.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Call requests queued per connection while earlier ones wait for Janus.
+const CALL_QUEUE: usize = 64;
+/// How long a closing connection waits for its call requests in flight.
+const CALL_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 
@@ -93,6 +100,8 @@ struct Connection {
     socket: WebSocket,
     /// The sequence number of the last event sent.
     last_sent: i64,
+    /// Call requests for this connection's call worker; `None` until `run` starts it.
+    call_requests: Option<mpsc::Sender<(u64, Uuid, CallRequest)>>,
 }
 
 impl Connection {
@@ -103,6 +112,7 @@ impl Connection {
             token_hash,
             socket,
             last_sent: 0,
+            call_requests: None,
         }
     }
 
@@ -115,8 +125,27 @@ impl Connection {
             .register(self.user_id, &self.token_hash, queue);
         tracing::debug!("WebSocket opened");
 
-        let close = self.serve(&mut registration, since).await;
+        // Call requests run one after another on their own task, so a slow Janus
+        // never holds up this connection's events.
+        let (frames, mut call_frames) = mpsc::unbounded_channel();
+        let (requests, worker) = spawn_call_worker(
+            self.state.clone(),
+            CallContext {
+                user_id: self.user_id,
+                connection_id: registration.id,
+                frames,
+            },
+        );
+        self.call_requests = Some(requests);
+
+        let close = self.serve(&mut registration, &mut call_frames, since).await;
         self.state.hub.unregister(self.user_id, registration.id);
+        self.call_requests = None;
+        let _ = tokio::time::timeout(CALL_DRAIN_TIMEOUT, worker).await;
+        self.state
+            .calls
+            .disconnect(&self.state, self.user_id, registration.id)
+            .await;
 
         if let Close::Send(code, reason) = close {
             let frame = CloseFrame {
@@ -137,6 +166,7 @@ impl Connection {
     async fn serve(
         &mut self,
         registration: &mut crate::hub::Registration,
+        call_frames: &mut mpsc::UnboundedReceiver<Control>,
         since: Option<i64>,
     ) -> Close {
         // Registered before reading the bounds, so no event falls between the two.
@@ -213,6 +243,12 @@ impl Connection {
                 () = registration.revoked.cancelled() => {
                     return Close::Send(CLOSE_POLICY, SESSION_ENDED);
                 }
+                frame = call_frames.recv() => {
+                    let Some(frame) = frame else { continue };
+                    if let Err(close) = self.send_control(frame).await {
+                        return close;
+                    }
+                }
                 _ = ping.tick() => {
                     // A session ended on another replica, or an account disabled by
                     // an admin command, is noticed here.
@@ -256,10 +292,34 @@ impl Connection {
         match serde_json::from_str::<ClientFrame>(text) {
             Ok(ClientFrame::Resume { since }) => self.resume(since).await,
             Ok(ClientFrame::Ping) => self.send_control(Control::Pong).await,
+            Ok(ClientFrame::Call {
+                request_id,
+                room_id,
+                request,
+            }) => {
+                let queued = self
+                    .call_requests
+                    .as_ref()
+                    .is_some_and(|queue| queue.try_send((request_id, room_id, request)).is_ok());
+                if queued {
+                    return Ok(());
+                }
+                self.send_control(Control::CallError {
+                    request_id,
+                    room_id,
+                    code: CallErrorCode::InvalidRequest,
+                    message: format!(
+                        "More than {CALL_QUEUE} call requests are waiting on this connection; \
+                         wait for their replies before sending more."
+                    ),
+                })
+                .await
+            }
             Err(error) => {
                 let message = format!(
                     "The frame is not a valid client frame ({error}); send \
-                     {{\"type\":\"resume\",\"since\":N}} or {{\"type\":\"ping\"}}."
+                     {{\"type\":\"resume\",\"since\":N}}, {{\"type\":\"ping\"}} or \
+                     {{\"type\":\"call\",\"request_id\":N,\"room_id\":ID,\"request\":{{...}}}}."
                 );
                 self.send_control(Control::Error {
                     code: "invalid_frame".into(),
@@ -323,6 +383,7 @@ impl Connection {
     async fn deliver(&mut self, delivery: Delivery) -> Result<(), Close> {
         let fanout = match delivery {
             Delivery::CatchUp => return self.replay_until(i64::MAX).await,
+            Delivery::Frame(text) => return self.send(WsMessage::Text(text.as_ref().into())).await,
             Delivery::Event(fanout) => fanout,
         };
         let Some(event) = fanout.event_for(self.user_id) else {
@@ -396,4 +457,35 @@ impl Connection {
             }
         }
     }
+}
+
+/// Starts the task that runs a connection's call requests in order and sends each
+/// reply on the context's frames.
+fn spawn_call_worker(
+    state: AppState,
+    context: CallContext,
+) -> (
+    mpsc::Sender<(u64, Uuid, CallRequest)>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (requests, mut queue) = mpsc::channel::<(u64, Uuid, CallRequest)>(CALL_QUEUE);
+    let worker = tokio::spawn(async move {
+        while let Some((request_id, room_id, request)) = queue.recv().await {
+            let frame = match state.calls.handle(&state, &context, room_id, request).await {
+                Ok(reply) => Control::CallReply {
+                    request_id,
+                    room_id,
+                    reply,
+                },
+                Err(failure) => Control::CallError {
+                    request_id,
+                    room_id,
+                    code: failure.code,
+                    message: failure.message,
+                },
+            };
+            let _ = context.frames.send(frame);
+        }
+    });
+    (requests, worker)
 }

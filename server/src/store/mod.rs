@@ -130,6 +130,7 @@ impl RoomRecord {
             last_seq: self.last_seq,
             role,
             created_at: self.created_at,
+            call: None,
         }
     }
 }

@@ -102,6 +102,13 @@ export type CachedRoom = {
 	unread: number,
 };
 
+/**  A call going on in a room, as the room list shows it. */
+export type CallSummary = {
+	call_id: string,
+	participant_count: number,
+	started_at: string,
+};
+
 /**  A change in the cache, for the UI to reload what it shows. */
 export type Change = { kind: "rooms_changed" } | { kind: "messages_changed"; room_id: string } | { kind: "outbox_changed" };
 
@@ -277,6 +284,8 @@ export type Room = {
 	/**  The user's role, absent when the user is not a member. */
 	role: Role | null,
 	created_at: string,
+	/**  The call going on in the room, if any. */
+	call: CallSummary | null,
 };
 
 export type RoomKind = "public" | "private" | "direct";

@@ -1,0 +1,709 @@
+//! A joined call: the publishing and the subscribing peer connection, the probe
+//! media sent on the first and the statistics of what arrives on the second.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use roomler_shared::call::{
+    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
+    SubscribedStream,
+};
+use rtc::media::Sample;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use webrtc::media_stream::MediaStreamTrack;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCSdpType,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+
+use super::signaling::{CallSignaling, Notice, SignalingError};
+
+/// How long ICE gathering may take before the description is sent as it is.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often and how long a remote track's `mid` is looked up.
+const MID_LOOKUPS: u32 = 40;
+const MID_LOOKUP_INTERVAL: Duration = Duration::from_millis(50);
+/// The probe's frame rate and audio packet interval.
+const VIDEO_INTERVAL: Duration = Duration::from_millis(33);
+const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+/// Bytes of each probe audio sample, about a 20 ms Opus frame at 32 kbit/s.
+const AUDIO_PAYLOAD: usize = 80;
+/// The first ten bytes of a VP8 keyframe at 320x240: frame tag, start code, size.
+/// Janus reads them to find keyframes, and the frame counter follows them.
+const VP8_KEYFRAME_HEADER: [u8; 10] = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+
+type Peer = Arc<dyn PeerConnection>;
+
+/// Candidate gathering settings of both peer connections.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// The local address the ICE sockets bind to.
+    pub bind: IpAddr,
+    /// Uses TURN relay candidates only.
+    pub relay_only: bool,
+}
+
+/// Counts of what one remote participant's streams delivered.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RemoteStats {
+    pub user_id: Option<Uuid>,
+    pub feed_id: u64,
+    pub video_packets_received: u64,
+    /// Video samples whose probe frame counter could be read.
+    pub video_frames_received: u64,
+    pub frame_counter_min: Option<u32>,
+    pub frame_counter_max: Option<u32>,
+    pub audio_packets_received: u64,
+}
+
+/// Statistics by remote track id, and the maps from track id to subscriber `mid`
+/// (from the offer's `a=msid` lines) and from `mid` to feed.
+#[derive(Default)]
+struct Received {
+    by_track: HashMap<String, RemoteStats>,
+    mids: HashMap<String, String>,
+    streams: Vec<SubscribedStream>,
+}
+
+/// Maps each track id of a session description to its `mid`, from the `a=mid`
+/// and the second field of the `a=msid` of each media section.
+fn mids_by_track(sdp: &str) -> HashMap<String, String> {
+    let mut mids = HashMap::new();
+    for section in sdp.split("\nm=").skip(1) {
+        let attribute = |name: &str| {
+            section
+                .lines()
+                .find_map(|line| line.trim_end().strip_prefix(name).map(str::to_string))
+        };
+        let (Some(mid), Some(msid)) = (attribute("a=mid:"), attribute("a=msid:")) else {
+            continue;
+        };
+        if let Some(track_id) = msid.split_whitespace().nth(1) {
+            mids.insert(track_id.to_string(), mid);
+        }
+    }
+    mids
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Signaling(#[from] SignalingError),
+    #[error("WebRTC failed: {0}")]
+    WebRtc(String),
+    #[error("the server sent an unexpected reply to {0}")]
+    UnexpectedReply(&'static str),
+}
+
+fn webrtc_error(error: impl std::fmt::Display) -> CallError {
+    CallError::WebRtc(error.to_string())
+}
+
+/// Gathering and connection state, for one peer connection.
+struct Handler {
+    gathered: watch::Sender<bool>,
+    tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if let Some(tracks) = &self.tracks {
+            let _ = tracks.send(track);
+        }
+    }
+}
+
+/// A joined call.
+pub struct CallSession {
+    signaling: Arc<CallSignaling>,
+    pub call_id: Uuid,
+    pub feed_id: u64,
+    publisher: Peer,
+    received: Arc<Mutex<Received>>,
+    stop: CancellationToken,
+}
+
+impl Drop for CallSession {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
+    match kind {
+        RtpCodecKind::Audio => RTCRtpCodec {
+            mime_type: "audio/opus".into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![],
+        },
+        _ => RTCRtpCodec {
+            mime_type: "video/VP8".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        },
+    }
+}
+
+async fn build_peer(
+    options: &CallOptions,
+    ice_servers: &[IceServer],
+    tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
+) -> Result<(Peer, watch::Receiver<bool>), CallError> {
+    let mut media_engine = MediaEngine::default();
+    media_engine
+        .register_default_codecs()
+        .map_err(webrtc_error)?;
+    let registry =
+        register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_error)?;
+    let servers = ice_servers
+        .iter()
+        .map(|server| RTCIceServer {
+            urls: server.urls.clone(),
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut configuration = RTCConfigurationBuilder::new().with_ice_servers(servers);
+    if options.relay_only {
+        configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+    }
+    // Loopback candidates, because test namespaces use 127/8 addresses on a veth,
+    // and no mDNS, whose multicast socket fails where no multicast route exists.
+    let settings = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(true)
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .build();
+    let (gathered, gathered_rx) = watch::channel(false);
+    let handler = Arc::new(Handler { gathered, tracks });
+    let peer = PeerConnectionBuilder::new()
+        .with_configuration(configuration.build())
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_udp_addrs(vec![format!("{}:0", options.bind)])
+        .build()
+        .await
+        .map_err(webrtc_error)?;
+    Ok((Arc::new(peer), gathered_rx))
+}
+
+/// Sets the local description and waits for ICE gathering (half-trickle).
+async fn local_description(
+    peer: &Peer,
+    description: RTCSessionDescription,
+    gathered: &mut watch::Receiver<bool>,
+) -> Result<Jsep, CallError> {
+    peer.set_local_description(description)
+        .await
+        .map_err(webrtc_error)?;
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
+    let local = peer
+        .local_description()
+        .await
+        .ok_or_else(|| CallError::WebRtc("no local description after gathering".into()))?;
+    let kind = if local.sdp_type == RTCSdpType::Offer {
+        JsepKind::Offer
+    } else {
+        JsepKind::Answer
+    };
+    Ok(Jsep {
+        kind,
+        sdp: local.sdp,
+    })
+}
+
+fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
+    match jsep.kind {
+        JsepKind::Offer => RTCSessionDescription::offer(jsep.sdp.clone()),
+        JsepKind::Answer => RTCSessionDescription::answer(jsep.sdp.clone()),
+    }
+    .map_err(webrtc_error)
+}
+
+async fn add_probe_track(
+    peer: &Peer,
+    kind: RtpCodecKind,
+) -> Result<(Arc<TrackLocalStaticSample>, u32), CallError> {
+    let ssrc = rand::random::<u32>();
+    // Janus passes the publisher's track ids on to subscribers, so they must differ
+    // between participants for a subscriber to tell the streams apart.
+    let track = MediaStreamTrack::new(
+        format!("roomler-{ssrc}"),
+        format!("roomler-{kind}-{ssrc}"),
+        format!("roomler-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec(kind),
+            ..Default::default()
+        }],
+    );
+    let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc_error)?);
+    peer.add_track(track.clone() as Arc<dyn TrackLocal>)
+        .await
+        .map_err(webrtc_error)?;
+    Ok((track, ssrc))
+}
+
+impl CallSession {
+    /// Joins the call of `room_id`, publishes the probe tracks and subscribes to
+    /// every other participant that publishes, now and later.
+    pub async fn join(
+        ws_url: &str,
+        token: &str,
+        room_id: Uuid,
+        options: CallOptions,
+    ) -> Result<Self, CallError> {
+        let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
+        let signaling = Arc::new(signaling);
+        let CallReply::Joined {
+            call_id,
+            feed_id,
+            participants,
+            ice_servers,
+        } = signaling.request(CallRequest::Join).await?
+        else {
+            return Err(CallError::UnexpectedReply("join"));
+        };
+
+        let (publisher, mut gathered) = build_peer(&options, &ice_servers, None).await?;
+        let (audio, audio_ssrc) = add_probe_track(&publisher, RtpCodecKind::Audio).await?;
+        let (video, video_ssrc) = add_probe_track(&publisher, RtpCodecKind::Video).await?;
+        let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
+        let offer = local_description(&publisher, offer, &mut gathered).await?;
+        let CallReply::Published { jsep, .. } = signaling
+            .request(CallRequest::Publish {
+                jsep: offer,
+                restart: false,
+            })
+            .await?
+        else {
+            return Err(CallError::UnexpectedReply("publish"));
+        };
+        publisher
+            .set_remote_description(remote_description(&jsep)?)
+            .await
+            .map_err(webrtc_error)?;
+        // Half-trickle: the offer carried every candidate, so gathering is complete.
+        signaling
+            .request(CallRequest::Trickle {
+                target: PeerRole::Publisher,
+                candidate: None,
+            })
+            .await?;
+
+        let stop = CancellationToken::new();
+        let senders = publisher.get_senders().await;
+        let mut payload_types = Vec::new();
+        for sender in senders {
+            let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
+            let payload_type = parameters
+                .rtp_parameters
+                .codecs
+                .first()
+                .map(|codec| codec.payload_type)
+                .ok_or_else(|| CallError::WebRtc("a sender has no negotiated codec".into()))?;
+            payload_types.push(payload_type);
+        }
+        let [audio_type, video_type] = payload_types[..] else {
+            return Err(CallError::WebRtc(
+                "expected one audio and one video sender".into(),
+            ));
+        };
+        tokio::spawn(send_probe(
+            audio,
+            audio_ssrc,
+            audio_type,
+            video,
+            video_ssrc,
+            video_type,
+            stop.clone(),
+        ));
+
+        let received = Arc::new(Mutex::new(Received::default()));
+        let live: Vec<u64> = participants
+            .iter()
+            .filter(|participant| !participant.streams.is_empty())
+            .map(|participant| participant.feed_id)
+            .collect();
+        tokio::spawn(
+            Subscriber {
+                signaling: signaling.clone(),
+                options,
+                ice_servers,
+                peer: None,
+                feeds: HashSet::new(),
+                received: received.clone(),
+                stop: stop.clone(),
+                own_feed: feed_id,
+            }
+            .run(live, notices),
+        );
+        Ok(CallSession {
+            signaling,
+            call_id,
+            feed_id,
+            publisher,
+            received,
+            stop,
+        })
+    }
+
+    /// Mutes or unmutes the microphone; the server stops relaying muted audio.
+    pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
+        self.signaling
+            .request(CallRequest::Configure {
+                audio_muted: Some(muted),
+                camera_off: None,
+                substreams: Vec::new(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Returns the statistics of every remote participant so far, by feed.
+    pub fn stats(&self) -> Vec<RemoteStats> {
+        let received = self.received.lock().unwrap();
+        let mut by_feed: HashMap<u64, RemoteStats> = HashMap::new();
+        for (track_id, stats) in &received.by_track {
+            let Some(mid) = received.mids.get(track_id) else {
+                continue;
+            };
+            let Some(stream) = received.streams.iter().find(|stream| &stream.mid == mid) else {
+                continue;
+            };
+            let entry = by_feed
+                .entry(stream.feed_id)
+                .or_insert_with(|| RemoteStats {
+                    user_id: stream.user_id,
+                    feed_id: stream.feed_id,
+                    ..RemoteStats::default()
+                });
+            entry.video_packets_received += stats.video_packets_received;
+            entry.video_frames_received += stats.video_frames_received;
+            entry.audio_packets_received += stats.audio_packets_received;
+            entry.frame_counter_min = min_option(entry.frame_counter_min, stats.frame_counter_min);
+            entry.frame_counter_max = entry.frame_counter_max.max(stats.frame_counter_max);
+        }
+        let mut list: Vec<RemoteStats> = by_feed.into_values().collect();
+        list.sort_by_key(|stats| stats.feed_id);
+        list
+    }
+
+    /// Leaves the call and closes both peer connections.
+    pub async fn leave(self) -> Result<(), CallError> {
+        self.stop.cancel();
+        let result = self.signaling.request(CallRequest::Leave).await;
+        let _ = self.publisher.close().await;
+        result.map(|_| ()).map_err(CallError::from)
+    }
+}
+
+fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
+    match (left, right) {
+        (Some(left), Some(right)) => Some(left.min(right)),
+        (left, right) => left.or(right),
+    }
+}
+
+async fn send_probe(
+    audio: Arc<TrackLocalStaticSample>,
+    audio_ssrc: u32,
+    audio_type: u8,
+    video: Arc<TrackLocalStaticSample>,
+    video_ssrc: u32,
+    video_type: u8,
+    stop: CancellationToken,
+) {
+    let mut audio_tick = tokio::time::interval(AUDIO_INTERVAL);
+    let mut video_tick = tokio::time::interval(VIDEO_INTERVAL);
+    let mut counter: u32 = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = audio_tick.tick() => {
+                let sample = Sample {
+                    data: Bytes::from(vec![0x78; AUDIO_PAYLOAD]),
+                    duration: AUDIO_INTERVAL,
+                    ..Sample::new(Instant::now())
+                };
+                let _ = audio.sample_writer(audio_ssrc, audio_type).write_sample(&sample).await;
+            }
+            _ = video_tick.tick() => {
+                let mut frame = BytesMut::with_capacity(VP8_KEYFRAME_HEADER.len() + 4);
+                frame.put_slice(&VP8_KEYFRAME_HEADER);
+                frame.put_u32(counter);
+                counter += 1;
+                let sample = Sample {
+                    data: frame.freeze(),
+                    duration: VIDEO_INTERVAL,
+                    ..Sample::new(Instant::now())
+                };
+                let _ = video.sample_writer(video_ssrc, video_type).write_sample(&sample).await;
+            }
+        }
+    }
+}
+
+/// Reads the probe counter from one VP8 RTP payload: the payload descriptor of
+/// RFC 7741, then the keyframe header, then the counter.
+pub fn probe_counter(payload: &[u8]) -> Option<u32> {
+    let first = *payload.first()?;
+    let mut offset = 1;
+    if first & 0x80 != 0 {
+        let extension = *payload.get(offset)?;
+        offset += 1;
+        if extension & 0x80 != 0 {
+            let picture_id = *payload.get(offset)?;
+            offset += if picture_id & 0x80 != 0 { 2 } else { 1 };
+        }
+        if extension & 0x40 != 0 {
+            offset += 1;
+        }
+        if extension & 0x30 != 0 {
+            offset += 1;
+        }
+    }
+    let frame = payload.get(offset..)?;
+    if frame.len() < VP8_KEYFRAME_HEADER.len() + 4 || frame[3..6] != VP8_KEYFRAME_HEADER[3..6] {
+        return None;
+    }
+    let counter = &frame[VP8_KEYFRAME_HEADER.len()..VP8_KEYFRAME_HEADER.len() + 4];
+    Some(u32::from_be_bytes(counter.try_into().ok()?))
+}
+
+struct Subscriber {
+    signaling: Arc<CallSignaling>,
+    options: CallOptions,
+    ice_servers: Vec<IceServer>,
+    peer: Option<(Peer, watch::Receiver<bool>)>,
+    feeds: HashSet<u64>,
+    received: Arc<Mutex<Received>>,
+    stop: CancellationToken,
+    own_feed: u64,
+}
+
+impl Subscriber {
+    async fn run(mut self, live: Vec<u64>, mut notices: mpsc::UnboundedReceiver<Notice>) {
+        if !live.is_empty()
+            && let Err(error) = self.subscribe(live).await
+        {
+            tracing::warn!(%error, "failed to subscribe to the call's participants");
+        }
+        loop {
+            let notice = tokio::select! {
+                () = self.stop.cancelled() => break,
+                notice = notices.recv() => notice,
+            };
+            let Some(notice) = notice else { break };
+            tracing::debug!(?notice, own_feed = self.own_feed, "call notice");
+            let result = match notice {
+                Notice::Event(CallEvent::Published { feed_id, .. })
+                    if feed_id != self.own_feed && !self.feeds.contains(&feed_id) =>
+                {
+                    self.subscribe(vec![feed_id]).await
+                }
+                Notice::Event(CallEvent::ParticipantLeft { feed_id, .. }) => {
+                    self.feeds.remove(&feed_id);
+                    Ok(())
+                }
+                Notice::Signal(CallSignal::SubscriberOffer { jsep, streams }) => {
+                    self.answer(jsep, streams).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "a call subscription step failed");
+            }
+        }
+        if let Some((peer, _)) = &self.peer {
+            let _ = peer.close().await;
+        }
+    }
+
+    async fn subscribe(&mut self, feeds: Vec<u64>) -> Result<(), CallError> {
+        let add = feeds
+            .iter()
+            .map(|feed_id| StreamRef {
+                feed_id: *feed_id,
+                mid: None,
+            })
+            .collect();
+        let reply = self
+            .signaling
+            .request(CallRequest::Subscribe {
+                add,
+                remove: Vec::new(),
+            })
+            .await?;
+        self.feeds.extend(feeds);
+        let CallReply::Subscribed { jsep, streams } = reply else {
+            return Err(CallError::UnexpectedReply("subscribe"));
+        };
+        match jsep {
+            Some(jsep) => self.answer(jsep, streams).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn answer(
+        &mut self,
+        offer: Jsep,
+        streams: Vec<SubscribedStream>,
+    ) -> Result<(), CallError> {
+        {
+            let mut received = self.received.lock().unwrap();
+            received.streams = streams;
+            received.mids.extend(mids_by_track(&offer.sdp));
+        }
+        if self.peer.is_none() {
+            let (tracks, tracks_rx) = mpsc::unbounded_channel();
+            let peer = build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
+            tokio::spawn(read_tracks(
+                peer.0.clone(),
+                tracks_rx,
+                self.received.clone(),
+                self.stop.clone(),
+            ));
+            self.peer = Some(peer);
+        }
+        let (peer, gathered) = self.peer.as_mut().unwrap();
+        peer.set_remote_description(remote_description(&offer)?)
+            .await
+            .map_err(webrtc_error)?;
+        let answer = peer.create_answer(None).await.map_err(webrtc_error)?;
+        let answer = local_description(peer, answer, gathered).await?;
+        self.signaling
+            .request(CallRequest::Start { jsep: answer })
+            .await?;
+        let _ = self
+            .signaling
+            .request(CallRequest::Trickle {
+                target: PeerRole::Subscriber,
+                candidate: None,
+            })
+            .await;
+        Ok(())
+    }
+}
+
+/// Counts the packets of each remote track, keyed by its track id.
+async fn read_tracks(
+    peer: Peer,
+    mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+    received: Arc<Mutex<Received>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let track = tokio::select! {
+            () = stop.cancelled() => return,
+            track = tracks.recv() => track,
+        };
+        let Some(track) = track else { return };
+        let track_id = track.track_id().await.to_string();
+        let kind = track.kind().await;
+        let received = received.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            // The track can arrive before its transceiver names it, so look again.
+            for _ in 0..MID_LOOKUPS {
+                if let Some(mid) = track_mid(&peer, &track).await {
+                    received.lock().unwrap().mids.insert(track_id.clone(), mid);
+                    break;
+                }
+                if received.lock().unwrap().mids.contains_key(&track_id) {
+                    break;
+                }
+                tokio::time::sleep(MID_LOOKUP_INTERVAL).await;
+            }
+            while let Some(event) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                let mut received = received.lock().unwrap();
+                let stats = received.by_track.entry(track_id.clone()).or_default();
+                if kind == RtpCodecKind::Audio {
+                    stats.audio_packets_received += 1;
+                    continue;
+                }
+                stats.video_packets_received += 1;
+                if let Some(counter) = probe_counter(&packet.payload) {
+                    stats.video_frames_received += 1;
+                    stats.frame_counter_min = min_option(stats.frame_counter_min, Some(counter));
+                    stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
+                }
+            }
+        });
+    }
+}
+
+/// Looks up the `mid` of the transceiver receiving `track`, where the crate reports it.
+async fn track_mid(peer: &Peer, track: &Arc<dyn TrackRemote>) -> Option<String> {
+    for transceiver in peer.get_transceivers().await {
+        let Ok(Some(receiver)) = transceiver.receiver().await else {
+            continue;
+        };
+        if Arc::ptr_eq(receiver.track(), track)
+            && let Ok(Some(mid)) = transceiver.mid().await
+        {
+            return Some(mid);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_counter_reads_after_descriptor() {
+        let mut payload = vec![0x90, 0x80, 0x05];
+        payload.extend_from_slice(&VP8_KEYFRAME_HEADER);
+        payload.extend_from_slice(&42u32.to_be_bytes());
+        assert_eq!(probe_counter(&payload), Some(42));
+    }
+
+    #[test]
+    fn mids_follow_msid_lines() {
+        let sdp = "v=0\r\nm=audio 9 UDP 111\r\na=mid:0\r\na=msid:janus janus0\r\n\
+                   m=video 9 UDP 96\r\na=mid:1\r\na=msid:janus janus1\r\n";
+        let mids = mids_by_track(sdp);
+        assert_eq!(mids.get("janus0").map(String::as_str), Some("0"));
+        assert_eq!(mids.get("janus1").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn probe_counter_rejects_other_payloads() {
+        assert_eq!(probe_counter(&[0x10, 1, 2, 3]), None);
+        assert_eq!(probe_counter(&[]), None);
+    }
+}

@@ -1,0 +1,553 @@
+//! Call control against a real Janus, which the server starts itself: joining,
+//! publishing an SDP offer, subscribing, muting, leaving, and the refusals.
+//!
+//! Janus's ICE gathers no candidates on a loopback interface, and everything a test
+//! starts must stay off the machine's real interfaces. So each test re-runs itself
+//! inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair, and
+//! starts the server there, which starts Janus. The namespace goes away with the
+//! last process in it. The tests need root and the `janus` program; without them
+//! they print why they are skipped and pass.
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use roomler_server::config::Settings;
+use roomler_server::{AppState, Server};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Set in the re-run inside the namespace.
+const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";
+/// How long a call reply or event may take; a first join also starts Janus.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+const PASSWORD: &str = "correct horse battery";
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Runs the test named `name` of this binary inside a new network namespace, or
+/// returns `false` when this is already the run inside, so the caller does the work.
+fn run_inside_namespace(name: &str) -> bool {
+    if std::env::var_os(INSIDE).is_some() {
+        set_up_namespace();
+        return false;
+    }
+    if let Some(reason) = missing_prerequisite() {
+        println!("skipped {name}: {reason}");
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .arg("-n")
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INSIDE, "1")
+        .status()
+        .expect("failed to run unshare");
+    assert!(
+        status.success(),
+        "{name} failed inside its network namespace"
+    );
+    true
+}
+
+fn missing_prerequisite() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("network namespaces need root".into());
+    }
+    if roomler_server::calls::supervisor::find_binary("janus").is_none() {
+        return Some("the janus program is not installed (Debian package janus)".into());
+    }
+    for program in ["unshare", "ip"] {
+        if roomler_server::calls::supervisor::find_binary(program).is_none() {
+            return Some(format!("the {program} program is not installed"));
+        }
+    }
+    None
+}
+
+/// Brings up `lo` and a veth pair whose end `v0` carries 127.0.0.2, the address
+/// Janus gathers its candidates on.
+fn set_up_namespace() {
+    let commands: [&[&str]; 5] = [
+        &["link", "set", "lo", "up"],
+        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+        &["addr", "add", "127.0.0.2/32", "dev", "v0"],
+        &["link", "set", "v0", "up"],
+        &["link", "set", "v1", "up"],
+    ];
+    for args in commands {
+        let status = Command::new("ip").args(args).status().unwrap();
+        assert!(status.success(), "ip {} failed", args.join(" "));
+    }
+}
+
+struct Fixture {
+    base: String,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}
+
+impl Fixture {
+    async fn start(configure: impl FnOnce(&mut Settings)) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "roomler_server=warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            janus_ice_enforce_list: Some("127.0.0.2".into()),
+            ..Settings::default()
+        };
+        settings.rate_limit.enabled = false;
+        configure(&mut settings);
+        let state = AppState::open(settings).unwrap();
+        let server = Server::bind(state.clone()).await.unwrap();
+        let addr = server.local_addr();
+        tokio::spawn(server.run());
+        Fixture {
+            base: format!("http://{addr}"),
+            state,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn register(&self, username: &str) -> (String, String) {
+        let body = json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        });
+        let value: Value = self
+            .http
+            .post(format!("{}/api/auth/register", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            value["user"]["id"].as_str().unwrap().to_string(),
+            value["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn connect(&self, token: &str) -> Client {
+        let url = format!(
+            "{}/api/ws?access_token={token}",
+            self.base.replace("http", "ws")
+        );
+        let request = url.into_client_request().unwrap();
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        socket
+            .send(WsMessage::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .unwrap();
+        Client {
+            socket,
+            next_request: 1,
+            seen: Vec::new(),
+        }
+    }
+}
+
+/// One WebSocket, with every frame it received kept for later checks.
+struct Client {
+    socket: Socket,
+    next_request: u64,
+    /// Every text frame received, in order.
+    seen: Vec<String>,
+}
+
+impl Client {
+    async fn next_frame(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(REPLY_TIMEOUT, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("the WebSocket closed")
+                .unwrap();
+            if let WsMessage::Text(text) = message {
+                self.seen.push(text.to_string());
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    }
+
+    /// Sends a call request and returns its `call_reply` or `call_error` frame.
+    async fn call(&mut self, room_id: &str, request: Value) -> Value {
+        let request_id = self.next_request;
+        self.next_request += 1;
+        let frame = json!({"type": "call", "request_id": request_id, "room_id": room_id,
+            "request": request});
+        self.socket
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let frame = self.next_frame().await;
+            let kind = frame["type"].as_str().unwrap_or_default();
+            if (kind == "call_reply" || kind == "call_error") && frame["request_id"] == request_id {
+                return frame;
+            }
+        }
+    }
+
+    /// Waits for a `call_event` whose `event.event` is `name`.
+    async fn event(&mut self, name: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["type"] == "call_event" && frame["event"]["event"] == name {
+                return frame["event"].clone();
+            }
+        }
+    }
+}
+
+fn reply(frame: &Value) -> &Value {
+    assert_eq!(frame["type"], "call_reply", "expected a reply: {frame}");
+    &frame["reply"]
+}
+
+/// A publisher's SDP offer with Opus and VP8, as a browser or the `webrtc` crate
+/// writes one. Janus answers it; no media flows, since nobody holds its ICE ends.
+fn publisher_offer() -> Value {
+    let fingerprint = (0..32)
+        .map(|byte| format!("{byte:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let sdp = [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "a=msid-semantic: WMS stream",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        &format!("a=fingerprint:sha-256 {fingerprint}"),
+        "a=setup:actpass",
+        "a=mid:0",
+        "a=sendonly",
+        "a=msid:stream audio",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=ssrc:1111 cname:test",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        &format!("a=fingerprint:sha-256 {fingerprint}"),
+        "a=setup:actpass",
+        "a=mid:1",
+        "a=sendonly",
+        "a=msid:stream video",
+        "a=rtcp-mux",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtcp-fb:96 nack",
+        "a=rtcp-fb:96 nack pli",
+        "a=rtcp-fb:96 ccm fir",
+        "a=ssrc:2222 cname:test",
+        "",
+    ]
+    .join("\r\n");
+    json!({"type": "offer", "sdp": sdp})
+}
+
+/// Registers `count` users, the first creating a public room that the others join.
+async fn room_with_members(fixture: &Fixture, count: usize) -> (String, Vec<(String, String)>) {
+    let mut users = Vec::new();
+    for index in 0..count {
+        users.push(fixture.register(&format!("user{index}")).await);
+    }
+    let room = fixture
+        .post(
+            &users[0].1,
+            "/api/rooms",
+            json!({"name": "standup", "kind": "public"}),
+        )
+        .await;
+    let room_id = room["id"].as_str().unwrap().to_string();
+    for (_, token) in &users[1..] {
+        fixture
+            .post(token, "/api/rooms/join", json!({"name": "standup"}))
+            .await;
+    }
+    (room_id, users)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_signaling_with_real_janus() {
+    if run_inside_namespace("call_signaling_with_real_janus") {
+        return;
+    }
+    let fixture = Fixture::start(|settings| {
+        settings.turn_url = Some("turn:127.0.0.2:3478?transport=udp".into());
+        settings.turn_secret = Some("shared-turn-secret".into());
+    })
+    .await;
+    let (room_id, users) = room_with_members(&fixture, 2).await;
+    let mut alice = fixture.connect(&users[0].1).await;
+    let mut bob = fixture.connect(&users[1].1).await;
+
+    // Alice starts the call; the reply carries TURN REST credentials.
+    let joined = alice.call(&room_id, json!({"action": "join"})).await;
+    let joined = reply(&joined).clone();
+    assert_eq!(joined["result"], "joined");
+    assert_eq!(joined["participants"], json!([]));
+    let alice_feed = joined["feed_id"].as_u64().unwrap();
+    let ice = &joined["ice_servers"][0];
+    let username = ice["username"].as_str().unwrap();
+    assert!(
+        username.ends_with(&format!(":{}", users[0].0)),
+        "{username}"
+    );
+    assert!(!ice["credential"].as_str().unwrap().is_empty());
+    bob.event("started").await;
+
+    // The room list shows the call.
+    let rooms = fixture.get(&users[1].1, "/api/rooms").await;
+    assert_eq!(rooms["rooms"][0]["call"]["participant_count"], 1);
+
+    // Alice publishes; Janus answers her offer.
+    let published = alice
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    let published = reply(&published).clone();
+    assert_eq!(published["jsep"]["type"], "answer");
+    assert!(
+        published["jsep"]["sdp"]
+            .as_str()
+            .unwrap()
+            .contains("a=candidate:")
+    );
+    let kinds: Vec<&str> = published["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stream| stream["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["audio", "video"]);
+
+    // Bob joins and gets Alice in the participant list. Her streams are announced
+    // once her connection is up, which needs real ICE, and these tests send none.
+    let joined = bob.call(&room_id, json!({"action": "join"})).await;
+    let participants = reply(&joined)["participants"].clone();
+    assert_eq!(participants.as_array().unwrap().len(), 1);
+    assert_eq!(participants[0]["feed_id"], alice_feed);
+    assert_eq!(participants[0]["username"], "user0");
+    let event = alice.event("participant_joined").await;
+    assert_eq!(event["participant"]["username"], "user1");
+
+    // Subscribing to a feed with no media yet is refused with a clear reason.
+    let early = bob
+        .call(
+            &room_id,
+            json!({"action": "subscribe", "add": [{"feed_id": alice_feed}]}),
+        )
+        .await;
+    assert_eq!(early["type"], "call_error");
+    assert_eq!(early["code"], "invalid_request");
+    assert!(
+        early["message"]
+            .as_str()
+            .unwrap()
+            .contains("published event"),
+        "{early}"
+    );
+    // Subscribing to oneself or to an unknown feed is refused too.
+    let own = bob
+        .call(
+            &room_id,
+            json!({"action": "subscribe", "add": [{"feed_id": 1}]}),
+        )
+        .await;
+    assert_eq!(own["code"], "invalid_request");
+
+    // Trickle and mute reach Janus.
+    let trickled = alice
+        .call(
+            &room_id,
+            json!({"action": "trickle", "target": "publisher", "candidate": null}),
+        )
+        .await;
+    assert_eq!(reply(&trickled)["result"], "trickled");
+    let muted = alice
+        .call(
+            &room_id,
+            json!({"action": "configure", "audio_muted": true}),
+        )
+        .await;
+    assert_eq!(reply(&muted)["result"], "configured");
+    let event = bob.event("muted").await;
+    assert_eq!(event["user_id"], users[0].0.as_str());
+
+    // Bob leaves, then Alice; the call ends and the room list no longer shows it.
+    let left = bob.call(&room_id, json!({"action": "leave"})).await;
+    assert_eq!(reply(&left)["result"], "left");
+    let event = alice.event("participant_left").await;
+    assert_eq!(event["user_id"], users[1].0.as_str());
+    let left = alice.call(&room_id, json!({"action": "leave"})).await;
+    assert_eq!(reply(&left)["result"], "left");
+    bob.event("ended").await;
+    let rooms = fixture.get(&users[1].1, "/api/rooms").await;
+    assert!(rooms["rooms"][0].get("call").is_none(), "{rooms}");
+
+    // A step after leaving is refused with a clear code.
+    let late = alice
+        .call(
+            &room_id,
+            json!({"action": "configure", "audio_muted": false}),
+        )
+        .await;
+    assert_eq!(late["type"], "call_error");
+    assert_eq!(late["code"], "not_in_call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_refusals_and_secrets() {
+    if run_inside_namespace("call_refusals_and_secrets") {
+        return;
+    }
+    let fixture = Fixture::start(|_| {}).await;
+    let (room_id, users) = room_with_members(&fixture, 2).await;
+    let (_, outsider_token) = fixture.register("outsider").await;
+    let mut outsider = fixture.connect(&outsider_token).await;
+
+    // A non-member of a public room gets `not_a_member` with the room's path.
+    let refused = outsider.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(refused["type"], "call_error");
+    assert_eq!(refused["code"], "not_a_member");
+    assert!(
+        refused["message"].as_str().unwrap().contains("standup"),
+        "{refused}"
+    );
+
+    // A private room is not even admitted to exist.
+    let private = fixture
+        .post(
+            &users[0].1,
+            "/api/rooms",
+            json!({"name": "secret-plans", "kind": "private"}),
+        )
+        .await;
+    let private_id = private["id"].as_str().unwrap();
+    let refused = outsider.call(private_id, json!({"action": "join"})).await;
+    assert_eq!(refused["code"], "room_not_found");
+
+    // A call step without a join is refused.
+    let mut bob = fixture.connect(&users[1].1).await;
+    let refused = bob
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    assert_eq!(refused["code"], "not_in_call");
+
+    // Members who join, publish and subscribe never see a Janus secret or pin.
+    let mut alice = fixture.connect(&users[0].1).await;
+    let joined = alice.call(&room_id, json!({"action": "join"})).await;
+    let alice_feed = reply(&joined)["feed_id"].as_u64().unwrap();
+    alice
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    bob.call(&room_id, json!({"action": "join"})).await;
+    bob.call(
+        &room_id,
+        json!({"action": "subscribe", "add": [{"feed_id": alice_feed}]}),
+    )
+    .await;
+    bob.call(
+        &room_id,
+        json!({"action": "configure", "audio_muted": true}),
+    )
+    .await;
+    let config = std::fs::read_to_string(fixture._dir.path().join("janus/janus.jcfg")).unwrap();
+    let api_secret = config
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("api_secret = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let plugin = std::fs::read_to_string(
+        fixture
+            ._dir
+            .path()
+            .join("janus/janus.plugin.videoroom.jcfg"),
+    )
+    .unwrap();
+    let admin_key = plugin
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("admin_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    for client in [&alice, &bob, &outsider] {
+        for frame in &client.seen {
+            assert!(!frame.contains(&api_secret), "{frame}");
+            assert!(!frame.contains(&admin_key), "{frame}");
+            assert!(!frame.contains("\"secret\""), "{frame}");
+            assert!(!frame.contains("\"pin\""), "{frame}");
+        }
+    }
+    // The frames checked above include the answers that carry Janus's replies.
+    assert!(alice.seen.iter().any(|frame| frame.contains("\"answer\"")));
+    assert!(bob.seen.iter().any(|frame| frame.contains("joined")));
+}

@@ -81,6 +81,7 @@ export function makeRoom(overrides: Partial<Room> = {}): Room {
     last_seq: 0,
     role: 'member',
     created_at: '2024-01-01T00:00:00Z',
+    call: null,
     ...overrides,
   };
 }

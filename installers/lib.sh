@@ -53,7 +53,10 @@ install_test_packages() {
   local had_nginx=yes
   dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" || had_nginx=no
   # iproute2: the call tests put Janus in a network namespace with a veth pair.
-  install_packages redis-server nginx openssl janus coturn iproute2
+  # xvfb and webkit2gtk-driver (WebKitWebDriver): the desktop app's end-to-end tests;
+  # fonts-noto-color-emoji, without which WebKit draws emoji as empty boxes.
+  install_packages redis-server nginx openssl janus coturn iproute2 xvfb webkit2gtk-driver \
+    fonts-noto-color-emoji
   # A newly installed nginx serves a default site on port 80, and the tests start
   # their own nginx.
   if [ "$had_nginx" = no ] && command -v systemctl >/dev/null 2>&1; then
@@ -66,4 +69,21 @@ install_test_packages() {
       systemctl disable --now "$service" >/dev/null 2>&1 || true
     done
   fi
+}
+
+# Version of tauri-driver, the WebDriver server in front of WebKitWebDriver that the
+# desktop app's end-to-end tests use.
+TAURI_DRIVER_VERSION=2.1.0
+
+# Installs the cargo tools the tests need into CARGO_HOME, once: a second run finds the
+# installed version in `cargo install --list` and does not build or contact the registry.
+install_test_tools() {
+  local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+  if cargo install --list 2>/dev/null | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; then
+    return 0
+  fi
+  echo "Installing tauri-driver $TAURI_DRIVER_VERSION into $cargo_home/bin"
+  # Its own temporary target folder, so the tool's release build does not share the
+  # workspace's and its dependencies do not fill that folder.
+  env -u CARGO_TARGET_DIR cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked
 }

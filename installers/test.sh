@@ -6,6 +6,7 @@ source installers/lib.sh
 
 install_build_packages
 install_test_packages
+install_test_tools
 
 echo "== ui: install, lint, format, unit tests, build"
 (
@@ -24,11 +25,13 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
-# End-to-end tests run the server and CLI binaries, which `cargo test` does not build
-# for other crates.
-cargo build --workspace --bins --locked
+# End-to-end tests run the server, CLI and desktop binaries, which `cargo test` does not
+# build for other crates. The desktop app embeds ui/dist, built above, so that it runs
+# without the Vite dev server.
+cargo build --workspace --bins --locked --features roomler-desktop/custom-protocol
 # The .deb for tests/tests/desktop_bundle.rs: a release build with the UI embedded.
 bash installers/build-desktop.sh --bundles deb
 # Integration tests open many sockets and files at once.
 ulimit -n 65536 2>/dev/null || true
-cargo test --workspace --locked
+# The same features as the build above, so the tests reuse its artifacts.
+cargo test --workspace --locked --features roomler-desktop/custom-protocol

@@ -7,6 +7,9 @@
 //! - [`process_rss_kib`], [`process_cpu_secs`], [`MachineInfo`], [`load_average_1m`] and
 //!   [`raise_open_file_limit`] read and set facts in `/proc` and the resource limits,
 //!   for benchmark reports. They work on Linux only.
+//! - [`desktop`] runs the desktop app under Xvfb and tauri-driver, driven over WebDriver.
+
+pub mod desktop;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -97,7 +100,8 @@ impl ServerProcess {
             .log_path
             .clone()
             .unwrap_or_else(|| data_dir.path().join("server.log"));
-        let (child, base_url) = spawn_server(options, data_dir.path(), &log_path, false)?;
+        let port = free_loopback_port()?;
+        let (child, base_url) = spawn_server(options, data_dir.path(), &log_path, port, false)?;
 
         let mut server = Self {
             child,
@@ -116,11 +120,56 @@ impl ServerProcess {
     /// Benchmarks use it to measure memory without what setup left in the allocator.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill_and_wait().await?;
-        let (child, base_url) =
-            spawn_server(&self.options, self.data_dir.path(), &self.log_path, true)?;
+        let port = free_loopback_port()?;
+        let (child, base_url) = spawn_server(
+            &self.options,
+            self.data_dir.path(),
+            &self.log_path,
+            port,
+            true,
+        )?;
         self.child = child;
         self.base_url = base_url;
         self.wait_until_healthy(self.options.startup_timeout).await
+    }
+
+    /// Kills the server and waits for it to exit, keeping its data directory, so that
+    /// [`ServerProcess::start_again`] can bring it back. Clients see the server go offline.
+    pub async fn stop(&mut self) -> Result<()> {
+        self.kill_and_wait().await
+    }
+
+    /// Starts the binary again after [`ServerProcess::stop`], on the same port and data
+    /// directory, so clients that stored [`ServerProcess::base_url`] reach it again. The
+    /// log file is appended to.
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.ensure_stopped()?;
+        let port = self.port()?;
+        let (child, base_url) = spawn_server(
+            &self.options,
+            self.data_dir.path(),
+            &self.log_path,
+            port,
+            true,
+        )?;
+        self.child = child;
+        self.base_url = base_url;
+        self.wait_until_healthy(self.options.startup_timeout).await
+    }
+
+    fn port(&self) -> Result<u16> {
+        self.base_url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .with_context(|| format!("the server URL {} has no port", self.base_url))
+    }
+
+    fn ensure_stopped(&mut self) -> Result<()> {
+        match self.child.try_wait() {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => bail!("the server is still running; call stop() first"),
+            Err(error) => Err(anyhow!(error).context("failed to poll the server process")),
+        }
     }
 
     /// Returns the server's URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
@@ -205,6 +254,7 @@ fn spawn_server(
     options: &ServerOptions,
     data_dir: &Path,
     log_path: &Path,
+    port: u16,
     append_log: bool,
 ) -> Result<(Child, String)> {
     let log = std::fs::File::options()
@@ -218,9 +268,8 @@ fn spawn_server(
         .try_clone()
         .context("failed to duplicate the log file")?;
 
-    // NOTE: another process may take the port between this check and the server's bind.
-    // The server then exits with a bind error, which `wait_until_healthy` reports.
-    let port = free_loopback_port()?;
+    // NOTE: another process may take the port between the caller's check and the server's
+    // bind. The server then exits with a bind error, which `wait_until_healthy` reports.
     let addr = format!("127.0.0.1:{port}");
 
     let mut command = Command::new(&options.binary);

@@ -5,8 +5,18 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// The `--version` line. It names where the UI comes from, so scripts and the end-to-end
+/// tests can tell a standalone binary from one that needs the Vite dev server.
+#[cfg(feature = "custom-protocol")]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (embedded UI)");
+#[cfg(not(feature = "custom-protocol"))]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (UI from the Vite dev server; build with --features custom-protocol to embed ui/dist)"
+);
+
 #[derive(Debug, Clone, Parser)]
-#[command(name = "roomler-desktop", version, about = "The Roomler desktop app")]
+#[command(name = "roomler-desktop", version = VERSION, about = "The Roomler desktop app")]
 pub struct Options {
     /// Server URL that the login form offers when the profile has none yet,
     /// e.g. https://chat.example.com.

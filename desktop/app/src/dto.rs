@@ -281,6 +281,33 @@ impl From<model::Attachment> for Attachment {
     }
 }
 
+/// A file the server stored for a room, which a message attaches by `id`.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct UploadedFile {
+    pub id: Uuid,
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    pub mime: String,
+}
+
+impl From<roomler_shared::api::FileInfo> for UploadedFile {
+    fn from(info: roomler_shared::api::FileInfo) -> Self {
+        let roomler_shared::api::FileInfo {
+            id,
+            name,
+            size,
+            mime,
+        } = info;
+        UploadedFile {
+            id,
+            name,
+            size,
+            mime,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct Pin {
     pub by: Uuid,

@@ -77,12 +77,14 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::search,
             commands::members,
             commands::mark_read,
+            commands::upload_file,
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,
             events::OpenRoom
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
+        .constant("UPLOAD_MAX_BYTES", commands::UPLOAD_MAX_BYTES)
         // Every exported type only goes to the UI, so one TypeScript type per Rust type is
         // enough. With serde phases, specta-serde would add a `_Deserialize` variant of each.
         .disable_serde_phases()

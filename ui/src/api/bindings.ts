@@ -8,7 +8,12 @@
 
 import type { UnlistenFn } from '@tauri-apps/api/event';
 
-import { commands, events, type CommandError } from './generated';
+import {
+  commands,
+  events,
+  type CommandError,
+  type UploadedFile,
+} from './generated';
 
 export type {
   Attachment,
@@ -34,9 +39,10 @@ export type {
   Room,
   RoomKind,
   SessionStatus,
+  UploadedFile,
   UserRef,
 } from './generated';
-export { HISTORY_MAX_LIMIT } from './generated';
+export { HISTORY_MAX_LIMIT, UPLOAD_MAX_BYTES } from './generated';
 
 import type {
   CachedRoom,
@@ -180,6 +186,18 @@ export function sendMessage(
   return unwrap(
     commands.sendMessage(roomId, body, replyTo ?? null, attachments ?? []),
   );
+}
+
+/**
+ * Uploads a file's bytes to a room; a message then attaches it by the returned id. It
+ * needs the server, so offline it fails with a `network` error.
+ */
+export function uploadFile(
+  roomId: Uuid,
+  name: string,
+  bytes: Uint8Array,
+): Promise<UploadedFile> {
+  return unwrap(commands.uploadFile(roomId, name, Array.from(bytes)));
 }
 
 export function editMessage(

@@ -72,6 +72,15 @@ export const commands = {
 	 *  so other devices keep their own counts.
 	 */
 	markRead: (roomId: string, seq: number) => typedError<null, CommandError>(__TAURI_INVOKE("mark_read", { roomId, seq })),
+	/**
+	 *  Uploads a file that the UI read (from the file picker, a drop or a paste) to a room and
+	 *  returns what the server stored. A message then attaches it by its id. Uploads need the
+	 *  server, so offline this fails with a retryable `network` error.
+	 * 
+	 *  NOTE: the UI sends the bytes as one JSON array, which suits files of a few megabytes.
+	 *  Larger files need a command that streams from a path the user picked.
+	 */
+	uploadFile: (roomId: string, name: string, bytes: number[]) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, name, bytes })),
 };
 
 /** Events */
@@ -82,6 +91,8 @@ export const events = {
 
 /* Constants */
 export const HISTORY_MAX_LIMIT = 1000 as const;
+
+export const UPLOAD_MAX_BYTES = 26214400 as const;
 
 /* Types */
 export type Attachment = {
@@ -304,6 +315,15 @@ export type SessionStatus = {
 	user_id: string | null,
 	/**  The live connection; `offline` while logged out. */
 	connection: ConnectionState,
+};
+
+/**  A file the server stored for a room, which a message attaches by `id`. */
+export type UploadedFile = {
+	id: string,
+	name: string,
+	/**  Size in bytes. */
+	size: number,
+	mime: string,
 };
 
 /**  The short form of a user carried inside messages and member lists. */

@@ -114,6 +114,10 @@ export default {
     },
   },
   composer: {
+    attach: 'Attach files',
+    removeAttachment: 'Remove {name}',
+    uploading: 'Uploading {name}',
+    fileTooLarge: '{name} is larger than {max}; attach a smaller file.',
     label: 'Message',
     placeholder: 'Write a message',
     placeholderRoom: 'Message {room}',

@@ -112,6 +112,10 @@ const messages: MessageSchema = {
     },
   },
   composer: {
+    attach: '添加附件',
+    removeAttachment: '移除 {name}',
+    uploading: '正在上传 {name}',
+    fileTooLarge: '{name} 超过 {max}，请添加较小的文件。',
     label: '消息',
     placeholder: '输入消息',
     placeholderRoom: '发送消息到 {room}',

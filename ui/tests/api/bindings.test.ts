@@ -50,6 +50,12 @@ describe('command wrappers', () => {
     ],
     ['logout', () => api.logout(), 'logout', undefined],
     ['listRooms', () => api.listRooms(), 'list_rooms', undefined],
+    [
+      'uploadFile',
+      () => api.uploadFile('room-1', 'a.txt', new Uint8Array([1, 2, 255])),
+      'upload_file',
+      { roomId: 'room-1', name: 'a.txt', bytes: [1, 2, 255] },
+    ],
     ['directory', () => api.directory('team'), 'directory', { query: 'team' }],
     [
       'joinRoom',

@@ -89,6 +89,13 @@ beforeEach(() => {
         return makeOutboxItem();
       case 'edit_message':
         return makeOutboxItem({ kind: 'edit' });
+      case 'upload_file':
+        return {
+          id: 'file-1',
+          name: 'notes.txt',
+          size: 5,
+          mime: 'text/plain',
+        };
       default:
         return undefined;
     }
@@ -140,6 +147,68 @@ describe('MessageComposer', () => {
     expect(composer.get('[data-test="composer-error"]').text()).toBe(
       'The message is too long.',
     );
+  });
+
+  it('sends a picked file as an attachment', async () => {
+    const composer = await mountComposer();
+    const picker = composer.get<HTMLInputElement>('[data-test="file-input"]');
+    const file = new File(['hello'], 'notes.txt', { type: 'text/plain' });
+    Object.defineProperty(picker.element, 'files', { value: [file] });
+    await picker.trigger('change');
+    // FileReader reports its result in a later task, not a microtask.
+    await vi.waitFor(() => expect(commandCalls('upload_file')).toHaveLength(1));
+    await flushPromises();
+
+    const uploads = commandCalls('upload_file');
+    expect(uploads[0]?.[1]).toEqual({
+      roomId: ROOM_ID,
+      name: 'notes.txt',
+      bytes: [104, 101, 108, 108, 111],
+    });
+    expect(composer.get('[data-test="attachment-chip"]').text()).toContain(
+      'notes.txt',
+    );
+
+    // A message of files alone carries their names as its body.
+    pressKey(composer, 'Enter');
+    await flushPromises();
+    expect(commandCalls('send_message')).toEqual([
+      [
+        'send_message',
+        {
+          roomId: ROOM_ID,
+          body: 'notes.txt',
+          replyTo: null,
+          attachments: ['file-1'],
+        },
+      ],
+    ]);
+    expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
+  });
+
+  it('shows why an upload failed', async () => {
+    invokeMock.mockImplementation(async (command: string) => {
+      if (command === 'upload_file') {
+        throw {
+          code: 'network',
+          message: 'the server is unreachable: connection refused',
+        };
+      }
+      return [];
+    });
+    const composer = await mountComposer();
+    const picker = composer.get<HTMLInputElement>('[data-test="file-input"]');
+    const file = new File(['x'], 'a.txt', { type: 'text/plain' });
+    Object.defineProperty(picker.element, 'files', { value: [file] });
+    await picker.trigger('change');
+    await vi.waitFor(() =>
+      expect(composer.find('[data-test="composer-error"]').exists()).toBe(true),
+    );
+
+    expect(composer.get('[data-test="composer-error"]').text()).toBe(
+      'the server is unreachable: connection refused',
+    );
+    expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
   });
 
   it('sends nothing for blank text', async () => {

@@ -6,11 +6,14 @@
 
 use std::sync::LazyLock;
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Registry, TextEncoder,
 };
+
+use crate::AppState;
 
 /// Buckets from 0.5 ms to 10 s, for latencies of local work and of delivery.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -74,7 +77,7 @@ impl Metrics {
                 "slow_clients_closed_total",
                 "WebSockets closed because their client did not read events fast enough.",
             ),
-            // NOTE: calls are not built yet, so these two stay at zero.
+            // Set from the call registry at each scrape.
             active_calls: gauge("active_calls", "Calls going on, on this replica."),
             call_participants: gauge("call_participants", "Participants of those calls."),
             registry,
@@ -135,7 +138,10 @@ pub fn now_micros() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
-pub async fn handler() -> impl IntoResponse {
+pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+    let (calls, participants) = state.calls.counts().await;
+    METRICS.active_calls.set(calls as i64);
+    METRICS.call_participants.set(participants as i64);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         METRICS.render(),

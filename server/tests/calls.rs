@@ -130,6 +130,18 @@ impl Fixture {
         }
     }
 
+    /// Fetches `/metrics` as text.
+    async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.text().await.unwrap()
+    }
+
     async fn register(&self, username: &str) -> (String, String) {
         let body = json!({
             "username": username,
@@ -391,6 +403,12 @@ async fn call_signaling_with_real_janus() {
     assert_eq!(participants[0]["username"], "user0");
     let event = alice.event("participant_joined").await;
     assert_eq!(event["participant"]["username"], "user1");
+    let metrics = fixture.metrics().await;
+    assert!(metrics.contains("\nroomler_active_calls 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nroomler_call_participants 2\n"),
+        "{metrics}"
+    );
 
     // Subscribing to a feed with no media yet is refused with a clear reason.
     let early = bob
@@ -445,6 +463,12 @@ async fn call_signaling_with_real_janus() {
     bob.event("ended").await;
     let rooms = fixture.get(&users[1].1, "/api/rooms").await;
     assert!(rooms["rooms"][0].get("call").is_none(), "{rooms}");
+    let metrics = fixture.metrics().await;
+    assert!(metrics.contains("\nroomler_active_calls 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nroomler_call_participants 0\n"),
+        "{metrics}"
+    );
 
     // A step after leaving is refused with a clear code.
     let late = alice

@@ -269,6 +269,19 @@ impl Calls {
         })
     }
 
+    /// Counts the calls going on and their participants, for `/metrics`.
+    pub async fn counts(&self) -> (usize, usize) {
+        let slots: Vec<CallSlot> = self.rooms.lock().unwrap().values().cloned().collect();
+        let (mut calls, mut participants) = (0, 0);
+        for slot in slots {
+            if let Some(call) = slot.lock().await.as_ref() {
+                calls += 1;
+                participants += call.members.len();
+            }
+        }
+        (calls, participants)
+    }
+
     fn slot(&self, room_id: Uuid) -> CallSlot {
         self.rooms
             .lock()

@@ -27,5 +27,7 @@ fi
 npm --prefix ui run build
 
 cd desktop/app
-../../ui/node_modules/.bin/tauri build --ci \
+# The Tauri CLI turns on tauri/custom-protocol by itself, but not the app's own feature,
+# which `roomler-desktop --version` reports.
+../../ui/node_modules/.bin/tauri build --ci --features custom-protocol \
   --config "../../installers/desktop/$platform_config" "$@"

@@ -67,7 +67,11 @@ fn deb_installs_and_runs() {
     let version = run(Command::new(&binary).arg("--version"));
     assert_eq!(
         version.trim(),
-        format!("roomler-desktop {}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "roomler-desktop {} (embedded UI)",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "the packaged app must embed ui/dist, not load the Vite dev server"
     );
 
     let desktop_entry = root.path().join("usr/share/applications/Roomler.desktop");

@@ -3,6 +3,39 @@
 # Build output outside the checkout, so that a fresh clone rebuilds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/roomler-target}"
 
+# Size bounds for the build output, in GiB: above the first, or with less free disk
+# than the second, the output is removed before building. Each commit leaves
+# artifacts behind that later builds never reuse, so without a bound the folder
+# grows until the disk is full.
+ROOMLER_TARGET_MAX_GIB="${ROOMLER_TARGET_MAX_GIB:-30}"
+ROOMLER_MIN_FREE_GIB="${ROOMLER_MIN_FREE_GIB:-15}"
+
+# Removes stale build output when the folder is too large or the disk too full, and
+# stops with a clear message when even an empty folder would leave too little room.
+bound_target_dir() {
+  local dir="$CARGO_TARGET_DIR"
+  mkdir -p "$dir"
+  local gib=$((1024 * 1024))
+  local used_kib free_kib
+  used_kib=$(du -sk "$dir" | cut -f1)
+  free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if [ "$used_kib" -le $((ROOMLER_TARGET_MAX_GIB * gib)) ] \
+    && [ "$free_kib" -ge $((ROOMLER_MIN_FREE_GIB * gib)) ]; then
+    return 0
+  fi
+  echo "Build output in $dir: $((used_kib / gib)) GiB, $((free_kib / gib)) GiB free on its disk;" \
+    "removing it (bounds: ${ROOMLER_TARGET_MAX_GIB} GiB used, ${ROOMLER_MIN_FREE_GIB} GiB free)."
+  # Keep the folder itself, because its CACHEDIR.TAG marks it for backup tools to skip.
+  find "$dir" -mindepth 1 -maxdepth 1 ! -name CACHEDIR.TAG -exec rm -rf {} +
+  free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if [ "$free_kib" -lt $((ROOMLER_MIN_FREE_GIB * gib)) ]; then
+    echo "Only $((free_kib / gib)) GiB free on the disk of $dir after removing the build output;" \
+      "a full build needs about ${ROOMLER_MIN_FREE_GIB} GiB. Free some space or set" \
+      "CARGO_TARGET_DIR to a folder on a larger disk." >&2
+    return 1
+  fi
+}
+
 # Installs the Debian packages given as arguments that are not installed yet.
 install_packages() {
   local missing=()

@@ -70,6 +70,7 @@ wait_until_healthy() {
   return 1
 }
 
+bound_target_dir
 install_build_packages
 skip_reason="$(desktop_skip_reason)"
 cargo build --release -p roomler-server

@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source installers/lib.sh
 
+bound_target_dir
+# A full check builds each crate once, so incremental caches would only take disk space.
+export CARGO_INCREMENTAL=0
+
 install_build_packages
 install_test_packages
 install_test_tools

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use roomler_client::{ClientError, Engine};
+use roomler_client::{ClientError, Engine, HistoryWindow};
 use roomler_shared::model::RoomKind;
 use serde::Serialize;
 use tauri::{AppHandle, State};
@@ -15,7 +15,6 @@ use crate::cli::parse_server_url;
 use crate::dto::{
     CachedRoom, Change, ConnectionState, LocalHit, Member, Message, OutboxItem, Room, UploadedFile,
 };
-use crate::engine_ext;
 use crate::error::{CommandError, ErrorCode};
 use crate::events::{EngineEvent, emit};
 use crate::state::AppState;
@@ -233,14 +232,67 @@ pub async fn history(
     room_id: Uuid,
     limit: u32,
 ) -> CommandResult<Vec<Message>> {
+    check_history_limit(limit)?;
+    let messages = state.engine()?.history(room_id, limit).await?;
+    Ok(messages.into_iter().map(Message::from).collect())
+}
+
+/// Up to `limit` messages of a room before the message numbered `before` or after the one
+/// numbered `after` (give exactly one), oldest first, for a timeline that shows a window
+/// of a long history. Older pages are fetched into the cache first when it has too few.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, ?before, ?after, limit))]
+pub async fn history_page(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: u32,
+) -> CommandResult<Vec<Message>> {
+    check_history_limit(limit)?;
+    let window = match (before, after) {
+        (Some(before), None) => HistoryWindow::Before(before),
+        (None, Some(after)) => HistoryWindow::After(after),
+        _ => {
+            return Err(CommandError::invalid_input(format!(
+                "invalid history window (before {before:?}, after {after:?}): give exactly \
+                 one of before and after"
+            )));
+        }
+    };
+    let messages = state.engine()?.history_page(room_id, window, limit).await?;
+    Ok(messages.into_iter().map(Message::from).collect())
+}
+
+/// Up to `limit` messages of a room around the message `message_id`, oldest first, so
+/// that a reply's parent or a search hit opens in place.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %message_id, limit))]
+pub async fn history_around(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    message_id: Uuid,
+    limit: u32,
+) -> CommandResult<Vec<Message>> {
+    check_history_limit(limit)?;
+    let messages = state
+        .engine()?
+        .history_around(room_id, message_id, limit)
+        .await?;
+    Ok(messages.into_iter().map(Message::from).collect())
+}
+
+/// Rejects a history `limit` above [`HISTORY_MAX_LIMIT`].
+fn check_history_limit(limit: u32) -> CommandResult<()> {
     if limit > HISTORY_MAX_LIMIT {
         return Err(CommandError::invalid_input(format!(
             "invalid history limit {limit}: at most {HISTORY_MAX_LIMIT} messages per call; \
-             page with load_older"
+             page with history_page"
         )));
     }
-    let messages = state.engine()?.history(room_id, limit).await?;
-    Ok(messages.into_iter().map(Message::from).collect())
+    Ok(())
 }
 
 /// Fetches the page before the oldest cached message of a room and returns how many
@@ -254,7 +306,7 @@ pub async fn load_older(
     room_id: Uuid,
 ) -> CommandResult<usize> {
     let engine = state.engine()?;
-    let added = engine_ext::load_older(&engine, room_id).await?;
+    let added = engine.fetch_older(room_id).await?;
     if added > 0 {
         emit(
             &app,

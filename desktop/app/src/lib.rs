@@ -9,7 +9,6 @@
 //! - [`commands`]: the Tauri commands the UI invokes.
 //! - [`defaults`]: the default server URL that administrators push.
 //! - [`dto`]: mirrors of the engine's types, for the TypeScript bindings.
-//! - [`engine_ext`]: what the shell adds to the engine: fetching older pages of history.
 //! - [`error`]: [`CommandError`], the one error type of every command.
 //! - [`events`]: the events sent to the UI and the task that forwards the engine's changes.
 //! - [`notifications`]: which messages notify the user, and the notifications themselves.
@@ -23,7 +22,6 @@ pub mod cli;
 pub mod commands;
 pub mod defaults;
 pub mod dto;
-pub mod engine_ext;
 pub mod error;
 pub mod events;
 pub mod notifications;
@@ -66,6 +64,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::join_room,
             commands::create_room,
             commands::history,
+            commands::history_page,
+            commands::history_around,
             commands::load_older,
             commands::outbox,
             commands::send_message,

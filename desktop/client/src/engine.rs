@@ -25,6 +25,15 @@ use crate::profile::{Profile, ProfileSettings};
 
 /// Messages fetched per history page.
 pub const PAGE_SIZE: u32 = 50;
+
+/// The part of a room's history that [`Engine::history_page`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryWindow {
+    /// The newest messages with a sequence number below this one.
+    Before(i64),
+    /// The oldest messages with a sequence number above this one.
+    After(i64),
+}
 /// A connection that receives nothing for this long is considered dead; the server
 /// pings every 30 s by default.
 const SILENCE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -292,6 +301,90 @@ impl Engine {
             }
         }
         Ok(messages)
+    }
+
+    /// Up to `limit` messages of one window of a room's history, oldest first, from the
+    /// cache. Reading before a message fetches older pages into the cache first when it
+    /// has too few and the server is reachable. Reading after one reads the cache only,
+    /// because sync keeps its newest end up to date.
+    ///
+    /// Fails with a network error only when the window is empty and the server that
+    /// could fill it is unreachable.
+    pub async fn history_page(
+        &self,
+        room_id: Uuid,
+        window: HistoryWindow,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let before = match window {
+            HistoryWindow::After(after) => return self.cache.history_after(room_id, after, limit),
+            HistoryWindow::Before(before) => before,
+        };
+        loop {
+            let mut messages = self.cache.history(room_id, Some(before), limit)?;
+            if messages.len() as u32 >= limit {
+                messages.reverse();
+                return Ok(messages);
+            }
+            let added = match self.fetch_older(room_id).await {
+                Ok(added) => added,
+                Err(error) if error.is_network() && !messages.is_empty() => 0,
+                Err(error) => return Err(error),
+            };
+            if added == 0 {
+                messages.reverse();
+                return Ok(messages);
+            }
+        }
+    }
+
+    /// Up to `limit` messages of a room around the message `message_id`, oldest first,
+    /// with that message among them. Older pages are fetched into the cache until the
+    /// message is found, so a reply's parent or a search hit can be shown in place.
+    pub async fn history_around(
+        &self,
+        room_id: Uuid,
+        message_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let seq = loop {
+            if let Some(message) = self.cache.message(message_id)?
+                && message.room_id == room_id
+            {
+                break message.seq;
+            }
+            if self.fetch_older(room_id).await? == 0 {
+                return Err(ClientError::Usage(format!(
+                    "message {message_id} not found in the history of room {room_id}"
+                )));
+            }
+        };
+        let newer = limit / 2;
+        let mut messages =
+            self.cache
+                .history(room_id, Some(seq + 1), limit.saturating_sub(newer).max(1))?;
+        messages.reverse();
+        messages.extend(self.cache.history_after(room_id, seq, newer)?);
+        Ok(messages)
+    }
+
+    /// Fetches the page of history before the oldest cached message of a room into the
+    /// cache, and returns how many messages it added: 0 once the room's whole history is
+    /// cached.
+    pub async fn fetch_older(&self, room_id: Uuid) -> Result<usize> {
+        if self.cache.history_complete(room_id)? {
+            return Ok(0);
+        }
+        let oldest = self.cache.oldest_seq(room_id)?;
+        if oldest == Some(1) {
+            // Sequence numbers start at 1, so nothing older exists.
+            self.cache.store_messages(room_id, &[], true)?;
+            return Ok(0);
+        }
+        let page = self.api.history(room_id, oldest, None, PAGE_SIZE).await?;
+        let complete = (page.len() as u32) < PAGE_SIZE;
+        self.cache.store_messages(room_id, &page, complete)?;
+        Ok(page.len())
     }
 
     /// Records that the user has read the room up to `seq`, for unread counts.

@@ -20,7 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod profile;
 
-pub use engine::{ConnectionState, Engine, EngineEvent};
+pub use engine::{ConnectionState, Engine, EngineEvent, HistoryWindow};
 pub use error::{ClientError, Result};
 pub use profile::Profile;
 pub use roomler_shared as shared;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use roomler_client::attachments::Progress;
 use roomler_client::cache::{Change, NewOperation, OperationKind, OutboxState};
-use roomler_client::shared::model::{Attachment, RoomKind};
-use roomler_client::{ClientError, ConnectionState, Engine, EngineEvent, Profile};
+use roomler_client::shared::api::PostMessageRequest;
+use roomler_client::shared::model::{Attachment, Message, RoomKind};
+use roomler_client::{ClientError, ConnectionState, Engine, EngineEvent, HistoryWindow, Profile};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::Value;
@@ -1105,4 +1106,118 @@ async fn revoked_session_keeps_outbox_pending() {
         .filter(|message| message.body == "written after the logout")
         .count();
     assert_eq!(copies, 1, "history: {history:?}");
+}
+
+// --- History windows ---
+
+/// Posts `count` messages straight to the server, past the engine's cache, and returns
+/// their ids in order.
+async fn post_many(engine: &Engine, room_id: Uuid, count: usize) -> Vec<Uuid> {
+    let mut ids = Vec::with_capacity(count);
+    for number in 1..=count {
+        let request = PostMessageRequest {
+            body: format!("message {number}"),
+            client_id: Uuid::new_v4().to_string(),
+            reply_to: None,
+            attachments: Vec::new(),
+        };
+        ids.push(
+            engine
+                .api()
+                .post_message(room_id, &request)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    ids
+}
+
+fn seqs(messages: &[Message]) -> Vec<i64> {
+    messages.iter().map(|message| message.seq).collect()
+}
+
+#[tokio::test]
+async fn history_page_fetches_older_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let (engine, _folder) = register(&server, "alice").await;
+    let room_id = create_room(&engine, "long").await;
+    post_many(&engine, room_id, 120).await;
+
+    let newest = engine
+        .history_page(room_id, HistoryWindow::Before(i64::MAX), 30)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&newest), (91..=120).collect::<Vec<_>>());
+
+    // Two more pages of 50 reach back to the first message.
+    let oldest = engine
+        .history_page(room_id, HistoryWindow::Before(20), 50)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&oldest), (1..=19).collect::<Vec<_>>());
+
+    let after = engine
+        .history_page(room_id, HistoryWindow::After(100), 50)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&after), (101..=120).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn history_page_offline_returns_cached() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let (engine, _folder) = register(&server, "alice").await;
+    let room_id = create_room(&engine, "long").await;
+    post_many(&engine, room_id, 120).await;
+    // One page: messages 71 to 120.
+    engine.history(room_id, 50).await.unwrap();
+    server.stop().await;
+
+    let partial = engine
+        .history_page(room_id, HistoryWindow::Before(100), 50)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&partial), (71..=99).collect::<Vec<_>>());
+
+    let error = engine
+        .history_page(room_id, HistoryWindow::Before(50), 50)
+        .await
+        .unwrap_err();
+    assert!(error.is_network(), "{error:?}");
+}
+
+#[tokio::test]
+async fn history_around_finds_old_message() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let (engine, _folder) = register(&server, "alice").await;
+    let room_id = create_room(&engine, "long").await;
+    let ids = post_many(&engine, room_id, 120).await;
+
+    // A second device, whose cache contains nothing of the room yet.
+    let folder = tempfile::tempdir().unwrap();
+    let other = Engine::login(
+        Profile::new(folder.path()),
+        &server.base(),
+        "alice",
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    let around = other.history_around(room_id, ids[9], 10).await.unwrap();
+    assert_eq!(seqs(&around), (6..=15).collect::<Vec<_>>());
+    assert_eq!(around[4].id, ids[9]);
+
+    let unknown = Uuid::new_v4();
+    let error = other
+        .history_around(room_id, unknown, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Usage(text) if text.contains(&unknown.to_string())),
+        "{error:?}"
+    );
 }

@@ -11,8 +11,9 @@
 //!    launches. The file system cache is warm after the first launch.
 //! 2. Idle memory: `--idle-secs` after the start, the RSS and PSS of every process of the
 //!    app (the app itself, WebKitWebProcess, WebKitNetworkProcess), read from `/proc`.
-//! 3. Scrolling: the time and memory after scrolling the long room's timeline up until
-//!    no older message arrives, and how many messages it then holds.
+//! 3. Scrolling: the time and memory after scrolling the long room's timeline up to its
+//!    first message, and how many messages the page then contains. The timeline keeps a
+//!    window of messages, so that count stays bounded however long the room is.
 //!
 //! Run it with:
 //!
@@ -47,7 +48,7 @@ use uuid::Uuid;
 const PASSWORD: &str = "correct horse battery staple";
 /// Posts in flight while the long room is filled.
 const POST_CONCURRENCY: usize = 8;
-/// Time the scroll phase waits for an older page before it counts the timeline as complete.
+/// Time the scroll phase waits for an older page before it gives up on reaching the start.
 const SCROLL_STALL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
@@ -103,7 +104,10 @@ struct ProcessMemory {
 
 #[derive(Debug, Serialize)]
 struct ScrollResult {
-    messages_shown: u64,
+    /// Sequence number of the oldest message reached: 1 is the room's first.
+    oldest_seq: u64,
+    /// Messages in the page once scrolled to the start.
+    messages_in_page: u64,
     seconds: f64,
     memory: Memory,
 }
@@ -190,8 +194,14 @@ async fn run(args: Args) -> Result<()> {
 
     let scroll = scroll_back(&app, &long_room_label(), args.idle_secs).await?;
     eprintln!(
-        "scrolled to {} messages in {:.1} s",
-        scroll.messages_shown, scroll.seconds
+        "scrolled back to message {} in {:.1} s, {} messages in the page",
+        scroll.oldest_seq, scroll.seconds, scroll.messages_in_page
+    );
+    ensure!(
+        scroll.oldest_seq == 1,
+        "scrolling stalled at message {} of {}",
+        scroll.oldest_seq,
+        args.messages
     );
     close(app).await?;
 
@@ -355,8 +365,8 @@ fn app_memory(app: &DesktopApp) -> Result<Memory> {
     Ok(memory)
 }
 
-/// Opens `room` and scrolls its timeline to the top until no older message arrives for
-/// [`SCROLL_STALL`].
+/// Opens `room` and scrolls its timeline to the top until its first message is shown, or
+/// until no older message arrives for [`SCROLL_STALL`].
 async fn scroll_back(app: &DesktopApp, room: &str, settle_secs: u64) -> Result<ScrollResult> {
     let open = format!(
         "const item = [...document.querySelectorAll('[data-test=room-item]')].find(e => e.textContent.includes({room:?})); item?.click(); return !!item;"
@@ -368,27 +378,31 @@ async fn scroll_back(app: &DesktopApp, room: &str, settle_secs: u64) -> Result<S
     app.wait_for("[data-test=message]", UI_TIMEOUT).await?;
     let scroll = "const t = document.querySelector('[data-test=timeline]'); \
                   if (t) { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); } \
-                  return document.querySelectorAll('[data-test=message]').length;";
+                  const seqs = [...document.querySelectorAll('[data-seq]')].map(e => Number(e.dataset.seq)); \
+                  return [seqs.length ? Math.min(...seqs) : 0, seqs.length];";
     let started = Instant::now();
-    let mut shown = 0;
-    let mut last_growth = Instant::now();
-    while last_growth.elapsed() < SCROLL_STALL {
-        let count = app
-            .client()
-            .execute(scroll, Vec::new())
-            .await?
-            .as_u64()
-            .unwrap_or(0);
-        if count > shown {
-            shown = count;
-            last_growth = Instant::now();
+    let mut oldest = u64::MAX;
+    let mut in_page = 0;
+    let mut last_progress = Instant::now();
+    while oldest > 1 && last_progress.elapsed() < SCROLL_STALL {
+        let value = app.client().execute(scroll, Vec::new()).await?;
+        let reading = value.as_array().map(|pair| {
+            let number = |index: usize| pair.get(index).and_then(serde_json::Value::as_u64);
+            (number(0).unwrap_or(0), number(1).unwrap_or(0))
+        });
+        let (seq, count) = reading.context("the scroll script returned no pair")?;
+        in_page = count;
+        if seq > 0 && seq < oldest {
+            oldest = seq;
+            last_progress = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let seconds = (last_growth - started).as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(settle_secs)).await;
     Ok(ScrollResult {
-        messages_shown: shown,
+        oldest_seq: oldest,
+        messages_in_page: in_page,
         seconds,
         memory: app_memory(app)?,
     })

@@ -158,6 +158,34 @@ export function history(roomId: Uuid, limit: number): Promise<Message[]> {
 }
 
 /**
+ * Reads up to `limit` messages of a room, oldest first, before the message numbered
+ * `window.before` or after the one numbered `window.after`. Reading before fetches older
+ * pages into the cache when it has too few; offline, it fails with `network` only when it
+ * has nothing to return.
+ */
+export function historyPage(
+  roomId: Uuid,
+  window: { before: number } | { after: number },
+  limit: number,
+): Promise<Message[]> {
+  const before = 'before' in window ? window.before : null;
+  const after = 'after' in window ? window.after : null;
+  return unwrap(commands.historyPage(roomId, before, after, limit));
+}
+
+/**
+ * Reads up to `limit` messages of a room around the message `messageId`, oldest first,
+ * fetching older pages into the cache until it is found.
+ */
+export function historyAround(
+  roomId: Uuid,
+  messageId: Uuid,
+  limit: number,
+): Promise<Message[]> {
+  return unwrap(commands.historyAround(roomId, messageId, limit));
+}
+
+/**
  * Fetches the page before the oldest cached message into the cache and returns how many
  * messages it added, 0 once the whole history is cached. Fails with `network` offline.
  */

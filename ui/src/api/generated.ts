@@ -40,6 +40,17 @@ export const commands = {
 	 */
 	history: (roomId: string, limit: number) => typedError<Message[], CommandError>(__TAURI_INVOKE("history", { roomId, limit })),
 	/**
+	 *  Up to `limit` messages of a room before the message numbered `before` or after the one
+	 *  numbered `after` (give exactly one), oldest first, for a timeline that shows a window
+	 *  of a long history. Older pages are fetched into the cache first when it has too few.
+	 */
+	historyPage: (roomId: string, before: number | null, after: number | null, limit: number) => typedError<Message[], CommandError>(__TAURI_INVOKE("history_page", { roomId, before, after, limit })),
+	/**
+	 *  Up to `limit` messages of a room around the message `message_id`, oldest first, so
+	 *  that a reply's parent or a search hit opens in place.
+	 */
+	historyAround: (roomId: string, messageId: string, limit: number) => typedError<Message[], CommandError>(__TAURI_INVOKE("history_around", { roomId, messageId, limit })),
+	/**
 	 *  Fetches the page before the oldest cached message of a room and returns how many
 	 *  messages it added, 0 once the whole history is cached. Fails with `network` offline.
 	 */

@@ -80,6 +80,8 @@ export default {
     start: 'This is the start of the room.',
     empty: 'No messages yet. Say hello!',
     newMessages: 'New messages',
+    loadingNewer: 'Loading newer messages',
+    jumpNewest: 'Jump to newest',
   },
   message: {
     reply: 'Reply',
@@ -87,6 +89,7 @@ export default {
     delete: 'Delete',
     deleted: 'This message was deleted.',
     replyDeleted: 'deleted message',
+    showParent: 'Show the message this replies to',
     edited: '(edited)',
     pinned: 'Pinned',
     deleteTitle: 'Delete this message?',

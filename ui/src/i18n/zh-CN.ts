@@ -79,6 +79,8 @@ const messages: MessageSchema = {
     start: '这是房间的开头。',
     empty: '还没有消息，打个招呼吧！',
     newMessages: '新消息',
+    loadingNewer: '正在加载较新的消息',
+    jumpNewest: '跳到最新',
   },
   message: {
     reply: '回复',
@@ -86,6 +88,7 @@ const messages: MessageSchema = {
     delete: '删除',
     deleted: '此消息已删除。',
     replyDeleted: '已删除的消息',
+    showParent: '显示所回复的消息',
     edited: '（已编辑）',
     pinned: '已置顶',
     deleteTitle: '删除这条消息？',

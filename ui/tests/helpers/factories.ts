@@ -1,3 +1,4 @@
+import type { RoomTimeline } from '@/stores/timeline';
 import type {
   CachedRoom,
   Member,
@@ -111,6 +112,22 @@ export function makeOutboxItem(
     error_message: null,
     attempts: 0,
     created_at: '2024-05-01T12:00:00Z',
+    ...overrides,
+  };
+}
+
+/** A loaded timeline window that starts at the room's first message and ends at its newest. */
+export function makeTimeline(
+  overrides: Partial<RoomTimeline> = {},
+): RoomTimeline {
+  return {
+    messages: [],
+    loadingOlder: false,
+    loadingNewer: false,
+    complete: true,
+    atNewest: true,
+    firstUnreadSeq: null,
+    focusId: null,
     ...overrides,
   };
 }

@@ -12,7 +12,7 @@ import { useConnectionStore } from '@/stores/connection';
 import { connectEngineEvents } from '@/stores/engine-events';
 import { useTimelineStore } from '@/stores/timeline';
 
-import { makeMessage } from '../helpers/factories';
+import { makeMessage, makeTimeline } from '../helpers/factories';
 
 const invokeMock = vi.mocked(invoke);
 const listenMock = vi.mocked(listen);
@@ -84,13 +84,7 @@ describe('connectEngineEvents', () => {
   it('refetches a loaded room and the room list', async () => {
     const onVisible = vi.fn();
     const deliver = await connect(onVisible);
-    useTimelineStore().rooms['room-1'] = {
-      messages: [],
-      limit: 50,
-      loadingOlder: false,
-      complete: false,
-      firstUnreadSeq: null,
-    };
+    useTimelineStore().rooms['room-1'] = makeTimeline({ complete: false });
 
     deliver({ type: 'cache', kind: 'messages_changed', room_id: 'room-1' });
     await vi.runAllTimersAsync();

@@ -279,6 +279,36 @@ impl Cache {
         })
     }
 
+    /// Cached messages of a room with `seq > after`, oldest first.
+    pub fn history_after(&self, room_id: Uuid, after: i64, limit: u32) -> Result<Vec<Message>> {
+        self.with(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT data FROM messages WHERE room_id = ?1 AND seq > ?2
+                 ORDER BY seq ASC LIMIT ?3",
+            )?;
+            let rows = statement.query_map(params![room_id.to_string(), after, limit], |row| {
+                row.get::<_, String>(0)
+            })?;
+            let mut messages = Vec::new();
+            for row in rows {
+                messages.push(serde_json::from_str(&row?)?);
+            }
+            Ok(messages)
+        })
+    }
+
+    /// Sequence number of the oldest cached message of a room, `None` when none is cached.
+    pub fn oldest_seq(&self, room_id: Uuid) -> Result<Option<i64>> {
+        self.with(|connection| {
+            let seq = connection.query_row(
+                "SELECT MIN(seq) FROM messages WHERE room_id = ?1",
+                [room_id.to_string()],
+                |row| row.get::<_, Option<i64>>(0),
+            )?;
+            Ok(seq)
+        })
+    }
+
     pub fn message(&self, id: Uuid) -> Result<Option<Message>> {
         self.with(|connection| {
             let data: Option<String> = connection

@@ -17,6 +17,7 @@ import {
   makeMember,
   makeMessage,
   makeOutboxItem,
+  makeTimeline,
 } from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
@@ -38,17 +39,13 @@ async function mountComposer() {
     user_id: ME.id,
     connection: { state: 'online' },
   };
-  useTimelineStore().rooms[ROOM_ID] = {
+  useTimelineStore().rooms[ROOM_ID] = makeTimeline({
     messages: [
       makeMessage({ seq: 1, author: ME, body: 'my first message' }),
       makeMessage({ seq: 2, author: ME, body: 'my latest message' }),
       makeMessage({ seq: 3, author: ALICE, body: 'a message from alice' }),
     ],
-    limit: 50,
-    loadingOlder: false,
-    complete: true,
-    firstUnreadSeq: null,
-  };
+  });
   wrapper = mount(MessageComposer, {
     props: { roomId: ROOM_ID },
     global: { plugins },

@@ -18,6 +18,7 @@ import {
   localTime,
   makeMessage,
   makeOutboxItem,
+  makeTimeline,
 } from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
@@ -37,13 +38,10 @@ async function mountTimeline(
     user_id: ME.id,
     connection: { state: 'online' },
   };
-  useTimelineStore().rooms[ROOM_ID] = {
+  useTimelineStore().rooms[ROOM_ID] = makeTimeline({
     messages,
-    limit: 50,
-    loadingOlder: false,
-    complete: true,
     firstUnreadSeq,
-  };
+  });
   wrapper = mount(TimelineView, {
     props: { roomId: ROOM_ID },
     global: { plugins },
@@ -63,6 +61,63 @@ afterEach(() => {
 });
 
 describe('TimelineView', () => {
+  it('reply preview jumps to its parent', async () => {
+    const parent = makeMessage({ id: 'parent-1', seq: 1, body: 'the parent' });
+    const around = [parent, makeMessage({ id: 'other-2', seq: 2 })];
+    invokeMock.mockImplementation(async (command: string) => {
+      if (command === 'history_around') {
+        return around;
+      }
+      // Nothing after the window: it ends at the newest message.
+      return command === 'history_page' ? [] : undefined;
+    });
+    const timeline = await mountTimeline([
+      makeMessage({
+        id: 'reply-9',
+        seq: 9,
+        reply_to: {
+          id: 'parent-1',
+          author: ALICE,
+          excerpt: 'the parent',
+          deleted: false,
+        },
+      }),
+    ]);
+
+    await timeline.get('[data-test="reply-preview"]').trigger('click');
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('history_around', {
+      roomId: ROOM_ID,
+      messageId: 'parent-1',
+      limit: 100,
+    });
+    expect(timeline.find('[data-message-id="parent-1"]').exists()).toBe(true);
+    expect(timeline.find('[data-message-id="reply-9"]').exists()).toBe(false);
+  });
+
+  it('far back offers a jump to newest', async () => {
+    const { plugins } = createTestPlugins();
+    useTimelineStore().rooms[ROOM_ID] = makeTimeline({
+      messages: [makeMessage({ id: 'old-5', seq: 5 })],
+      atNewest: false,
+    });
+    invokeMock.mockImplementation(async (command: string) =>
+      command === 'history' ? [makeMessage({ id: 'new-80', seq: 80 })] : [],
+    );
+    wrapper = mount(TimelineView, {
+      props: { roomId: ROOM_ID },
+      global: { plugins },
+    });
+    await flushPromises();
+
+    await wrapper.get('[data-test="jump-newest"]').trigger('click');
+    await flushPromises();
+
+    expect(wrapper.find('[data-message-id="new-80"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="jump-newest"]').exists()).toBe(false);
+  });
+
   it('renders author groups and day dividers', async () => {
     const timeline = await mountTimeline([
       makeMessage({ seq: 1, author: ALICE, created_at: localTime(1, 10, 0) }),
@@ -176,13 +231,9 @@ describe('TimelineView', () => {
       makeOutboxItem({ id: 2, client_id: 'still-queued', body: 'waiting' }),
       makeOutboxItem({ id: 3, room_id: 'another-room', body: 'elsewhere' }),
     ];
-    useTimelineStore().rooms[ROOM_ID] = {
+    useTimelineStore().rooms[ROOM_ID] = makeTimeline({
       messages: [makeMessage({ client_id: 'sent-already', body: 'delivered' })],
-      limit: 50,
-      loadingOlder: false,
-      complete: true,
-      firstUnreadSeq: null,
-    };
+    });
     wrapper = mount(TimelineView, {
       props: { roomId: ROOM_ID },
       global: { plugins },

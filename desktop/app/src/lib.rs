@@ -5,6 +5,7 @@
 //! UI shows comes from the engine's offline cache, and every change the engine makes
 //! reaches the UI as an `engine-event`.
 //!
+//! - [`attachments`]: the commands for attachments: thumbnails, images, downloads.
 //! - [`cli`]: the command line: `--version`, `--server`, `--profile`.
 //! - [`commands`]: the Tauri commands the UI invokes.
 //! - [`defaults`]: the default server URL that administrators push.
@@ -18,6 +19,7 @@
 //! The TypeScript bindings in `ui/src/api/generated.ts` are generated from the command and
 //! event types here by [`bindings`]; a test fails when the committed file is out of date.
 
+pub mod attachments;
 pub mod cli;
 pub mod commands;
 pub mod defaults;
@@ -64,6 +66,11 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::join_room,
             commands::create_room,
             commands::history,
+            attachments::attachment_thumbnail,
+            attachments::download_attachment,
+            attachments::cancel_download,
+            attachments::attachment_image,
+            attachments::open_attachment,
             commands::history_page,
             commands::history_around,
             commands::load_older,

@@ -9,6 +9,7 @@ use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Manager};
 use tokio_util::sync::CancellationToken;
 
+use crate::attachments::Downloads;
 use crate::error::CommandError;
 use crate::{events, notifications, tray};
 
@@ -23,6 +24,7 @@ pub struct AppState {
     session: Mutex<Option<Session>>,
     /// Held by each outbox flush that a command starts, so they run one at a time.
     flush_lock: Arc<tokio::sync::Mutex<()>>,
+    downloads: Downloads,
 }
 
 /// A logged-in user's engine and the tasks that run for it.
@@ -39,11 +41,17 @@ impl AppState {
             server_hint,
             session: Mutex::new(None),
             flush_lock: Arc::default(),
+            downloads: Downloads::default(),
         }
     }
 
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// Returns the attachment downloads in progress.
+    pub fn downloads(&self) -> &Downloads {
+        &self.downloads
     }
 
     pub fn server_hint(&self) -> Option<&str> {

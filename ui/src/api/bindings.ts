@@ -6,12 +6,14 @@
 //
 // Optional arguments are always sent, as `null`, which the Rust side reads as `None`.
 
+import { Channel } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
 
 import {
   commands,
   events,
   type CommandError,
+  type DownloadProgress,
   type UploadedFile,
 } from './generated';
 
@@ -21,6 +23,7 @@ export type {
   Change as CacheChange,
   CommandError,
   ConnectionState,
+  DownloadProgress,
   EngineEvent,
   ErrorCode,
   LocalHit,
@@ -311,4 +314,49 @@ export function toCommandError(error: unknown): CommandError {
   }
   const message = typeof error === 'string' ? error : String(error);
   return { code: 'internal', message, server_code: null, retryable: false };
+}
+
+// Attachments
+
+/** Returns an attachment's thumbnail as a `data:` URL, or `null` when it has none. */
+export function attachmentThumbnail(
+  messageId: Uuid,
+  attachmentId: Uuid,
+): Promise<string | null> {
+  return unwrap(commands.attachmentThumbnail(messageId, attachmentId));
+}
+
+/**
+ * Downloads an attachment into the profile and returns the file's path; `onProgress`
+ * receives the bytes so far. Rejects with `cancelled` after {@link cancelDownload}.
+ */
+export function downloadAttachment(
+  messageId: Uuid,
+  attachmentId: Uuid,
+  onProgress: (progress: DownloadProgress) => void,
+): Promise<string> {
+  const channel = new Channel<DownloadProgress>();
+  channel.onmessage = onProgress;
+  return unwrap(commands.downloadAttachment(messageId, attachmentId, channel));
+}
+
+/** Stops a running download; resolves to false when none was running. */
+export function cancelDownload(attachmentId: Uuid): Promise<boolean> {
+  return commands.cancelDownload(attachmentId);
+}
+
+/** Returns an image attachment in full as a `data:` URL, for the viewer. */
+export function attachmentImage(
+  messageId: Uuid,
+  attachmentId: Uuid,
+): Promise<string> {
+  return unwrap(commands.attachmentImage(messageId, attachmentId));
+}
+
+/** Opens an attachment with the system's program for its type, downloading it first. */
+export function openAttachment(
+  messageId: Uuid,
+  attachmentId: Uuid,
+): Promise<void> {
+  return done(commands.openAttachment(messageId, attachmentId));
 }

@@ -95,6 +95,15 @@ export default {
     deleteTitle: 'Delete this message?',
     deleteText: 'Everyone in the room will see that a message was deleted.',
   },
+  attachment: {
+    view: 'View {name}',
+    download: 'Download {name}',
+    cancel: 'Cancel the download of {name}',
+    open: 'Open {name}',
+    progress: 'Downloading {name}',
+    saved: 'Downloaded',
+    loading: 'Loading the image',
+  },
   reactions: {
     add: 'Add a reaction',
     filter: 'Find an emoji',

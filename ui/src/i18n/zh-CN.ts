@@ -94,6 +94,15 @@ const messages: MessageSchema = {
     deleteTitle: '删除这条消息？',
     deleteText: '房间里的每个人都会看到有一条消息被删除。',
   },
+  attachment: {
+    view: '查看 {name}',
+    download: '下载 {name}',
+    cancel: '取消下载 {name}',
+    open: '打开 {name}',
+    progress: '正在下载 {name}',
+    saved: '已下载',
+    loading: '正在加载图片',
+  },
   reactions: {
     add: '添加表情回应',
     filter: '查找表情',

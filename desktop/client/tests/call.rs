@@ -7,11 +7,6 @@
 //! whose end `v0` carries 127.0.0.2 (Janus) and 127.0.0.3 (the clients). The
 //! namespace goes away with the last process in it. Without root or the `janus`
 //! program the tests print why they are skipped and pass.
-//!
-//! TODO: in about half of the runs a client that joins after another has
-//! published receives none of its streams, although Janus reports both
-//! subscriber connections up. Until that is fixed these tests run only with
-//! `ROOMLER_TEST_CALL_MEDIA=1`, so CI does not depend on them.
 
 use std::process::Command;
 use std::time::Duration;
@@ -34,13 +29,6 @@ fn run_inside_namespace(name: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         set_up_namespace();
         return false;
-    }
-    if std::env::var_os("ROOMLER_TEST_CALL_MEDIA").is_none() {
-        println!(
-            "skipped {name}: set ROOMLER_TEST_CALL_MEDIA=1 to run it; a late joiner sometimes \
-             receives no media yet"
-        );
-        return true;
     }
     if let Some(reason) = missing_prerequisite() {
         println!("skipped {name}: {reason}");

@@ -273,6 +273,38 @@ async fn add_probe_track(
     Ok((track, ssrc))
 }
 
+/// Returns the payload type that Janus's SDP answer negotiated for the sender of
+/// `ssrc`. The crate lists senders in no fixed order, because its transceivers live
+/// in a hash map, so each sender is found by its SSRC and each codec by its MIME
+/// type. A packet with another sender's payload type is dropped as not negotiated.
+async fn payload_type(peer: &Peer, ssrc: u32, kind: RtpCodecKind) -> Result<u8, CallError> {
+    let mime_type = codec(kind).mime_type;
+    for sender in peer.get_senders().await {
+        let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
+        let sends_ssrc = parameters
+            .encodings
+            .iter()
+            .any(|encoding| encoding.rtp_coding_parameters.ssrc == Some(ssrc));
+        if !sends_ssrc {
+            continue;
+        }
+        return parameters
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|codec| codec.rtp_codec.mime_type.eq_ignore_ascii_case(&mime_type))
+            .map(|codec| codec.payload_type)
+            .ok_or_else(|| {
+                CallError::WebRtc(format!(
+                    "Janus's SDP answer rejected {mime_type} for SSRC {ssrc}"
+                ))
+            });
+    }
+    Err(CallError::WebRtc(format!(
+        "no sender sends the {kind} SSRC {ssrc}"
+    )))
+}
+
 impl CallSession {
     /// Joins the call of `room_id`, publishes the probe tracks and subscribes to
     /// every other participant that publishes, now and later.
@@ -321,23 +353,8 @@ impl CallSession {
             .await?;
 
         let stop = CancellationToken::new();
-        let senders = publisher.get_senders().await;
-        let mut payload_types = Vec::new();
-        for sender in senders {
-            let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
-            let payload_type = parameters
-                .rtp_parameters
-                .codecs
-                .first()
-                .map(|codec| codec.payload_type)
-                .ok_or_else(|| CallError::WebRtc("a sender has no negotiated codec".into()))?;
-            payload_types.push(payload_type);
-        }
-        let [audio_type, video_type] = payload_types[..] else {
-            return Err(CallError::WebRtc(
-                "expected one audio and one video sender".into(),
-            ));
-        };
+        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
+        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
         tokio::spawn(send_probe(
             audio,
             audio_ssrc,

@@ -1,7 +1,8 @@
 //! Calls between headless clients through a real Janus, which the in-process
 //! server starts: every client decodes every other's video and audio (the test
 //! pattern's frame counter advances, and each sender's own tone frequency is
-//! detected), and mute stops the audio others receive.
+//! detected), mute stops the audio others receive, and `roomler call` writes the
+//! same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
@@ -9,10 +10,11 @@
 //! namespace goes away with the last process in it. Without root or the `janus`
 //! program the tests print why they are skipped and pass.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use roomler_client::call::{CallOptions, CallSession, RemoteStats};
+use roomler_client::call::{CallOptions, CallReport, CallSession, RemoteStats};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
@@ -329,4 +331,83 @@ async fn mute_stops_audio_others_receive() {
     );
     alice.leave().await.unwrap();
     bob.leave().await.unwrap();
+}
+
+/// Runs the `roomler` binary with `args` in the profile folder `profile`.
+fn roomler(profile: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roomler"));
+    command.arg("--profile").arg(profile).args(args);
+    command.env("ROOMLER_TOKEN_STORE", "file");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_command_writes_stats() {
+    if run_inside_namespace("call_command_writes_stats") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (_, users) = fixture.room(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    for (index, tone) in TONES_HZ[..users.len()].iter().enumerate() {
+        let profile = dir.path().join(format!("profile{index}"));
+        let mut login = roomler(
+            &profile,
+            &[
+                "login",
+                "--server",
+                &fixture.base,
+                "--user",
+                &format!("caller{index}"),
+            ],
+        )
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+        writeln!(login.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let status = tokio::task::spawn_blocking(move || login.wait())
+            .await
+            .unwrap();
+        assert!(status.unwrap().success(), "login of caller{index} failed");
+
+        let stats = dir.path().join(format!("stats{index}.json"));
+        let child = roomler(
+            &profile,
+            &[
+                "call",
+                "call",
+                "--synthetic",
+                "--for",
+                "8",
+                "--bind",
+                "127.0.0.3",
+            ],
+        )
+        .args(["--tone-hz", &tone.to_string()])
+        .arg("--stats")
+        .arg(&stats)
+        .spawn()
+        .unwrap();
+        children.push((child, stats));
+    }
+
+    let mut reports = Vec::new();
+    for (mut child, stats) in children {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap();
+        assert!(status.unwrap().success(), "roomler call failed");
+        let text = std::fs::read_to_string(&stats).unwrap();
+        let report: CallReport = serde_json::from_str(&text).unwrap();
+        reports.push(report);
+    }
+    for (index, report) in reports.iter().enumerate() {
+        assert_eq!(report.user_id, users[index].0);
+        assert_eq!(report.tone_hz, TONES_HZ[index]);
+        assert_eq!(report.remotes.len(), 1, "client {index}: {report:?}");
+        let other = 1 - index;
+        check_remote(index, other, &stats_of(&report.remotes, users[other].0));
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`peer`]: the publishing and the subscribing peer connection.
 //! - [`media`]: the synthetic sources with their VP8 and Opus encoders, and the
 //!   decoding of each remote track, on threads of their own.
+//! - [`report`]: the statistics of a headless participant, as `roomler call`
+//!   writes them.
 //!
 //! The publishing connection offers one audio and one video track; Janus answers.
 //! The subscribing connection takes Janus's offer of every stream the client
@@ -19,7 +21,9 @@
 
 pub mod media;
 pub mod peer;
+pub mod report;
 pub mod signaling;
 
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
+pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

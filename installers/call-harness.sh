@@ -100,14 +100,16 @@ for index in $(seq "$clients"); do
   fi
 done
 
-# TODO: `roomler call` is not built yet, so this step fails until it is.
 call_args=(--synthetic --for "$seconds" --bind 127.0.0.3)
 if [ "$relay" = yes ]; then
   call_args+=(--relay-only)
 fi
 client_pids=()
 for index in $(seq "$clients"); do
+  # Each client sends its own tone (440, 550, 660 Hz, ...), so each statistics
+  # file shows whose audio arrived.
   inside "$bin_dir/roomler" --profile "$work/client$index" call harness "${call_args[@]}" \
+    --tone-hz "$((330 + 110 * index))" \
     --stats "$work/stats$index.json" >"$work/client$index.log" 2>&1 &
   client_pids+=("$!")
 done

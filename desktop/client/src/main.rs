@@ -4,7 +4,8 @@
 //! the request, 4 the server was unreachable, 1 anything else.
 
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::{Parser, Subcommand};
 use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
+use roomler_client::call::{
+    CallError, CallOptions, CallReport, CallSession, SignalingError, check_tone_hz, default_tone_hz,
+};
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_shared::model::{Message, Room, RoomKind};
 use serde_json::json;
@@ -136,6 +140,42 @@ enum Command {
         #[arg(long, value_name = "ITEM")]
         discard: Option<i64>,
     },
+    /// Joins a room's call, stays, leaves, and prints what arrived from each other
+    /// participant.
+    Call {
+        /// The room's dotted path or id.
+        room: String,
+        /// Sends a moving test pattern (VP8) and a tone (Opus) instead of a camera
+        /// and a microphone. Required, because the CLI captures no devices.
+        #[arg(long)]
+        synthetic: bool,
+        /// Seconds to stay in the call before leaving; Ctrl+C leaves earlier.
+        #[arg(long = "for", value_name = "SECONDS", default_value_t = 10,
+            value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        seconds: u64,
+        /// Writes the statistics as JSON to this file on leaving.
+        #[arg(long, value_name = "FILE")]
+        stats: Option<PathBuf>,
+        /// Local address for the ICE sockets; 0.0.0.0 binds every interface.
+        #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
+        bind: IpAddr,
+        /// Uses TURN relay candidates only.
+        #[arg(long)]
+        relay_only: bool,
+        /// Frequency of the synthetic tone in Hz (default: 300 to 3,000 Hz, picked
+        /// by the user id).
+        #[arg(long, value_name = "HZ", value_parser = parse_tone_hz)]
+        tone_hz: Option<f32>,
+    },
+}
+
+/// Parses `--tone-hz`, naming the accepted range when the value is outside it.
+fn parse_tone_hz(text: &str) -> Result<f32, String> {
+    let tone_hz: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a frequency; give Hz as a number, e.g. 440"))?;
+    check_tone_hz(tone_hz)
 }
 
 /// Parses `--reply-to`, naming the expected form when the text is not a message id.
@@ -456,8 +496,136 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 format_outbox(&items, room_path)
             });
         }
+        Command::Call {
+            room,
+            synthetic,
+            seconds,
+            stats,
+            bind,
+            relay_only,
+            tone_hz,
+        } => {
+            if !synthetic {
+                return Err(ClientError::Usage(
+                    "roomler call captures no camera or microphone yet; add --synthetic to \
+                     send a test pattern and a tone"
+                        .into(),
+                ));
+            }
+            let engine = Engine::open(profile)?;
+            let room = engine.resolve_room(&room).await?;
+            let options = CallOptions {
+                bind,
+                relay_only,
+                tone_hz: tone_hz.unwrap_or_else(|| default_tone_hz(engine.user_id())),
+            };
+            let report = stay_in_call(&engine, room.id, options, seconds).await?;
+            if let Some(path) = stats {
+                write_stats(&path, &report)?;
+            }
+            output.value(serde_json::to_value(&report)?, || {
+                format_call_report(&report)
+            });
+        }
     }
     Ok(())
+}
+
+/// Joins the call of `room_id`, stays `seconds` or until Ctrl+C, and leaves.
+async fn stay_in_call(
+    engine: &Engine,
+    room_id: uuid::Uuid,
+    options: CallOptions,
+    seconds: u64,
+) -> Result<CallReport, ClientError> {
+    let token = engine.api().token().ok_or(ClientError::NotLoggedIn)?;
+    let tone_hz = options.tone_hz;
+    let ws_url = engine.api().ws_url(None);
+    let session = CallSession::join(&ws_url, token, room_id, options)
+        .await
+        .map_err(call_error)?;
+    let joined = std::time::Instant::now();
+    tokio::select! {
+        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    let report = CallReport {
+        room_id,
+        call_id: session.call_id,
+        user_id: engine.user_id(),
+        feed_id: session.feed_id,
+        tone_hz,
+        seconds: joined.elapsed().as_secs_f64(),
+        remotes: session.stats(),
+    };
+    session.leave().await.map_err(call_error)?;
+    Ok(report)
+}
+
+/// Maps a call failure to the CLI's error kinds, and so to its exit codes.
+fn call_error(error: CallError) -> ClientError {
+    match error {
+        CallError::Signaling(SignalingError::Rejected {
+            action,
+            code,
+            message,
+        }) => ClientError::Rejected {
+            // Call requests travel over the WebSocket and carry no HTTP status; 400
+            // stands for every rejection, so the exit code is the rejection's 3.
+            status: reqwest::StatusCode::BAD_REQUEST,
+            code: serde_json::to_value(code)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{code:?}")),
+            message: format!("{action}: {message}"),
+        },
+        CallError::Signaling(
+            error @ (SignalingError::Connect(_)
+            | SignalingError::Closed
+            | SignalingError::Timeout { .. }),
+        ) => ClientError::Network(error.to_string()),
+        error => ClientError::Other(error.into()),
+    }
+}
+
+fn write_stats(path: &Path, report: &CallReport) -> Result<(), ClientError> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text).map_err(|error| {
+        ClientError::Usage(format!(
+            "failed to write the call statistics to {}: {error}; check that its folder \
+             exists and is writable",
+            path.display()
+        ))
+    })
+}
+
+fn format_call_report(report: &CallReport) -> String {
+    let mut lines = vec![format!(
+        "left the call after {:.1} s, sending a {} Hz tone",
+        report.seconds, report.tone_hz
+    )];
+    for remote in &report.remotes {
+        let participant = remote
+            .user_id
+            .map_or_else(|| format!("feed {}", remote.feed_id), |id| id.to_string());
+        let counters = match (remote.frame_counter_min, remote.frame_counter_max) {
+            (Some(min), Some(max)) => format!("frame counter {min}..{max}"),
+            _ => "no frame counter".to_string(),
+        };
+        let tone = remote
+            .tone_hz
+            .map_or_else(|| "no tone".to_string(), |hz| format!("tone {hz:.1} Hz"));
+        lines.push(format!(
+            "{participant}: {} of {} video frames decoded, {counters}; {} audio packets, {tone}",
+            remote.video_frames_decoded,
+            remote.video_frames_received,
+            remote.audio_packets_received,
+        ));
+    }
+    if report.remotes.is_empty() {
+        lines.push("no other participant's media arrived".to_string());
+    }
+    lines.join("\n")
 }
 
 /// Uploads a file, redrawing a percentage line on standard error when it is a terminal.

@@ -1,22 +1,20 @@
 //! Calls between headless clients through a real Janus, which the in-process
-//! server starts: every client receives every other's audio and video, and mute
-//! stops the audio others receive.
+//! server starts: every client decodes every other's video and audio (the test
+//! pattern's frame counter advances, and each sender's own tone frequency is
+//! detected), mute stops the audio others receive, and `roomler call` writes the
+//! same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
 //! whose end `v0` carries 127.0.0.2 (Janus) and 127.0.0.3 (the clients). The
 //! namespace goes away with the last process in it. Without root or the `janus`
 //! program the tests print why they are skipped and pass.
-//!
-//! TODO: in about half of the runs a client that joins after another has
-//! published receives none of its streams, although Janus reports both
-//! subscriber connections up. Until that is fixed these tests run only with
-//! `ROOMLER_TEST_CALL_MEDIA=1`, so CI does not depend on them.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use roomler_client::call::{CallOptions, CallSession, RemoteStats};
+use roomler_client::call::{CallOptions, CallReport, CallSession, RemoteStats};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
@@ -27,6 +25,13 @@ const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";
 const PASSWORD: &str = "correct horse battery";
 /// How long every client may take to receive every other's media.
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
+/// The tone of client `index`, far enough apart that a mix-up cannot pass.
+const TONES_HZ: [f32; 3] = [440.0, 660.0, 990.0];
+/// How far a detected tone may be from the one sent, in Hz. The detector resolves
+/// 0.25 Hz, and Opus keeps the frequency of a clean tone.
+const TONE_TOLERANCE_HZ: f32 = 3.0;
+/// Frames the decoded counter must advance by: a third of a second of video.
+const COUNTER_ADVANCE: u32 = 10;
 
 /// Runs the test `name` inside a new network namespace, or returns `false` when
 /// this is the run inside, so the caller does the work.
@@ -34,13 +39,6 @@ fn run_inside_namespace(name: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         set_up_namespace();
         return false;
-    }
-    if std::env::var_os("ROOMLER_TEST_CALL_MEDIA").is_none() {
-        println!(
-            "skipped {name}: set ROOMLER_TEST_CALL_MEDIA=1 to run it; a late joiner sometimes \
-             receives no media yet"
-        );
-        return true;
     }
     if let Some(reason) = missing_prerequisite() {
         println!("skipped {name}: {reason}");
@@ -170,10 +168,24 @@ impl Fixture {
     }
 }
 
-fn options() -> CallOptions {
+fn options(index: usize) -> CallOptions {
     CallOptions {
         bind: "127.0.0.3".parse().unwrap(),
         relay_only: false,
+        tone_hz: TONES_HZ[index],
+    }
+}
+
+fn tone_matches(remote: &RemoteStats, expected: f32) -> bool {
+    remote
+        .tone_hz
+        .is_some_and(|tone| (tone - expected).abs() <= TONE_TOLERANCE_HZ)
+}
+
+fn counter_advanced(remote: &RemoteStats) -> bool {
+    match (remote.frame_counter_min, remote.frame_counter_max) {
+        (Some(min), Some(max)) => max > min + COUNTER_ADVANCE,
+        _ => false,
     }
 }
 
@@ -185,34 +197,61 @@ fn stats_of(stats: &[RemoteStats], user_id: Uuid) -> RemoteStats {
         .unwrap_or_else(|| panic!("no statistics for {user_id} in {stats:?}"))
 }
 
-/// Checks whether every client has a counter range from every other.
-fn all_flowing(sessions: &[CallSession], count: usize) -> bool {
-    sessions.iter().all(|session| {
+/// Checks whether every client decodes an advancing counter and the right tone
+/// from every other.
+fn all_flowing(sessions: &[CallSession], users: &[(Uuid, String)]) -> bool {
+    sessions.iter().enumerate().all(|(index, session)| {
         let stats = session.stats();
-        stats.len() == count - 1
-            && stats.iter().all(|remote| {
-                remote.audio_packets_received > 0
-                    && remote.frame_counter_max.unwrap_or(0)
-                        > remote.frame_counter_min.unwrap_or(0) + 10
+        stats.len() == sessions.len() - 1
+            && users.iter().enumerate().all(|(other, (user_id, _))| {
+                other == index
+                    || stats.iter().any(|remote| {
+                        remote.user_id == Some(*user_id)
+                            && counter_advanced(remote)
+                            && tone_matches(remote, TONES_HZ[other])
+                    })
             })
     })
 }
 
-/// Joins `count` clients to one call and checks that each receives every other's
-/// audio and video, with the probe frame counter advancing.
+/// Asserts what client `index` received from client `other`, one cause per check.
+fn check_remote(index: usize, other: usize, remote: &RemoteStats) {
+    assert!(
+        remote.audio_packets_received > 0,
+        "client {index} got no audio from {other}: {remote:?}"
+    );
+    assert!(
+        remote.video_frames_decoded > 0,
+        "client {index} decoded no video of {other}: {remote:?}"
+    );
+    assert!(
+        counter_advanced(remote),
+        "client {index}: the frame counter of {other} did not advance by {COUNTER_ADVANCE}: \
+         {remote:?}"
+    );
+    assert!(
+        tone_matches(remote, TONES_HZ[other]),
+        "client {index}: expected the {} Hz tone of {other}, detected {:?}",
+        TONES_HZ[other],
+        remote.tone_hz
+    );
+}
+
+/// Joins `count` clients to one call and checks that each decodes every other's
+/// video and audio: the frame counter advances and the sender's tone is detected.
 async fn everyone_receives_everyone(count: usize) {
     let fixture = Fixture::start().await;
     let (room_id, users) = fixture.room(count).await;
     let mut sessions = Vec::new();
-    for (_, token) in &users {
-        let session = CallSession::join(&fixture.ws_url(), token, room_id, options())
+    for (index, (_, token)) in users.iter().enumerate() {
+        let session = CallSession::join(&fixture.ws_url(), token, room_id, options(index))
             .await
             .unwrap();
         sessions.push(session);
     }
     // ICE and DTLS take a moment per connection on a loaded machine.
     let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
-    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, count) {
+    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, &users) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -220,23 +259,9 @@ async fn everyone_receives_everyone(count: usize) {
         let stats = session.stats();
         assert_eq!(stats.len(), count - 1, "client {index}: {stats:?}");
         for (other, (user_id, _)) in users.iter().enumerate() {
-            if other == index {
-                continue;
+            if other != index {
+                check_remote(index, other, &stats_of(&stats, *user_id));
             }
-            let remote = stats_of(&stats, *user_id);
-            assert!(
-                remote.audio_packets_received > 0,
-                "client {index}: {remote:?}"
-            );
-            assert!(
-                remote.video_frames_received > 0,
-                "client {index}: {remote:?}"
-            );
-            let (min, max) = (
-                remote.frame_counter_min.unwrap(),
-                remote.frame_counter_max.unwrap(),
-            );
-            assert!(max > min + 10, "client {index}: counter {min}..{max}");
         }
     }
     for session in sessions {
@@ -267,15 +292,15 @@ async fn mute_stops_audio_others_receive() {
     }
     let fixture = Fixture::start().await;
     let (room_id, users) = fixture.room(2).await;
-    let alice = CallSession::join(&fixture.ws_url(), &users[0].1, room_id, options())
+    let alice = CallSession::join(&fixture.ws_url(), &users[0].1, room_id, options(0))
         .await
         .unwrap();
-    let bob = CallSession::join(&fixture.ws_url(), &users[1].1, room_id, options())
+    let bob = CallSession::join(&fixture.ws_url(), &users[1].1, room_id, options(1))
         .await
         .unwrap();
     let sessions = [alice, bob];
     let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
-    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, 2) {
+    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, &users) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let [alice, bob] = sessions;
@@ -293,7 +318,7 @@ async fn mute_stops_audio_others_receive() {
         "audio kept arriving while muted"
     );
     assert!(
-        later.video_frames_received > muted.video_frames_received,
+        later.video_frames_decoded > muted.video_frames_decoded,
         "video stopped too: {later:?}"
     );
 
@@ -306,4 +331,83 @@ async fn mute_stops_audio_others_receive() {
     );
     alice.leave().await.unwrap();
     bob.leave().await.unwrap();
+}
+
+/// Runs the `roomler` binary with `args` in the profile folder `profile`.
+fn roomler(profile: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roomler"));
+    command.arg("--profile").arg(profile).args(args);
+    command.env("ROOMLER_TOKEN_STORE", "file");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_command_writes_stats() {
+    if run_inside_namespace("call_command_writes_stats") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (_, users) = fixture.room(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    for (index, tone) in TONES_HZ[..users.len()].iter().enumerate() {
+        let profile = dir.path().join(format!("profile{index}"));
+        let mut login = roomler(
+            &profile,
+            &[
+                "login",
+                "--server",
+                &fixture.base,
+                "--user",
+                &format!("caller{index}"),
+            ],
+        )
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+        writeln!(login.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let status = tokio::task::spawn_blocking(move || login.wait())
+            .await
+            .unwrap();
+        assert!(status.unwrap().success(), "login of caller{index} failed");
+
+        let stats = dir.path().join(format!("stats{index}.json"));
+        let child = roomler(
+            &profile,
+            &[
+                "call",
+                "call",
+                "--synthetic",
+                "--for",
+                "8",
+                "--bind",
+                "127.0.0.3",
+            ],
+        )
+        .args(["--tone-hz", &tone.to_string()])
+        .arg("--stats")
+        .arg(&stats)
+        .spawn()
+        .unwrap();
+        children.push((child, stats));
+    }
+
+    let mut reports = Vec::new();
+    for (mut child, stats) in children {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap();
+        assert!(status.unwrap().success(), "roomler call failed");
+        let text = std::fs::read_to_string(&stats).unwrap();
+        let report: CallReport = serde_json::from_str(&text).unwrap();
+        reports.push(report);
+    }
+    for (index, report) in reports.iter().enumerate() {
+        assert_eq!(report.user_id, users[index].0);
+        assert_eq!(report.tone_hz, TONES_HZ[index]);
+        assert_eq!(report.remotes.len(), 1, "client {index}: {report:?}");
+        let other = 1 - index;
+        check_remote(index, other, &stats_of(&report.remotes, users[other].0));
+    }
 }

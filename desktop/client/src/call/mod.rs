@@ -4,6 +4,10 @@
 //! - [`signaling`]: the call frames of the WebSocket, with replies matched to
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
+//! - [`media`]: the synthetic sources with their VP8 and Opus encoders, and the
+//!   decoding of each remote track, on threads of their own.
+//! - [`report`]: the statistics of a headless participant, as `roomler call`
+//!   writes them.
 //!
 //! The publishing connection offers one audio and one video track; Janus answers.
 //! The subscribing connection takes Janus's offer of every stream the client
@@ -11,14 +15,15 @@
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
 //!
-//! TODO: the media is a probe, not audio and video. Each video sample is a VP8
-//! keyframe header followed by a frame counter, each audio sample a short Opus-sized
-//! payload, so the tests can check that Janus relays every participant's streams
-//! and that the counter advances. Real capture, Opus and VP8 come from
-//! `roomler-media`, which this crate does not use yet.
+//! TODO: the only media source is synthetic (a test pattern and a tone). Camera and
+//! microphone capture, simulcast and playback through a speaker are in
+//! `roomler-media` but not wired in here yet.
 
+pub mod media;
 pub mod peer;
+pub mod report;
 pub mod signaling;
 
-pub use peer::{CallOptions, CallSession, RemoteStats};
+pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
+pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

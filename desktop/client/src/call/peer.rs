@@ -1,12 +1,13 @@
-//! A joined call: the publishing and the subscribing peer connection, the probe
-//! media sent on the first and the statistics of what arrives on the second.
+//! A joined call: the publishing and the subscribing peer connection, the
+//! synthetic media sent on the first and the statistics of what arrives on the
+//! second.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use roomler_media::{AUDIO_FRAME_DURATION, EncodedVideo};
 use roomler_shared::call::{
     CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
     SubscribedStream,
@@ -15,7 +16,7 @@ use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -29,6 +30,10 @@ use webrtc::peer_connection::{
     RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 
+use super::media::{
+    self, EncodedAudio, EncodedStreams, RtpUnit, SharedStats, spawn_audio_decoder,
+    spawn_video_decoder, video_frame_duration,
+};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
 /// How long ICE gathering may take before the description is sent as it is.
@@ -36,14 +41,6 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often and how long a remote track's `mid` is looked up.
 const MID_LOOKUPS: u32 = 40;
 const MID_LOOKUP_INTERVAL: Duration = Duration::from_millis(50);
-/// The probe's frame rate and audio packet interval.
-const VIDEO_INTERVAL: Duration = Duration::from_millis(33);
-const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
-/// Bytes of each probe audio sample, about a 20 ms Opus frame at 32 kbit/s.
-const AUDIO_PAYLOAD: usize = 80;
-/// The first ten bytes of a VP8 keyframe at 320x240: frame tag, start code, size.
-/// Janus reads them to find keyframes, and the frame counter follows them.
-const VP8_KEYFRAME_HEADER: [u8; 10] = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
 
 type Peer = Arc<dyn PeerConnection>;
 
@@ -54,26 +51,43 @@ pub struct CallOptions {
     pub bind: IpAddr,
     /// Uses TURN relay candidates only.
     pub relay_only: bool,
+    /// Frequency of the synthetic tone sent as audio, in Hz; give each participant
+    /// its own, so that receivers can tell the streams apart.
+    pub tone_hz: f32,
 }
 
 /// Counts of what one remote participant's streams delivered.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RemoteStats {
     pub user_id: Option<Uuid>,
     pub feed_id: u64,
     pub video_packets_received: u64,
-    /// Video samples whose probe frame counter could be read.
+    /// Whole VP8 frames reassembled from the RTP packets.
     pub video_frames_received: u64,
+    /// Frames the VP8 decoder turned into pictures.
+    pub video_frames_decoded: u64,
+    /// Lowest and highest test-pattern frame counter read from decoded pictures.
     pub frame_counter_min: Option<u32>,
     pub frame_counter_max: Option<u32>,
     pub audio_packets_received: u64,
+    /// 20 ms frames the Opus decoder played out of the jitter buffer.
+    pub audio_frames_decoded: u64,
+    /// Dominant frequency of the last measured decoded audio, in Hz, when it is a
+    /// tone.
+    pub tone_hz: Option<f32>,
+}
+
+/// One remote track: its kind and what its decoder thread measured.
+struct RemoteTrack {
+    kind: RtpCodecKind,
+    stats: SharedStats,
 }
 
 /// Statistics by remote track id, and the maps from track id to subscriber `mid`
 /// (from the offer's `a=msid` lines) and from `mid` to feed.
 #[derive(Default)]
 struct Received {
-    by_track: HashMap<String, RemoteStats>,
+    by_track: HashMap<String, RemoteTrack>,
     mids: HashMap<String, String>,
     streams: Vec<SubscribedStream>,
 }
@@ -106,6 +120,8 @@ pub enum CallError {
     WebRtc(String),
     #[error("the server sent an unexpected reply to {0}")]
     UnexpectedReply(&'static str),
+    #[error("the call's media failed: {0}")]
+    Media(#[from] media::MediaError),
 }
 
 fn webrtc_error(error: impl std::fmt::Display) -> CallError {
@@ -245,13 +261,13 @@ fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
     .map_err(webrtc_error)
 }
 
-async fn add_probe_track(
+async fn add_track(
     peer: &Peer,
     kind: RtpCodecKind,
 ) -> Result<(Arc<TrackLocalStaticSample>, u32), CallError> {
     let ssrc = rand::random::<u32>();
-    // Janus passes the publisher's track ids on to subscribers, so they must differ
-    // between participants for a subscriber to tell the streams apart.
+    // Unique ids keep the publisher's logs readable. Subscribers never see them,
+    // because Janus 1.1 names each subscribed track `janus<mid>` itself.
     let track = MediaStreamTrack::new(
         format!("roomler-{ssrc}"),
         format!("roomler-{kind}-{ssrc}"),
@@ -273,8 +289,40 @@ async fn add_probe_track(
     Ok((track, ssrc))
 }
 
+/// Returns the payload type that Janus's SDP answer negotiated for the sender of
+/// `ssrc`. The crate lists senders in no fixed order, because its transceivers live
+/// in a hash map, so each sender is found by its SSRC and each codec by its MIME
+/// type. A packet with another sender's payload type is dropped as not negotiated.
+async fn payload_type(peer: &Peer, ssrc: u32, kind: RtpCodecKind) -> Result<u8, CallError> {
+    let mime_type = codec(kind).mime_type;
+    for sender in peer.get_senders().await {
+        let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
+        let sends_ssrc = parameters
+            .encodings
+            .iter()
+            .any(|encoding| encoding.rtp_coding_parameters.ssrc == Some(ssrc));
+        if !sends_ssrc {
+            continue;
+        }
+        return parameters
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|codec| codec.rtp_codec.mime_type.eq_ignore_ascii_case(&mime_type))
+            .map(|codec| codec.payload_type)
+            .ok_or_else(|| {
+                CallError::WebRtc(format!(
+                    "Janus's SDP answer rejected {mime_type} for SSRC {ssrc}"
+                ))
+            });
+    }
+    Err(CallError::WebRtc(format!(
+        "no sender sends the {kind} SSRC {ssrc}"
+    )))
+}
+
 impl CallSession {
-    /// Joins the call of `room_id`, publishes the probe tracks and subscribes to
+    /// Joins the call of `room_id`, publishes the synthetic media and subscribes to
     /// every other participant that publishes, now and later.
     pub async fn join(
         ws_url: &str,
@@ -295,8 +343,8 @@ impl CallSession {
         };
 
         let (publisher, mut gathered) = build_peer(&options, &ice_servers, None).await?;
-        let (audio, audio_ssrc) = add_probe_track(&publisher, RtpCodecKind::Audio).await?;
-        let (video, video_ssrc) = add_probe_track(&publisher, RtpCodecKind::Video).await?;
+        let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
+        let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
         let offer = local_description(&publisher, offer, &mut gathered).await?;
         let CallReply::Published { jsep, .. } = signaling
@@ -321,30 +369,21 @@ impl CallSession {
             .await?;
 
         let stop = CancellationToken::new();
-        let senders = publisher.get_senders().await;
-        let mut payload_types = Vec::new();
-        for sender in senders {
-            let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
-            let payload_type = parameters
-                .rtp_parameters
-                .codecs
-                .first()
-                .map(|codec| codec.payload_type)
-                .ok_or_else(|| CallError::WebRtc("a sender has no negotiated codec".into()))?;
-            payload_types.push(payload_type);
-        }
-        let [audio_type, video_type] = payload_types[..] else {
-            return Err(CallError::WebRtc(
-                "expected one audio and one video sender".into(),
-            ));
-        };
-        tokio::spawn(send_probe(
-            audio,
-            audio_ssrc,
-            audio_type,
-            video,
-            video_ssrc,
-            video_type,
+        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
+        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
+        let encoded = media::start_sources(options.tone_hz)?;
+        tokio::spawn(send_media(
+            Outgoing {
+                track: audio,
+                ssrc: audio_ssrc,
+                payload_type: audio_type,
+            },
+            Outgoing {
+                track: video,
+                ssrc: video_ssrc,
+                payload_type: video_type,
+            },
+            encoded,
             stop.clone(),
         ));
 
@@ -393,7 +432,7 @@ impl CallSession {
     pub fn stats(&self) -> Vec<RemoteStats> {
         let received = self.received.lock().unwrap();
         let mut by_feed: HashMap<u64, RemoteStats> = HashMap::new();
-        for (track_id, stats) in &received.by_track {
+        for (track_id, track) in &received.by_track {
             let Some(mid) = received.mids.get(track_id) else {
                 continue;
             };
@@ -407,9 +446,16 @@ impl CallSession {
                     feed_id: stream.feed_id,
                     ..RemoteStats::default()
                 });
-            entry.video_packets_received += stats.video_packets_received;
-            entry.video_frames_received += stats.video_frames_received;
-            entry.audio_packets_received += stats.audio_packets_received;
+            let stats = track.stats.lock().unwrap().clone();
+            if track.kind == RtpCodecKind::Audio {
+                entry.audio_packets_received += stats.packets;
+                entry.audio_frames_decoded += stats.frames_decoded;
+                entry.tone_hz = entry.tone_hz.or(stats.tone_hz);
+                continue;
+            }
+            entry.video_packets_received += stats.packets;
+            entry.video_frames_received += stats.frames_received;
+            entry.video_frames_decoded += stats.frames_decoded;
             entry.frame_counter_min = min_option(entry.frame_counter_min, stats.frame_counter_min);
             entry.frame_counter_max = entry.frame_counter_max.max(stats.frame_counter_max);
         }
@@ -434,70 +480,58 @@ fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
     }
 }
 
-async fn send_probe(
-    audio: Arc<TrackLocalStaticSample>,
-    audio_ssrc: u32,
-    audio_type: u8,
-    video: Arc<TrackLocalStaticSample>,
-    video_ssrc: u32,
-    video_type: u8,
-    stop: CancellationToken,
-) {
-    let mut audio_tick = tokio::time::interval(AUDIO_INTERVAL);
-    let mut video_tick = tokio::time::interval(VIDEO_INTERVAL);
-    let mut counter: u32 = 0;
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = audio_tick.tick() => {
-                let sample = Sample {
-                    data: Bytes::from(vec![0x78; AUDIO_PAYLOAD]),
-                    duration: AUDIO_INTERVAL,
-                    ..Sample::new(Instant::now())
-                };
-                let _ = audio.sample_writer(audio_ssrc, audio_type).write_sample(&sample).await;
-            }
-            _ = video_tick.tick() => {
-                let mut frame = BytesMut::with_capacity(VP8_KEYFRAME_HEADER.len() + 4);
-                frame.put_slice(&VP8_KEYFRAME_HEADER);
-                frame.put_u32(counter);
-                counter += 1;
-                let sample = Sample {
-                    data: frame.freeze(),
-                    duration: VIDEO_INTERVAL,
-                    ..Sample::new(Instant::now())
-                };
-                let _ = video.sample_writer(video_ssrc, video_type).write_sample(&sample).await;
-            }
+/// A local track with the SSRC and payload type it sends with.
+struct Outgoing {
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+impl Outgoing {
+    async fn write(&self, sample: Sample) {
+        let writer = self.track.sample_writer(self.ssrc, self.payload_type);
+        if let Err(error) = writer.write_sample(&sample).await {
+            tracing::debug!(%error, ssrc = self.ssrc, "failed to send a media sample");
         }
     }
 }
 
-/// Reads the probe counter from one VP8 RTP payload: the payload descriptor of
-/// RFC 7741, then the keyframe header, then the counter.
-pub fn probe_counter(payload: &[u8]) -> Option<u32> {
-    let first = *payload.first()?;
-    let mut offset = 1;
-    if first & 0x80 != 0 {
-        let extension = *payload.get(offset)?;
-        offset += 1;
-        if extension & 0x80 != 0 {
-            let picture_id = *payload.get(offset)?;
-            offset += if picture_id & 0x80 != 0 { 2 } else { 1 };
-        }
-        if extension & 0x40 != 0 {
-            offset += 1;
-        }
-        if extension & 0x30 != 0 {
-            offset += 1;
+/// Writes the encoded synthetic media to the publisher's tracks until `stop`.
+async fn send_media(
+    audio: Outgoing,
+    video: Outgoing,
+    mut encoded: EncodedStreams,
+    stop: CancellationToken,
+) {
+    let mut previous_video: Option<std::time::Duration> = None;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            frame = encoded.audio.recv() => {
+                let Some(EncodedAudio { data, skipped }) = frame else { return };
+                // NOTE: the crate skips one sequence number per frame that DTX
+                // suppressed, so receivers count those frames as lost.
+                let sample = Sample {
+                    data,
+                    duration: AUDIO_FRAME_DURATION,
+                    prev_dropped_packets: skipped,
+                    ..Sample::new(Instant::now())
+                };
+                audio.write(sample).await;
+            }
+            frame = encoded.video.recv() => {
+                let Some(EncodedVideo { data, timestamp, .. }) = frame else { return };
+                let duration = video_frame_duration(previous_video, timestamp);
+                previous_video = Some(timestamp);
+                let sample = Sample {
+                    data,
+                    duration,
+                    ..Sample::new(Instant::now())
+                };
+                video.write(sample).await;
+            }
         }
     }
-    let frame = payload.get(offset..)?;
-    if frame.len() < VP8_KEYFRAME_HEADER.len() + 4 || frame[3..6] != VP8_KEYFRAME_HEADER[3..6] {
-        return None;
-    }
-    let counter = &frame[VP8_KEYFRAME_HEADER.len()..VP8_KEYFRAME_HEADER.len() + 4];
-    Some(u32::from_be_bytes(counter.try_into().ok()?))
 }
 
 struct Subscriber {
@@ -581,8 +615,23 @@ impl Subscriber {
     ) -> Result<(), CallError> {
         {
             let mut received = self.received.lock().unwrap();
-            received.streams = streams;
-            received.mids.extend(mids_by_track(&offer.sdp));
+            let mids = mids_by_track(&offer.sdp);
+            tracing::debug!(
+                ?mids,
+                ?streams,
+                own_feed = self.own_feed,
+                "subscriber offer"
+            );
+            // Janus renegotiates when a feed leaves, and the offer then lists only
+            // what remains. The streams seen earlier stay, so that the statistics
+            // still show participants who left.
+            // NOTE: a mid that Janus reuses for a new feed keeps the old feed's
+            // statistics under the new feed.
+            for stream in streams {
+                received.streams.retain(|known| known.mid != stream.mid);
+                received.streams.push(stream);
+            }
+            received.mids.extend(mids);
         }
         if self.peer.is_none() {
             let (tracks, tracks_rx) = mpsc::unbounded_channel();
@@ -615,7 +664,8 @@ impl Subscriber {
     }
 }
 
-/// Counts the packets of each remote track, keyed by its track id.
+/// Hands the packets of each remote track to a decoder thread of its own, with
+/// the statistics keyed by the track id.
 async fn read_tracks(
     peer: Peer,
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
@@ -630,38 +680,78 @@ async fn read_tracks(
         let Some(track) = track else { return };
         let track_id = track.track_id().await.to_string();
         let kind = track.kind().await;
-        let received = received.clone();
-        let peer = peer.clone();
-        tokio::spawn(async move {
-            // The track can arrive before its transceiver names it, so look again.
-            for _ in 0..MID_LOOKUPS {
-                if let Some(mid) = track_mid(&peer, &track).await {
-                    received.lock().unwrap().mids.insert(track_id.clone(), mid);
-                    break;
-                }
-                if received.lock().unwrap().mids.contains_key(&track_id) {
-                    break;
-                }
-                tokio::time::sleep(MID_LOOKUP_INTERVAL).await;
-            }
-            while let Some(event) = track.poll().await {
-                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                    continue;
+        tracing::debug!(%track_id, ?kind, "remote track");
+        let stats = SharedStats::default();
+        received.lock().unwrap().by_track.insert(
+            track_id.clone(),
+            RemoteTrack {
+                kind,
+                stats: stats.clone(),
+            },
+        );
+        tokio::spawn(find_mid(
+            peer.clone(),
+            track.clone(),
+            track_id,
+            received.clone(),
+        ));
+        let decoder = if kind == RtpCodecKind::Audio {
+            spawn_audio_decoder(stats)
+        } else {
+            spawn_video_decoder(stats)
+        };
+        tokio::spawn(forward_packets(track, decoder, stop.clone()));
+    }
+}
+
+/// Sends the RTP packets of `track` to its decoder thread until the track ends.
+async fn forward_packets(
+    track: Arc<dyn TrackRemote>,
+    decoder: std::sync::mpsc::Sender<RtpUnit>,
+    stop: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = track.poll() => event,
+        };
+        match event {
+            None | Some(TrackRemoteEvent::OnEnded) => return,
+            Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                let unit = RtpUnit {
+                    sequence: packet.header.sequence_number,
+                    timestamp: packet.header.timestamp,
+                    marker: packet.header.marker,
+                    payload: packet.payload,
                 };
-                let mut received = received.lock().unwrap();
-                let stats = received.by_track.entry(track_id.clone()).or_default();
-                if kind == RtpCodecKind::Audio {
-                    stats.audio_packets_received += 1;
-                    continue;
-                }
-                stats.video_packets_received += 1;
-                if let Some(counter) = probe_counter(&packet.payload) {
-                    stats.video_frames_received += 1;
-                    stats.frame_counter_min = min_option(stats.frame_counter_min, Some(counter));
-                    stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
+                if decoder.send(unit).is_err() {
+                    return;
                 }
             }
-        });
+            Some(_) => {}
+        }
+    }
+}
+
+/// Records the `mid` of `track`. The track can arrive before its transceiver
+/// names it, so this looks again for a while, unless the offer's `a=msid` lines
+/// already named it.
+async fn find_mid(
+    peer: Peer,
+    track: Arc<dyn TrackRemote>,
+    track_id: String,
+    received: Arc<Mutex<Received>>,
+) {
+    for _ in 0..MID_LOOKUPS {
+        if let Some(mid) = track_mid(&peer, &track).await {
+            tracing::debug!(%track_id, %mid, "remote track mid");
+            received.lock().unwrap().mids.insert(track_id, mid);
+            return;
+        }
+        if received.lock().unwrap().mids.contains_key(&track_id) {
+            return;
+        }
+        tokio::time::sleep(MID_LOOKUP_INTERVAL).await;
     }
 }
 
@@ -685,25 +775,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe_counter_reads_after_descriptor() {
-        let mut payload = vec![0x90, 0x80, 0x05];
-        payload.extend_from_slice(&VP8_KEYFRAME_HEADER);
-        payload.extend_from_slice(&42u32.to_be_bytes());
-        assert_eq!(probe_counter(&payload), Some(42));
-    }
-
-    #[test]
     fn mids_follow_msid_lines() {
         let sdp = "v=0\r\nm=audio 9 UDP 111\r\na=mid:0\r\na=msid:janus janus0\r\n\
                    m=video 9 UDP 96\r\na=mid:1\r\na=msid:janus janus1\r\n";
         let mids = mids_by_track(sdp);
         assert_eq!(mids.get("janus0").map(String::as_str), Some("0"));
         assert_eq!(mids.get("janus1").map(String::as_str), Some("1"));
-    }
-
-    #[test]
-    fn probe_counter_rejects_other_payloads() {
-        assert_eq!(probe_counter(&[0x10, 1, 2, 3]), None);
-        assert_eq!(probe_counter(&[]), None);
     }
 }

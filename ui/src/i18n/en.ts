@@ -72,6 +72,17 @@ export default {
     parent: 'Create under (optional)',
     private: 'Private: not listed in the directory',
     createButton: 'Create room',
+    invite: 'Invite',
+    inviteField: 'Invite code or link',
+    inviteHint:
+      'Paste the code or the whole link, e.g. https://chat.example.com/invite/CODE.',
+    inviteInvalid:
+      'This is not an invite code or link. Paste the code or the whole link you received.',
+    acceptInvite: 'Join with invite',
+    direct: 'Direct message',
+    directUser: 'Username',
+    directHint: 'The exact username of the person, e.g. alice.',
+    directButton: 'Open conversation',
   },
   timeline: {
     label: 'Messages',

@@ -71,6 +71,16 @@ const messages: MessageSchema = {
     parent: '创建在此房间下（可选）',
     private: '私有：不在目录中列出',
     createButton: '创建房间',
+    invite: '邀请',
+    inviteField: '邀请码或链接',
+    inviteHint:
+      '粘贴邀请码或完整链接，例如 https://chat.example.com/invite/CODE。',
+    inviteInvalid: '这不是邀请码或邀请链接。请粘贴您收到的邀请码或完整链接。',
+    acceptInvite: '通过邀请加入',
+    direct: '私信',
+    directUser: '用户名',
+    directHint: '对方的准确用户名，例如 alice。',
+    directButton: '打开会话',
   },
   timeline: {
     label: '消息',

@@ -9,7 +9,7 @@
 
 use roomler_client::cache;
 use roomler_shared::model;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -60,12 +60,22 @@ impl From<model::RoomKind> for RoomKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Member,
     Moderator,
     Owner,
+}
+
+impl From<Role> for model::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Member => model::Role::Member,
+            Role::Moderator => model::Role::Moderator,
+            Role::Owner => model::Role::Owner,
+        }
+    }
 }
 
 impl From<model::Role> for Role {
@@ -304,6 +314,72 @@ impl From<roomler_shared::api::FileInfo> for UploadedFile {
             name,
             size,
             mime,
+        }
+    }
+}
+
+/// A file of a room, with the author and time of the cached message that attached it.
+/// Both are absent when that message is not cached.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RoomFile {
+    pub id: Uuid,
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    pub mime: String,
+    pub author: Option<UserRef>,
+    pub posted_at: Option<String>,
+}
+
+impl From<roomler_client::moderation::RoomFile> for RoomFile {
+    fn from(room_file: roomler_client::moderation::RoomFile) -> Self {
+        let roomler_client::moderation::RoomFile {
+            file,
+            author,
+            posted_at,
+        } = room_file;
+        let roomler_shared::api::FileInfo {
+            id,
+            name,
+            size,
+            mime,
+        } = file;
+        RoomFile {
+            id,
+            name,
+            size,
+            mime,
+            author: author.map(UserRef::from),
+            posted_at: posted_at.map(rfc3339),
+        }
+    }
+}
+
+/// An invite to a room, with the link to share when the server has a public URL configured.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Invite {
+    pub code: String,
+    pub room_id: Uuid,
+    pub expires_at: String,
+    pub single_use: bool,
+    pub url: Option<String>,
+}
+
+impl From<roomler_client::api::CreatedInvite> for Invite {
+    fn from(created: roomler_client::api::CreatedInvite) -> Self {
+        let roomler_client::api::CreatedInvite { invite, url } = created;
+        let model::Invite {
+            code,
+            room_id,
+            expires_at,
+            single_use,
+        } = invite;
+        Invite {
+            code,
+            room_id,
+            expires_at: rfc3339(expires_at),
+            single_use,
+            url,
         }
     }
 }
@@ -694,6 +770,35 @@ mod tests {
         let engine = serde_json::to_value(&member).unwrap();
         let mirror = serde_json::to_value(Member::from(member)).unwrap();
         assert_eq!(mirror, engine);
+    }
+
+    #[test]
+    fn invite_json_matches_engine() {
+        let created = roomler_client::api::CreatedInvite {
+            invite: model::Invite {
+                code: "abc-_123".into(),
+                room_id: Uuid::new_v4(),
+                expires_at: datetime!(2026-01-02 03:04:05 UTC),
+                single_use: true,
+            },
+            url: Some("https://chat.example.com/invite/abc-_123".into()),
+        };
+        let engine = serde_json::to_value(&created).unwrap();
+        let mirror = serde_json::to_value(Invite::from(created)).unwrap();
+        assert_eq!(mirror, engine);
+    }
+
+    #[test]
+    fn role_json_round_trips() {
+        for role in [
+            model::Role::Member,
+            model::Role::Moderator,
+            model::Role::Owner,
+        ] {
+            let json = serde_json::to_value(Role::from(role)).unwrap();
+            let mirror: Role = serde_json::from_value(json).unwrap();
+            assert_eq!(model::Role::from(mirror), role);
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`dto`]: mirrors of the engine's types, for the TypeScript bindings.
 //! - [`error`]: [`CommandError`], the one error type of every command.
 //! - [`events`]: the events sent to the UI and the task that forwards the engine's changes.
+//! - [`moderation`]: the commands for room settings, invites, kicks, bans, roles, pins, a
+//!   room's files and direct messages.
 //! - [`notifications`]: which messages notify the user, and the notifications themselves.
 //! - [`state`]: the session: the open engine and the tasks that keep it live.
 //! - [`tray`]: the tray icon with the unread count.
@@ -26,6 +28,7 @@ pub mod defaults;
 pub mod dto;
 pub mod error;
 pub mod events;
+pub mod moderation;
 pub mod notifications;
 pub mod state;
 pub mod tray;
@@ -85,6 +88,16 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::members,
             commands::mark_read,
             commands::upload_file,
+            moderation::update_room,
+            moderation::create_invite,
+            moderation::accept_invite,
+            moderation::open_direct,
+            moderation::kick_member,
+            moderation::ban_member,
+            moderation::set_member_role,
+            moderation::set_pin,
+            moderation::pins,
+            moderation::room_files,
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,

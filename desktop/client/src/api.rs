@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
-    AuthResponse, CreateDirectRequest, CreateRoomRequest, EditMessageRequest, ErrorBody, FileInfo,
-    JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest, RegisterRequest, RoomList,
-    SearchResults,
+    AuthResponse, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, EditMessageRequest,
+    ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest,
+    RegisterRequest, RoomList, SearchResults, SetRoleRequest, UpdateRoomRequest,
 };
-use roomler_shared::model::{Message, Room, RoomKind, User};
-use serde::Serialize;
+use roomler_shared::model::{Invite, Message, Role, Room, RoomKind, User};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ClientError, Result};
@@ -18,6 +18,21 @@ use crate::error::{ClientError, Result};
 /// Time one request may take before it counts as a network failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An invite the server created, with the link to share when the server has a public
+/// URL configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedInvite {
+    #[serde(flatten)]
+    pub invite: Invite,
+    pub url: Option<String>,
+}
+
+/// The body of `GET /api/rooms/{id}/files`.
+#[derive(Deserialize)]
+struct FileList {
+    files: Vec<FileInfo>,
+}
 
 #[derive(Clone)]
 pub struct ApiClient {
@@ -160,6 +175,83 @@ impl ApiClient {
         let list: roomler_shared::api::MemberList =
             self.send(self.request(Method::GET, &path)).await?;
         Ok(list.members)
+    }
+
+    /// Changes a room's name, topic or password. Fields that are `None` stay as they are.
+    pub async fn update_room(&self, room_id: Uuid, changes: &UpdateRoomRequest) -> Result<Room> {
+        self.json(Method::PATCH, &format!("/api/rooms/{room_id}"), changes)
+            .await
+    }
+
+    /// Creates an invite to a room that lasts `expires_in_secs` (the server's default
+    /// when `None`) and, with `single_use`, admits one person.
+    pub async fn create_invite(
+        &self,
+        room_id: Uuid,
+        expires_in_secs: Option<u64>,
+        single_use: bool,
+    ) -> Result<CreatedInvite> {
+        let body = CreateInviteRequest {
+            expires_in_secs,
+            single_use,
+        };
+        let path = format!("/api/rooms/{room_id}/invites");
+        self.json(Method::POST, &path, &body).await
+    }
+
+    /// Joins the room of an invite code and returns the room.
+    pub async fn accept_invite(&self, code: &str) -> Result<Room> {
+        let path = format!("/api/invites/{}", percent_encode(code));
+        self.send(self.request(Method::POST, &path)).await
+    }
+
+    /// Removes a member from a room, who may join again.
+    pub async fn kick(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/members/{user_id}");
+        self.send_empty(self.request(Method::DELETE, &path)).await
+    }
+
+    /// Removes a user from a room and keeps them from joining again.
+    pub async fn ban(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/bans/{user_id}");
+        self.send_empty(self.request(Method::PUT, &path)).await
+    }
+
+    pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/members/{user_id}/role");
+        let builder = self
+            .request(Method::PUT, &path)
+            .json(&SetRoleRequest { role });
+        self.send_empty(builder).await
+    }
+
+    /// Pins a message (`pinned`) or unpins it, and returns the message as it is now.
+    pub async fn set_pin(&self, message_id: Uuid, pinned: bool) -> Result<Message> {
+        let method = if pinned { Method::PUT } else { Method::DELETE };
+        let path = format!("/api/messages/{message_id}/pin");
+        self.send(self.request(method, &path)).await
+    }
+
+    /// Fetches the pinned messages of a room.
+    pub async fn pins(&self, room_id: Uuid) -> Result<Vec<Message>> {
+        let path = format!("/api/rooms/{room_id}/pins");
+        let page: MessagePage = self.send(self.request(Method::GET, &path)).await?;
+        Ok(page.messages)
+    }
+
+    /// Fetches the files attached to a room's messages that are not deleted, newest first.
+    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<FileInfo>> {
+        let path = format!("/api/rooms/{room_id}/files");
+        let list: FileList = self.send(self.request(Method::GET, &path)).await?;
+        Ok(list.files)
+    }
+
+    /// Finds a user by exact username, without regard to case.
+    pub async fn find_user(&self, username: &str) -> Result<User> {
+        let builder = self
+            .request(Method::GET, "/api/users")
+            .query(&[("username", username)]);
+        self.send(builder).await
     }
 
     pub async fn directory(&self, query: &str) -> Result<Vec<Room>> {

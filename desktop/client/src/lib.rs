@@ -9,6 +9,8 @@
 //! - [`call`]: call signaling and the two WebRTC peer connections of a call.
 //! - [`engine`]: the facade the app calls, live sync over tokio-tungstenite with
 //!   resume, resync and reconnect, and the change stream for the UI.
+//! - [`moderation`]: room settings, invites, kicks, bans, roles, pins, a room's files
+//!   and direct messages.
 //! - [`profile`]: a profile folder with the server, the account and the token.
 //! - [`error`]: the error type, whose kinds tell usage, rejection and network apart.
 
@@ -18,6 +20,7 @@ pub mod cache;
 pub mod call;
 pub mod engine;
 pub mod error;
+pub mod moderation;
 pub mod profile;
 
 pub use engine::{ConnectionState, Engine, EngineEvent, HistoryWindow};

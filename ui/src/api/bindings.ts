@@ -26,6 +26,7 @@ export type {
   DownloadProgress,
   EngineEvent,
   ErrorCode,
+  Invite,
   LocalHit,
   LoginResult,
   Member,
@@ -40,6 +41,7 @@ export type {
   ReplyPreview,
   Role,
   Room,
+  RoomFile,
   RoomKind,
   SessionStatus,
   UploadedFile,
@@ -50,13 +52,16 @@ export { HISTORY_MAX_LIMIT, UPLOAD_MAX_BYTES } from './generated';
 import type {
   CachedRoom,
   EngineEvent,
+  Invite,
   LocalHit,
   LoginResult,
   Member,
   Message,
   OpenRoom,
   OutboxItem,
+  Role,
   Room,
+  RoomFile,
   SessionStatus,
   ErrorCode,
 } from './generated';
@@ -143,6 +148,82 @@ export function createRoom(
 
 export function members(roomId: Uuid): Promise<Member[]> {
   return unwrap(commands.members(roomId));
+}
+
+// Moderation and joining others. These go straight to the server, unqueued, so offline
+// they reject with a `network` error. The server checks the user's role.
+
+/**
+ * Changes a room's name, topic or password. A `null` leaves a value as it is, and a
+ * password of `''` removes the password.
+ */
+export function updateRoom(
+  roomId: Uuid,
+  changes: {
+    name?: string | null;
+    topic?: string | null;
+    password?: string | null;
+  },
+): Promise<Room> {
+  return unwrap(
+    commands.updateRoom(
+      roomId,
+      changes.name ?? null,
+      changes.topic ?? null,
+      changes.password ?? null,
+    ),
+  );
+}
+
+/** Creates an invite that lasts `expiresInSecs` seconds, one day when `null`. */
+export function createInvite(
+  roomId: Uuid,
+  expiresInSecs: number | null,
+  singleUse: boolean,
+): Promise<Invite> {
+  return unwrap(commands.createInvite(roomId, expiresInSecs, singleUse));
+}
+
+/** Joins the room of an invite code or link. */
+export function acceptInvite(code: string): Promise<Room> {
+  return unwrap(commands.acceptInvite(code));
+}
+
+/** Opens the direct room with the user `username`, creating it when there is none. */
+export function openDirect(username: string): Promise<Room> {
+  return unwrap(commands.openDirect(username));
+}
+
+/** Removes a member and resolves with the members left. */
+export function kickMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
+  return unwrap(commands.kickMember(roomId, userId));
+}
+
+/** Bans a user and resolves with the members left. */
+export function banMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
+  return unwrap(commands.banMember(roomId, userId));
+}
+
+export function setMemberRole(
+  roomId: Uuid,
+  userId: Uuid,
+  role: Role,
+): Promise<Member[]> {
+  return unwrap(commands.setMemberRole(roomId, userId, role));
+}
+
+export function setPin(messageId: Uuid, pinned: boolean): Promise<Message> {
+  return unwrap(commands.setPin(messageId, pinned));
+}
+
+/** Fetches the pinned messages of a room from the server. */
+export function pins(roomId: Uuid): Promise<Message[]> {
+  return unwrap(commands.pins(roomId));
+}
+
+/** Fetches the files of a room from the server, newest first. */
+export function roomFiles(roomId: Uuid): Promise<RoomFile[]> {
+  return unwrap(commands.roomFiles(roomId));
 }
 
 /** Marks the messages up to and including `seq` as read. */

@@ -118,6 +118,41 @@ export const commands = {
 	 *  Larger files need a command that streams from a path the user picked.
 	 */
 	uploadFile: (roomId: string, name: string, bytes: number[]) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, name, bytes })),
+	/**
+	 *  Changes a room's name, topic or password. Absent values stay as they are. A password
+	 *  of `""` removes the password. Needs the moderator role.
+	 */
+	updateRoom: (roomId: string, name: string | null, topic: string | null, password: string | null) => typedError<Room, CommandError>(__TAURI_INVOKE("update_room", { roomId, name, topic, password })),
+	/**
+	 *  Creates an invite to a room. It lasts `expires_in_secs` seconds, one day when absent,
+	 *  and with `single_use` admits one person. Needs the moderator role.
+	 */
+	createInvite: (roomId: string, expiresInSecs: number | null, singleUse: boolean) => typedError<Invite, CommandError>(__TAURI_INVOKE("create_invite", { roomId, expiresInSecs, singleUse })),
+	/**  Joins the room of an invite, given as its code or as the whole link. */
+	acceptInvite: (code: string) => typedError<Room, CommandError>(__TAURI_INVOKE("accept_invite", { code })),
+	/**  Opens the direct room with the user `username`, creating it when there is none. */
+	openDirect: (username: string) => typedError<Room, CommandError>(__TAURI_INVOKE("open_direct", { username })),
+	/**
+	 *  Removes a member from a room and returns the members left. Needs a role above the
+	 *  member's.
+	 */
+	kickMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("kick_member", { roomId, userId })),
+	/**  Bans a user from a room and returns the members left. Needs a role above the user's. */
+	banMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("ban_member", { roomId, userId })),
+	/**
+	 *  Makes a member a moderator or a plain member again and returns the members. Only a
+	 *  role below the user's own may be given, so in practice only the owner does this.
+	 */
+	setMemberRole: (roomId: string, userId: string, role: Role) => typedError<Member[], CommandError>(__TAURI_INVOKE("set_member_role", { roomId, userId, role })),
+	/**
+	 *  Pins a message (`pinned`) or unpins it and returns the message. Needs the moderator
+	 *  role.
+	 */
+	setPin: (messageId: string, pinned: boolean) => typedError<Message, CommandError>(__TAURI_INVOKE("set_pin", { messageId, pinned })),
+	/**  Lists the pinned messages of a room from the server. */
+	pins: (roomId: string) => typedError<Message[], CommandError>(__TAURI_INVOKE("pins", { roomId })),
+	/**  Lists the files of a room from the server, newest first. */
+	roomFiles: (roomId: string) => typedError<RoomFile[], CommandError>(__TAURI_INVOKE("room_files", { roomId })),
 };
 
 /** Events */
@@ -214,6 +249,15 @@ export type ErrorCode =
 "cache" | 
 /**  Any other failure; `message` has the detail. */
 "internal";
+
+/**  An invite to a room, with the link to share when the server has a public URL configured. */
+export type Invite = {
+	code: string,
+	room_id: string,
+	expires_at: string,
+	single_use: boolean,
+	url: string | null,
+};
 
 /**  A hit of a search in the local cache. */
 export type LocalHit = {
@@ -342,6 +386,20 @@ export type Room = {
 	created_at: string,
 	/**  The call going on in the room, if any. */
 	call: CallSummary | null,
+};
+
+/**
+ *  A file of a room, with the author and time of the cached message that attached it.
+ *  Both are absent when that message is not cached.
+ */
+export type RoomFile = {
+	id: string,
+	name: string,
+	/**  Size in bytes. */
+	size: number,
+	mime: string,
+	author: UserRef | null,
+	posted_at: string | null,
 };
 
 export type RoomKind = "public" | "private" | "direct";

@@ -1,0 +1,226 @@
+//! The engine's calls for room moderation and for joining others: room settings,
+//! invites, kicks, bans and roles, pins, the room's files, and direct messages.
+//!
+//! These calls need the server. The server checks every role, so the engine passes its
+//! rejections on unchanged, and after a change it refetches what the change touched into
+//! the cache.
+
+use std::collections::HashMap;
+
+use roomler_shared::api::{FileInfo, UpdateRoomRequest};
+use roomler_shared::model::{Member, Message, Role, Room, UserRef};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::api::CreatedInvite;
+use crate::engine::Engine;
+use crate::error::{ClientError, Result};
+
+/// Maximum number of cached messages, newest first, that [`Engine::room_files`] reads to
+/// find who posted each file and when.
+pub const FILE_AUTHOR_SCAN_LIMIT: u32 = 2000;
+
+/// A file of a room, with the message that attached it when the cache has that message.
+#[derive(Debug, Clone)]
+pub struct RoomFile {
+    pub file: FileInfo,
+    /// The author of the message that attached the file.
+    pub author: Option<UserRef>,
+    /// When that message was posted.
+    pub posted_at: Option<OffsetDateTime>,
+}
+
+impl Engine {
+    /// Changes a room's name, topic or password and refetches the room list. A password of
+    /// `""` removes the password.
+    pub async fn update_room(&self, room_id: Uuid, changes: UpdateRoomRequest) -> Result<Room> {
+        let room = self.api().update_room(room_id, &changes).await?;
+        self.cache().upsert_room(&room)?;
+        self.refresh_after_change().await?;
+        Ok(room)
+    }
+
+    pub async fn create_invite(
+        &self,
+        room_id: Uuid,
+        expires_in_secs: Option<u64>,
+        single_use: bool,
+    ) -> Result<CreatedInvite> {
+        self.api()
+            .create_invite(room_id, expires_in_secs, single_use)
+            .await
+    }
+
+    /// Joins the room of an invite, given as its code or as a link that ends with it.
+    pub async fn accept_invite(&self, code_or_link: &str) -> Result<Room> {
+        let code = invite_code(code_or_link)?;
+        let room = self.api().accept_invite(code).await?;
+        self.cache().upsert_room(&room)?;
+        self.refresh_after_change().await?;
+        Ok(room)
+    }
+
+    /// Opens the direct room with the user named `username`, creating it when there is
+    /// none yet. The server returns the existing room for the same participants.
+    pub async fn open_direct(&self, username: &str) -> Result<Room> {
+        let username = username.trim().trim_start_matches('@');
+        if username.is_empty() {
+            return Err(ClientError::Usage(
+                "the username is empty: type the username of the person to message".into(),
+            ));
+        }
+        let user = self.api().find_user(username).await?;
+        let room = self.api().create_direct(vec![user.id]).await?;
+        self.cache().upsert_room(&room)?;
+        self.refresh_after_change().await?;
+        Ok(room)
+    }
+
+    /// Removes a member from a room and returns the members left.
+    pub async fn kick(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Member>> {
+        self.api().kick(room_id, user_id).await?;
+        self.refresh_members(room_id).await
+    }
+
+    /// Bans a user from a room and returns the members left.
+    pub async fn ban(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Member>> {
+        self.api().ban(room_id, user_id).await?;
+        self.refresh_members(room_id).await
+    }
+
+    /// Gives a member the role `role` (member or moderator) and returns the members.
+    pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> Result<Vec<Member>> {
+        self.api().set_role(room_id, user_id, role).await?;
+        self.refresh_members(room_id).await
+    }
+
+    /// Pins or unpins a message and stores its new state in the cache.
+    pub async fn set_pin(&self, message_id: Uuid, pinned: bool) -> Result<Message> {
+        let message = self.api().set_pin(message_id, pinned).await?;
+        self.cache()
+            .store_messages(message.room_id, std::slice::from_ref(&message), false)?;
+        Ok(message)
+    }
+
+    /// Fetches the pinned messages of a room from the server.
+    pub async fn pins(&self, room_id: Uuid) -> Result<Vec<Message>> {
+        self.api().pins(room_id).await
+    }
+
+    /// Lists a room's files from the server, newest first, each with the author and time
+    /// of the cached message that attached it.
+    ///
+    /// NOTE: the server's file list has no uploader or upload time, so both come from the
+    /// newest [`FILE_AUTHOR_SCAN_LIMIT`] cached messages, and are `None` for a file whose
+    /// message is not among them.
+    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<RoomFile>> {
+        let files = self.api().room_files(room_id).await?;
+
+        let mut posts = HashMap::new();
+        for message in self
+            .cache()
+            .history(room_id, None, FILE_AUTHOR_SCAN_LIMIT)?
+        {
+            for attachment in &message.attachments {
+                // History is newest first, so the newest message that attached a file wins.
+                posts
+                    .entry(attachment.id)
+                    .or_insert_with(|| (message.author.clone(), message.created_at));
+            }
+        }
+
+        let files = files
+            .into_iter()
+            .map(|file| {
+                let post = posts.get(&file.id).cloned();
+                RoomFile {
+                    file,
+                    author: post.as_ref().map(|(author, _)| author.clone()),
+                    posted_at: post.map(|(_, at)| at),
+                }
+            })
+            .collect();
+        Ok(files)
+    }
+
+    /// Refetches a room's members into the cache, and the room list for its member count.
+    async fn refresh_members(&self, room_id: Uuid) -> Result<Vec<Member>> {
+        let members = self.api().members(room_id).await?;
+        self.cache().replace_members(room_id, &members)?;
+        self.refresh_after_change().await?;
+        Ok(members)
+    }
+
+    /// Refetches the room list after a change the server accepted. Losing the network at
+    /// this point is not the change's failure, and the live stream brings the room's
+    /// event later, so only a rejection is returned.
+    async fn refresh_after_change(&self) -> Result<()> {
+        match self.refresh_rooms().await {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_network() => {
+                tracing::debug!(%error, "failed to refetch the rooms after a change");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Extracts the invite code from a code or a link such as
+/// `https://chat.example.com/invite/CODE`, and checks that it has only the characters of
+/// the server's codes (URL-safe base64).
+pub fn invite_code(input: &str) -> Result<&str> {
+    let trimmed = input.trim();
+    let without_suffix = trimmed.split(['?', '#']).next().unwrap_or_default();
+    // A link's code follows its last `/invite/`. Anything else with a slash is no invite.
+    let code = match without_suffix.rsplit_once("/invite/") {
+        Some((_, code)) => code.trim_end_matches('/'),
+        None => without_suffix,
+    };
+    let valid = code
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if code.is_empty() || !valid {
+        return Err(ClientError::Usage(format!(
+            "invalid invite {trimmed:?}: paste the invite code or the whole invite link, \
+             e.g. https://chat.example.com/invite/CODE"
+        )));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invite_code_from_code_and_links() {
+        let cases = [
+            ("abcDEF123-_x", "abcDEF123-_x"),
+            ("  abc  ", "abc"),
+            ("https://chat.example.com/invite/abc", "abc"),
+            ("https://chat.example.com/invite/abc/", "abc"),
+            ("http://host:3000/invite/abc?from=mail#top", "abc"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(invite_code(input).unwrap(), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn invite_code_rejects_garbage() {
+        for input in [
+            "",
+            "   ",
+            "https://chat.example.com/invite/",
+            "a b",
+            "code!",
+        ] {
+            let error = invite_code(input).unwrap_err();
+            assert!(
+                matches!(&error, ClientError::Usage(message) if message.contains("invalid invite")),
+                "{input:?}: {error}"
+            );
+        }
+    }
+}

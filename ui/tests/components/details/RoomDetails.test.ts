@@ -1,0 +1,289 @@
+import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+
+import { invoke } from '@tauri-apps/api/core';
+
+import type { Role, RoomFile } from '@/api/bindings';
+import RoomDetails from '@/components/details/RoomDetails.vue';
+import { useSessionStore } from '@/stores/session';
+import { useTimelineStore } from '@/stores/timeline';
+
+import {
+  ALICE,
+  BOB,
+  ME,
+  makeMember,
+  makeMessage,
+  makeRoom,
+} from '../../helpers/factories';
+import { createTestPlugins } from '../../helpers/mount';
+
+const invokeMock = vi.mocked(invoke);
+let wrapper: VueWrapper | null = null;
+
+const PINNED = makeMessage({
+  id: 'm-pinned',
+  room_id: 'room-general',
+  body: 'the release checklist',
+  pinned: { by: 'user-alice', at: '2024-05-01T12:00:00Z' },
+});
+const FILE: RoomFile = {
+  id: 'file-1',
+  name: 'report.pdf',
+  size: 2048,
+  mime: 'application/pdf',
+  author: ALICE,
+  posted_at: '2024-05-01T12:00:00Z',
+};
+
+/** Mocks the commands RoomDetails sends. Alice owns the room and Bob is a member. */
+function serve(myRole: Role) {
+  invokeMock.mockImplementation(async (command: string) => {
+    switch (command) {
+      case 'members':
+        return [
+          makeMember(ME, myRole),
+          makeMember(ALICE, myRole === 'owner' ? 'moderator' : 'owner'),
+          makeMember(BOB),
+        ];
+      case 'pins':
+        return [PINNED];
+      case 'room_files':
+        return [FILE];
+      case 'kick_member':
+        return [makeMember(ME, myRole), makeMember(ALICE, 'owner')];
+      default:
+        return null;
+    }
+  });
+}
+
+async function mountDetails(myRole: Role) {
+  serve(myRole);
+  const { plugins } = createTestPlugins();
+  useSessionStore().status = {
+    logged_in: true,
+    server_url: 'https://chat.example.com',
+    username: ME.username,
+    user_id: ME.id,
+    connection: { state: 'online' },
+  };
+  wrapper = mount(RoomDetails, {
+    props: { room: makeRoom({ path: 'general', role: myRole }) },
+    global: { plugins },
+    attachTo: document.body,
+  });
+  await flushPromises();
+  return wrapper;
+}
+
+/** Finds the member list row of `username`. */
+function row(details: VueWrapper, username: string) {
+  const item = details
+    .findAll('[data-test="member-list"] .v-list-item')
+    .find((candidate) => candidate.text().includes(`@${username}`));
+  if (!item) {
+    throw new Error(`no member row for ${username}`);
+  }
+  return item;
+}
+
+beforeEach(() => {
+  invokeMock.mockReset();
+  document.body.innerHTML = '';
+});
+
+afterEach(() => {
+  wrapper?.unmount();
+  wrapper = null;
+});
+
+describe('RoomDetails', () => {
+  it('shows a member no moderator actions', async () => {
+    const details = await mountDetails('member');
+
+    expect(details.find('[data-test="room-settings"]').exists()).toBe(false);
+    expect(details.find('[data-test="member-actions"]').exists()).toBe(false);
+    expect(details.find('[data-test="pinned-unpin"]').exists()).toBe(false);
+  });
+
+  it('shows a moderator actions on plain members only', async () => {
+    const details = await mountDetails('moderator');
+
+    expect(details.find('[data-test="room-settings"]').exists()).toBe(true);
+    expect(details.find('[data-test="invite-create"]').exists()).toBe(true);
+    expect(details.find('[data-test="pinned-unpin"]').exists()).toBe(true);
+    const bob = row(details, 'bob');
+    expect(bob.find('[data-test="member-kick"]').exists()).toBe(true);
+    expect(bob.find('[data-test="member-ban"]').exists()).toBe(true);
+    // Only an owner changes roles.
+    expect(bob.find('[data-test="member-role"]').exists()).toBe(false);
+    expect(
+      row(details, 'alice').find('[data-test="member-actions"]').exists(),
+    ).toBe(false);
+    expect(
+      row(details, 'me').find('[data-test="member-actions"]').exists(),
+    ).toBe(false);
+  });
+
+  it('lets an owner promote a member', async () => {
+    const details = await mountDetails('owner');
+
+    const button = row(details, 'bob').get('[data-test="member-role"]');
+    expect(button.attributes('aria-label')).toBe(
+      'Make Bob Builder a moderator',
+    );
+    await button.trigger('click');
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('set_member_role', {
+      roomId: 'room-general',
+      userId: BOB.id,
+      role: 'moderator',
+    });
+  });
+
+  it('kicks only after confirmation', async () => {
+    const details = await mountDetails('moderator');
+
+    await row(details, 'bob').get('[data-test="member-kick"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'kick_member',
+      expect.anything(),
+    );
+    const dialog = document.querySelector('[data-test="member-confirm"]');
+    expect(dialog?.textContent).toContain('Remove Bob Builder?');
+
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-ok"]')
+      ?.click();
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('kick_member', {
+      roomId: 'room-general',
+      userId: BOB.id,
+    });
+    expect(details.text()).not.toContain('@bob');
+  });
+
+  it('does not kick when the confirmation is cancelled', async () => {
+    const details = await mountDetails('moderator');
+
+    await row(details, 'bob').get('[data-test="member-kick"]').trigger('click');
+    await flushPromises();
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-cancel"]')
+      ?.click();
+    await flushPromises();
+
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'kick_member',
+      expect.anything(),
+    );
+    expect(details.text()).toContain('@bob');
+  });
+
+  it('asks before a ban with its own wording', async () => {
+    const details = await mountDetails('moderator');
+
+    await row(details, 'bob').get('[data-test="member-ban"]').trigger('click');
+    await flushPromises();
+
+    const dialog = document.querySelector('[data-test="member-confirm"]');
+    expect(dialog?.textContent).toContain('Ban Bob Builder?');
+    expect(dialog?.textContent).toContain('cannot join it again');
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'ban_member',
+      expect.anything(),
+    );
+  });
+
+  it('lists the server pins and the room files', async () => {
+    const details = await mountDetails('member');
+
+    expect(invokeMock).toHaveBeenCalledWith('pins', { roomId: 'room-general' });
+    expect(details.get('[data-test="pinned-list"]').text()).toContain(
+      'the release checklist',
+    );
+    const file = details.get('[data-test="file-item"]');
+    expect(file.text()).toContain('report.pdf');
+    expect(file.text()).toContain('2 KiB');
+    expect(file.text()).toContain('Alice Liddell');
+  });
+
+  it('lists loaded pins when offline', async () => {
+    const { plugins } = createTestPlugins();
+    useTimelineStore().rooms['room-general'] = {
+      messages: [makeMessage({ ...PINNED, body: 'cached pin' })],
+      loadingOlder: false,
+      loadingNewer: false,
+      complete: true,
+      atNewest: true,
+      firstUnreadSeq: null,
+      focusId: null,
+    };
+    invokeMock.mockImplementation(async (command: string) => {
+      if (command === 'members') {
+        return [makeMember(ME)];
+      }
+      throw {
+        code: 'network',
+        message: 'the server is unreachable: connection refused',
+        server_code: null,
+        retryable: true,
+      };
+    });
+    wrapper = mount(RoomDetails, {
+      props: { room: makeRoom({ path: 'general' }) },
+      global: { plugins },
+    });
+    await flushPromises();
+
+    expect(wrapper.get('[data-test="pinned-list"]').text()).toContain(
+      'cached pin',
+    );
+    expect(wrapper.find('.v-alert').exists()).toBe(false);
+  });
+
+  it('saves only the changed room settings', async () => {
+    const details = await mountDetails('moderator');
+
+    await details.get('[data-test="settings-topic"] input').setValue('On call');
+    await details.get('[data-test="settings-save"]').trigger('submit');
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('update_room', {
+      roomId: 'room-general',
+      name: null,
+      topic: 'On call',
+      password: null,
+    });
+  });
+
+  it('shows the server error of a failed save as it is', async () => {
+    const details = await mountDetails('moderator');
+    invokeMock.mockImplementation(async (command: string) => {
+      if (command === 'update_room') {
+        throw {
+          code: 'rejected',
+          message:
+            'Only a room moderator or above may do this; you are a member.',
+          server_code: 'insufficient_role',
+          retryable: false,
+        };
+      }
+      return [];
+    });
+
+    await details.get('[data-test="settings-topic"] input').setValue('x');
+    await details.get('[data-test="settings-save"]').trigger('submit');
+    await flushPromises();
+
+    expect(details.get('[data-test="settings-error"]').text()).toBe(
+      'Only a room moderator or above may do this; you are a member.',
+    );
+  });
+});

@@ -101,6 +101,13 @@ afterEach(() => {
 });
 
 describe('RoomDetails', () => {
+  it('counts the loaded members over the cached count', async () => {
+    const details = await mountDetails('member');
+
+    // makeRoom caches a count of 2, which the three loaded members replace.
+    expect(details.text()).toContain('3 members');
+  });
+
   it('shows a member no moderator actions', async () => {
     const details = await mountDetails('member');
 

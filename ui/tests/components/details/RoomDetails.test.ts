@@ -17,6 +17,7 @@ import {
   makeMember,
   makeMessage,
   makeRoom,
+  makeTimeline,
 } from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
@@ -219,6 +220,38 @@ describe('RoomDetails', () => {
     expect(file.text()).toContain('report.pdf');
     expect(file.text()).toContain('2 KiB');
     expect(file.text()).toContain('Alice Liddell');
+  });
+
+  it('fetches the files again when one is posted', async () => {
+    const details = await mountDetails('member');
+    const before = invokeMock.mock.calls.filter(
+      ([name]) => name === 'room_files',
+    ).length;
+
+    useTimelineStore().rooms['room-general'] = makeTimeline({
+      messages: [
+        makeMessage({
+          room_id: 'room-general',
+          attachments: [
+            {
+              id: FILE.id,
+              name: FILE.name,
+              size: FILE.size,
+              mime: FILE.mime,
+              url: '/api/files/file-1',
+              thumbnail_url: null,
+            },
+          ],
+        }),
+      ],
+    });
+    await flushPromises();
+
+    const after = invokeMock.mock.calls.filter(
+      ([name]) => name === 'room_files',
+    ).length;
+    expect(after).toBe(before + 1);
+    expect(details.text()).toContain('report.pdf');
   });
 
   it('lists loaded pins when offline', async () => {

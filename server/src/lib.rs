@@ -49,6 +49,8 @@ use crate::store::{Fanout, Store};
 
 /// How often expired events are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How long shutdown waits for open WebSockets to send their close frames.
+const WEBSOCKET_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -62,6 +64,9 @@ pub struct AppState {
     pub calls: Arc<Calls>,
     /// Cancelled when the server shuts down; WebSockets close with "going away".
     pub shutdown: CancellationToken,
+    /// Read-locked by each WebSocket for as long as it is open, so that shutdown can wait
+    /// for their close frames by taking the write lock.
+    pub websockets: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl AppState {
@@ -96,6 +101,7 @@ impl AppState {
             blobs: Arc::new(blobs),
             limiter: Arc::new(RateLimiter::default()),
             shutdown,
+            websockets: Arc::default(),
         })
     }
 
@@ -153,6 +159,7 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         let Server { state, listener } = self;
         let shutdown = state.shutdown.clone();
+        let websockets = state.websockets.clone();
         tokio::spawn(state.hub.clone().run(state.bus.clone(), shutdown.clone()));
         tokio::spawn(prune_events(state.clone()));
 
@@ -160,7 +167,20 @@ impl Server {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
-            .context("the HTTP server failed")
+            .context("the HTTP server failed")?;
+
+        // An upgraded connection is no longer a request, so serve does not wait for it.
+        // Without this wait the process could exit before a WebSocket sent its close frame.
+        if tokio::time::timeout(WEBSOCKET_CLOSE_TIMEOUT, websockets.write())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout = ?WEBSOCKET_CLOSE_TIMEOUT,
+                "WebSockets were still open at shutdown; stopping without their close frames"
+            );
+        }
+        Ok(())
     }
 }
 

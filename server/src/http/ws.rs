@@ -74,6 +74,7 @@ pub(crate) async fn upgrade(
 ) -> ApiResult<Response> {
     let user_id = auth.id();
     let token_hash = auth.token_hash.clone();
+    let open = state.websockets.clone().read_owned().await;
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -82,6 +83,7 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| async move {
             let connection = Connection::new(state, user_id, token_hash, socket);
             connection.run(query.since).await;
+            drop(open);
         }))
 }
 

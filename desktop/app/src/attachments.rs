@@ -2,7 +2,7 @@
 //! downloads with progress and cancel, and opening a downloaded file.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -95,6 +95,20 @@ fn find_attachment(
         })
 }
 
+/// Downloads an attachment, or finds it downloaded before, while `cancel_download` can
+/// stop it, and returns the file's path.
+async fn download_tracked(
+    state: &AppState,
+    engine: &Engine,
+    attachment: &model::Attachment,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> CommandResult<PathBuf> {
+    let cancel = state.downloads().start(attachment.id);
+    let result = engine.download(attachment, progress, cancel).await;
+    state.downloads().finish(attachment.id);
+    Ok(result?)
+}
+
 /// Returns a `data:` URL of `bytes`, which the page's Content Security Policy allows for
 /// images.
 fn data_url(mime: &str, bytes: &[u8]) -> String {
@@ -131,15 +145,13 @@ pub async fn download_attachment(
 ) -> CommandResult<String> {
     let engine = state.engine()?;
     let attachment = find_attachment(&engine, message_id, attachment_id)?;
-    let cancel = state.downloads().start(attachment_id);
     let report = move |progress: Progress| {
         if let Err(error) = on_progress.send(progress.into()) {
             tracing::debug!(%error, "failed to send download progress to the UI");
         }
     };
-    let result = engine.download(&attachment, report, cancel).await;
-    state.downloads().finish(attachment_id);
-    Ok(result?.display().to_string())
+    let path = download_tracked(&state, &engine, &attachment, report).await?;
+    Ok(path.display().to_string())
 }
 
 /// Stops a running download; the bytes so far stay for a later resume. Returns false when
@@ -174,10 +186,7 @@ pub async fn attachment_image(
             attachment.name, attachment.size
         )));
     }
-    let cancel = state.downloads().start(attachment_id);
-    let result = engine.download(&attachment, |_| {}, cancel).await;
-    state.downloads().finish(attachment_id);
-    let path = result?;
+    let path = download_tracked(&state, &engine, &attachment, |_| {}).await?;
     let bytes = tokio::fs::read(&path).await.map_err(|error| {
         CommandError::new(
             ErrorCode::Internal,
@@ -199,10 +208,8 @@ pub async fn open_attachment(
 ) -> CommandResult<()> {
     let engine = state.engine()?;
     let attachment = find_attachment(&engine, message_id, attachment_id)?;
-    let cancel = state.downloads().start(attachment_id);
-    let result = engine.download(&attachment, |_| {}, cancel).await;
-    state.downloads().finish(attachment_id);
-    open_with_system(&result?)
+    let path = download_tracked(&state, &engine, &attachment, |_| {}).await?;
+    open_with_system(&path)
 }
 
 /// Starts the platform's opener on `path`: `xdg-open`, `open` or Explorer.

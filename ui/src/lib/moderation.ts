@@ -12,7 +12,7 @@ export function isModerator(role: Role | null | undefined): boolean {
 
 /**
  * Checks whether a user with `actor` may kick or ban a member with `target`: a moderator acts on
- * plain members, an owner on everyone else, and nobody on themselves.
+ * plain members, an owner on everyone else, and no one on themselves.
  */
 export function canRemove(
   actor: Role | null | undefined,

@@ -116,7 +116,7 @@ export function makeOutboxItem(
   };
 }
 
-/** A loaded timeline window that starts at the room's first message and ends at its newest. */
+/** Builds a loaded timeline window that starts at the room's first message and ends at its newest. */
 export function makeTimeline(
   overrides: Partial<RoomTimeline> = {},
 ): RoomTimeline {

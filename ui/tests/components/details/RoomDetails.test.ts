@@ -256,15 +256,9 @@ describe('RoomDetails', () => {
 
   it('lists loaded pins when offline', async () => {
     const { plugins } = createTestPlugins();
-    useTimelineStore().rooms['room-general'] = {
+    useTimelineStore().rooms['room-general'] = makeTimeline({
       messages: [makeMessage({ ...PINNED, body: 'cached pin' })],
-      loadingOlder: false,
-      loadingNewer: false,
-      complete: true,
-      atNewest: true,
-      firstUnreadSeq: null,
-      focusId: null,
-    };
+    });
     invokeMock.mockImplementation(async (command: string) => {
       if (command === 'members') {
         return [makeMember(ME)];

@@ -16,6 +16,7 @@ import {
   ME,
   makeCachedRoom,
   makeMessage,
+  makeTimeline,
 } from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
@@ -33,7 +34,7 @@ async function mountTimeline(role: Role) {
     connection: { state: 'online' },
   };
   useRoomsStore().rooms = [makeCachedRoom({ path: 'general', role })];
-  useTimelineStore().rooms[ROOM_ID] = {
+  useTimelineStore().rooms[ROOM_ID] = makeTimeline({
     messages: [
       makeMessage({
         id: 'm-pinned',
@@ -43,13 +44,7 @@ async function mountTimeline(role: Role) {
       }),
       makeMessage({ id: 'm-plain', room_id: ROOM_ID, author: ALICE }),
     ],
-    loadingOlder: false,
-    loadingNewer: false,
-    complete: true,
-    atNewest: true,
-    firstUnreadSeq: null,
-    focusId: null,
-  };
+  });
   wrapper = mount(TimelineView, {
     props: { roomId: ROOM_ID },
     global: { plugins },

@@ -94,6 +94,34 @@ impl VideoFrame {
     }
 }
 
+impl VideoFrame {
+    /// Appends the picture as RGBA, four bytes per pixel, row by row, converting
+    /// from limited-range BT.601 as cameras and VP8 deliver it. This is what a
+    /// canvas's `ImageData` takes.
+    pub fn write_rgba(&self, out: &mut Vec<u8>) {
+        let width = self.width as usize;
+        let (y_plane, u_plane, v_plane) = (self.y_plane(), self.u_plane(), self.v_plane());
+        out.reserve(width * self.height as usize * 4);
+        for row in 0..self.height as usize {
+            let luma = &y_plane[row * width..(row + 1) * width];
+            let chroma_row = (row / 2) * (width / 2);
+            for (column, &y) in luma.iter().enumerate() {
+                let chroma = chroma_row + column / 2;
+                let c = (i32::from(y) - 16) * 298;
+                let d = i32::from(u_plane[chroma]) - 128;
+                let e = i32::from(v_plane[chroma]) - 128;
+                let clamp = |value: i32| ((value + 128) >> 8).clamp(0, 255) as u8;
+                out.extend_from_slice(&[
+                    clamp(c + 409 * e),
+                    clamp(c - 100 * d - 208 * e),
+                    clamp(c + 516 * d),
+                    255,
+                ]);
+            }
+        }
+    }
+}
+
 /// Appends a plane of `width` x `height` made from 2x2 means of `source`, whose
 /// rows are `source_stride` bytes long.
 fn halve_plane(source: &[u8], source_stride: u32, width: u32, height: u32, out: &mut Vec<u8>) {
@@ -136,5 +164,51 @@ impl AudioFrame {
     /// Returns the number of samples per channel.
     pub fn samples_per_channel(&self) -> usize {
         self.samples.len() / self.channels.max(1) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(y: u8, u: u8, v: u8) -> VideoFrame {
+        let mut frame = VideoFrame::black(4, 2, Duration::ZERO);
+        let luma = 8;
+        frame.data[..luma].fill(y);
+        frame.data[luma..luma + 2].fill(u);
+        frame.data[luma + 2..].fill(v);
+        frame
+    }
+
+    fn rgba(frame: &VideoFrame) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.write_rgba(&mut out);
+        out
+    }
+
+    #[test]
+    fn rgba_has_four_bytes_per_pixel() {
+        let out = rgba(&VideoFrame::black(4, 2, Duration::ZERO));
+        assert_eq!(out.len(), 4 * 2 * 4);
+        assert!(out.chunks(4).all(|pixel| pixel == [0, 0, 0, 255]));
+    }
+
+    #[test]
+    fn rgba_converts_limited_range_colors() {
+        assert!(
+            rgba(&filled(235, 128, 128))
+                .chunks(4)
+                .all(|p| p == [255, 255, 255, 255])
+        );
+        // BT.601 red, green and blue in limited range, within rounding.
+        let close = |pixel: &[u8], expected: [u8; 3]| {
+            pixel[..3]
+                .iter()
+                .zip(expected)
+                .all(|(&got, want)| got.abs_diff(want) <= 3)
+        };
+        assert!(close(&rgba(&filled(81, 90, 240))[..4], [255, 0, 0]));
+        assert!(close(&rgba(&filled(145, 54, 34))[..4], [0, 255, 0]));
+        assert!(close(&rgba(&filled(41, 240, 110))[..4], [0, 0, 255]));
     }
 }

@@ -1,28 +1,34 @@
-//! The media of a call: synthetic sources encoded for sending, and the decoding of
-//! what arrives, each on a thread of its own so that no codec runs on an async
-//! worker.
+//! The media of a call: the sources encoded for sending, and the decoding of what
+//! arrives, each on a thread of its own so that no codec runs on an async worker.
 //!
-//! Sending: [`start_sources`] runs the `roomler-media` test pattern through a VP8
-//! encoder and a tone through an Opus encoder, and hands the encoded frames to the
-//! async task that writes them to the peer connection's tracks.
+//! Sending: [`start_sources`] runs the camera or the `roomler-media` test pattern
+//! through a VP8 encoder, and the microphone or a tone through an Opus encoder. The
+//! encoded frames go to the async task that writes them to the peer connection's
+//! tracks. [`start_preview`] runs the same sources unencoded, for the
+//! pre-join screen. [`SendSwitches`] turn the camera and microphone off and on.
 //!
 //! Receiving: [`spawn_video_decoder`] and [`spawn_audio_decoder`] take the RTP
 //! packets of one remote track. Video is reassembled into whole VP8 frames
 //! ([`Vp8Assembler`]) and decoded, and the frame counter is read from each
 //! picture. Audio goes through a jitter buffer and the Opus decoder at the 20 ms
 //! playout rate, and the tone's frequency is measured on the decoded samples.
+//!
+//! A [`MediaOutput`] receives the pictures and audio levels of every [`Tile`]: the
+//! self view and each remote feed. Video of a feed that [`RemoteOutput::visible`]
+//! leaves out is not decoded at all.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use roomler_media::{
-    AUDIO_FRAME_DURATION, AudioSource, CodecError, EncodedVideo, JitterConfig, OpusEncoder,
-    RemoteAudio, SAMPLE_RATE, TestPattern, Tone, VideoSource, Vp8Config, Vp8Decoder, Vp8Encoder,
+    AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioSource, CameraSource, CodecError,
+    CpalMicrophone, EncodedVideo, JitterConfig, OpusEncoder, RemoteAudio, SAMPLE_RATE, SourceError,
+    TestPattern, Tone, VideoFormat, VideoFrame, VideoSource, Vp8Config, Vp8Decoder, Vp8Encoder,
     detect_tone, read_frame_counter,
 };
 use tokio::sync::mpsc;
@@ -34,10 +40,11 @@ pub const VIDEO_WIDTH: u32 = 320;
 pub const VIDEO_HEIGHT: u32 = 240;
 pub const VIDEO_FPS: u32 = 30;
 const VIDEO_BITRATE_KBPS: u32 = 300;
-/// A keyframe every second. The default interceptors of `webrtc` 0.21 do not pass
-/// Janus's PLI on to the application, so a subscriber that starts late, or loses
-/// a packet, waits at most this long for a picture it can decode.
-const KEYFRAME_INTERVAL_FRAMES: u32 = VIDEO_FPS;
+/// The size asked of a camera; it may open with the nearest size it offers.
+const CAMERA_WIDTH: u32 = 640;
+const CAMERA_HEIGHT: u32 = 480;
+/// Audio levels are reported every 100 ms (five 20 ms frames).
+const LEVEL_EVERY_FRAMES: u64 = 5;
 /// Opus at 32 kbit/s, mono: a voice default that keeps a sine tone clean.
 const AUDIO_BITRATE: u32 = 32_000;
 const AUDIO_CHANNELS: u16 = 1;
@@ -72,6 +79,8 @@ pub struct EncodedAudio {
 pub enum MediaError {
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error(transparent)]
+    Device(#[from] SourceError),
     #[error("failed to start the {name} thread: {source}")]
     Thread {
         name: &'static str,
@@ -79,7 +88,95 @@ pub enum MediaError {
     },
 }
 
-/// The receivers of the encoded synthetic media. Dropping them stops the threads.
+/// The source of the sent video.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VideoInput {
+    /// The moving test pattern with its frame counter.
+    #[default]
+    TestPattern,
+    /// The camera of this name, or the first one.
+    Camera { name: Option<String> },
+}
+
+/// The source of the sent audio.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioInput {
+    /// A sine tone of this frequency.
+    Tone { hz: f32 },
+    /// The microphone of this name, or the default one.
+    Microphone { name: Option<String> },
+}
+
+/// The tile that a picture or an audio level belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// The user's own camera or microphone.
+    Local,
+    /// A remote participant, by Janus feed.
+    Remote { feed_id: u64 },
+}
+
+/// Receives what a call shows: decoded pictures and audio levels. The media
+/// threads call it, so it must return quickly.
+pub trait MediaOutput: Send + Sync {
+    fn picture(&self, tile: Tile, picture: Arc<VideoFrame>);
+    fn level(&self, tile: Tile, level: AudioLevel);
+}
+
+/// What a call sends, and where its pictures and levels go.
+#[derive(Clone)]
+pub struct MediaSetup {
+    pub video: VideoInput,
+    pub audio: AudioInput,
+    pub output: Option<Arc<dyn MediaOutput>>,
+}
+
+impl MediaSetup {
+    /// Returns the test pattern and a tone of `tone_hz`, with nothing shown.
+    pub fn synthetic(tone_hz: f32) -> Self {
+        MediaSetup {
+            video: VideoInput::TestPattern,
+            audio: AudioInput::Tone { hz: tone_hz },
+            output: None,
+        }
+    }
+}
+
+/// The camera and microphone switches of a running call.
+#[derive(Debug)]
+pub struct SendSwitches {
+    camera_on: AtomicBool,
+    microphone_on: AtomicBool,
+}
+
+impl Default for SendSwitches {
+    fn default() -> Self {
+        SendSwitches {
+            camera_on: AtomicBool::new(true),
+            microphone_on: AtomicBool::new(true),
+        }
+    }
+}
+
+impl SendSwitches {
+    pub fn set_camera_on(&self, on: bool) {
+        self.camera_on.store(on, Ordering::Relaxed);
+    }
+
+    pub fn set_microphone_on(&self, on: bool) {
+        self.microphone_on.store(on, Ordering::Relaxed);
+    }
+
+    pub fn camera_on(&self) -> bool {
+        self.camera_on.load(Ordering::Relaxed)
+    }
+
+    pub fn microphone_on(&self) -> bool {
+        self.microphone_on.load(Ordering::Relaxed)
+    }
+}
+
+/// The receivers of the encoded media. Dropping them stops the threads.
 pub struct EncodedStreams {
     pub video: mpsc::Receiver<EncodedVideo>,
     pub audio: mpsc::Receiver<EncodedAudio>,
@@ -92,31 +189,133 @@ impl Drop for EncodedStreams {
     }
 }
 
-/// Starts the synthetic sources: the moving test pattern as VP8 at
-/// [`VIDEO_WIDTH`]x[`VIDEO_HEIGHT`] and a sine tone of `tone_hz` as Opus, both
-/// paced in real time on threads of their own.
-pub fn start_sources(tone_hz: f32) -> Result<EncodedStreams, MediaError> {
+/// Running sources that only feed a [`MediaOutput`]: the camera preview and the
+/// microphone meter before joining. Dropping it stops the threads.
+pub struct Preview {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Preview {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts the sources of `setup` with VP8 and Opus encoders, paced in real time on
+/// threads of their own. The test pattern is [`VIDEO_WIDTH`]x[`VIDEO_HEIGHT`]; a
+/// camera sends the size it opened with.
+pub fn start_sources(
+    setup: &MediaSetup,
+    switches: Arc<SendSwitches>,
+) -> Result<EncodedStreams, MediaError> {
+    let video_source = open_video(&setup.video)?;
+    let audio_source = open_audio(&setup.audio)?;
+    let format = video_source.format();
+    // A keyframe every second. The default interceptors of `webrtc` 0.21 do not
+    // pass Janus's PLI on to the application, so a subscriber that starts late, or
+    // loses a packet, waits at most this long for a picture it can decode.
     let config = Vp8Config {
-        keyframe_interval: Some(KEYFRAME_INTERVAL_FRAMES),
-        ..Vp8Config::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS, VIDEO_BITRATE_KBPS)
+        keyframe_interval: Some(format.fps.max(1)),
+        ..Vp8Config::new(
+            format.width,
+            format.height,
+            format.fps,
+            video_bitrate_kbps(format.width, format.height),
+        )
     };
     let encoder = Vp8Encoder::spawn(config)?;
     let opus = OpusEncoder::new(AUDIO_CHANNELS, AUDIO_BITRATE)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (video_tx, video) = mpsc::channel(OUTGOING_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
-
-    let pattern = TestPattern::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS).realtime();
-    let video_stop = stop.clone();
-    spawn_named("roomler-video-source", move || {
-        run_video_source(pattern, encoder, video_tx, &video_stop);
-    })?;
-    let tone = Tone::new(tone_hz).with_channels(AUDIO_CHANNELS).realtime();
-    let audio_stop = stop.clone();
-    spawn_named("roomler-audio-source", move || {
-        run_audio_source(tone, opus, audio_tx, &audio_stop);
-    })?;
+    spawn_sources(
+        video_source,
+        audio_source,
+        Some((encoder, video_tx)),
+        Some((opus, audio_tx)),
+        setup.output.clone(),
+        switches,
+        stop.clone(),
+    )?;
     Ok(EncodedStreams { video, audio, stop })
+}
+
+/// Starts the sources of `setup` without encoders, for a preview.
+pub fn start_preview(setup: &MediaSetup) -> Result<Preview, MediaError> {
+    let video_source = open_video(&setup.video)?;
+    let audio_source = open_audio(&setup.audio)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_sources(
+        video_source,
+        audio_source,
+        None,
+        None,
+        setup.output.clone(),
+        Arc::new(SendSwitches::default()),
+        stop.clone(),
+    )?;
+    Ok(Preview { stop })
+}
+
+fn spawn_sources(
+    video_source: Box<dyn VideoSource>,
+    audio_source: Box<dyn AudioSource>,
+    video_encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
+    audio_encoder: Option<(OpusEncoder, mpsc::Sender<EncodedAudio>)>,
+    output: Option<Arc<dyn MediaOutput>>,
+    switches: Arc<SendSwitches>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), MediaError> {
+    let video = SourceLoop {
+        output: output.clone(),
+        switches: switches.clone(),
+        stop: stop.clone(),
+    };
+    spawn_named("roomler-video-source", move || {
+        video.run_video(video_source, video_encoder);
+    })?;
+    let audio = SourceLoop {
+        output,
+        switches,
+        stop,
+    };
+    spawn_named("roomler-audio-source", move || {
+        audio.run_audio(audio_source, audio_encoder);
+    })?;
+    Ok(())
+}
+
+fn open_video(input: &VideoInput) -> Result<Box<dyn VideoSource>, MediaError> {
+    Ok(match input {
+        VideoInput::TestPattern => {
+            Box::new(TestPattern::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS).realtime())
+        }
+        VideoInput::Camera { name } => Box::new(CameraSource::open(
+            name.as_deref(),
+            VideoFormat {
+                width: CAMERA_WIDTH,
+                height: CAMERA_HEIGHT,
+                fps: VIDEO_FPS,
+            },
+        )?),
+    })
+}
+
+fn open_audio(input: &AudioInput) -> Result<Box<dyn AudioSource>, MediaError> {
+    Ok(match input {
+        AudioInput::Tone { hz } => {
+            Box::new(Tone::new(*hz).with_channels(AUDIO_CHANNELS).realtime())
+        }
+        AudioInput::Microphone { name } => Box::new(CpalMicrophone::open(name.as_deref())?),
+    })
+}
+
+/// Returns the VP8 bitrate for a picture size: 300 kbit/s for the test pattern's
+/// 320x240, in proportion to the pixel count, from 100 kbit/s to 1.5 Mbit/s.
+fn video_bitrate_kbps(width: u32, height: u32) -> u32 {
+    let pixels = u64::from(width) * u64::from(height);
+    let base = u64::from(VIDEO_WIDTH) * u64::from(VIDEO_HEIGHT);
+    (u64::from(VIDEO_BITRATE_KBPS) * pixels / base).clamp(100, 1_500) as u32
 }
 
 fn spawn_named(name: &'static str, body: impl FnOnce() + Send + 'static) -> Result<(), MediaError> {
@@ -127,72 +326,118 @@ fn spawn_named(name: &'static str, body: impl FnOnce() + Send + 'static) -> Resu
         .map_err(|source| MediaError::Thread { name, source })
 }
 
-fn run_video_source(
-    mut pattern: TestPattern,
-    encoder: Vp8Encoder,
-    output: mpsc::Sender<EncodedVideo>,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let frame = match pattern.next_frame() {
-            Ok(frame) => frame,
-            Err(error) => {
-                tracing::warn!(%error, "the test pattern stopped");
-                return;
-            }
-        };
-        match encoder.encode(frame, false) {
-            // The encoder is behind; this frame is skipped, like a camera's.
-            Ok(()) | Err(CodecError::QueueFull) => {}
-            Err(error) => {
-                tracing::warn!(%error, "the VP8 encoder stopped");
-                return;
-            }
-        }
-        while let Ok(encoded) = encoder.output().try_recv() {
-            let encoded = match encoded {
-                Ok(encoded) => encoded,
+/// What the two source threads share: where pictures and levels go, the switches,
+/// and the stop flag.
+struct SourceLoop {
+    output: Option<Arc<dyn MediaOutput>>,
+    switches: Arc<SendSwitches>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SourceLoop {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn run_video(
+        &self,
+        mut source: Box<dyn VideoSource>,
+        encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
+    ) {
+        let mut was_off = false;
+        while !self.stopped() {
+            let frame = match source.next_frame() {
+                Ok(frame) => frame,
                 Err(error) => {
-                    tracing::warn!(%error, "the VP8 encoder failed");
+                    tracing::warn!(%error, "the video source stopped");
                     return;
                 }
             };
-            if output.blocking_send(encoded).is_err() {
-                return;
+            // With the camera off, frames are still read, so that the source keeps
+            // its pace, but neither shown nor sent.
+            if !self.switches.camera_on() {
+                was_off = true;
+                continue;
+            }
+            // The first frame after the camera comes back is a keyframe, so that
+            // receivers need no picture from before.
+            let keyframe = std::mem::take(&mut was_off);
+            if let Some(output) = &self.output {
+                output.picture(Tile::Local, Arc::new(frame.clone()));
+            }
+            let Some((encoder, sender)) = &encoder else {
+                continue;
+            };
+            match encoder.encode(frame, keyframe) {
+                // The encoder is behind; this frame is skipped, like a camera's.
+                Ok(()) | Err(CodecError::QueueFull) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the VP8 encoder stopped");
+                    return;
+                }
+            }
+            while let Ok(encoded) = encoder.output().try_recv() {
+                let encoded = match encoded {
+                    Ok(encoded) => encoded,
+                    Err(error) => {
+                        tracing::warn!(%error, "the VP8 encoder failed");
+                        return;
+                    }
+                };
+                if sender.blocking_send(encoded).is_err() {
+                    return;
+                }
             }
         }
     }
-}
 
-fn run_audio_source(
-    mut tone: Tone,
-    mut encoder: OpusEncoder,
-    output: mpsc::Sender<EncodedAudio>,
-    stop: &AtomicBool,
-) {
-    let mut skipped: u16 = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let frame = match tone.next_frame() {
-            Ok(frame) => frame,
-            Err(error) => {
-                tracing::warn!(%error, "the tone source stopped");
-                return;
-            }
-        };
-        match encoder.encode(&frame) {
-            Ok(Some(data)) => {
-                if output
-                    .blocking_send(EncodedAudio { data, skipped })
-                    .is_err()
-                {
+    fn run_audio(
+        &self,
+        mut source: Box<dyn AudioSource>,
+        mut encoder: Option<(OpusEncoder, mpsc::Sender<EncodedAudio>)>,
+    ) {
+        let mut skipped: u16 = 0;
+        let mut frames: u64 = 0;
+        while !self.stopped() {
+            let frame = match source.next_frame() {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::warn!(%error, "the audio source stopped");
                     return;
                 }
-                skipped = 0;
+            };
+            frames += 1;
+            if let Some(output) = &self.output
+                && frames.is_multiple_of(LEVEL_EVERY_FRAMES)
+            {
+                output.level(Tile::Local, AudioLevel::measure(&frame.samples));
             }
-            Ok(None) => skipped = skipped.saturating_add(1),
-            Err(error) => {
-                tracing::warn!(%error, "the Opus encoder stopped");
-                return;
+            let Some((encoder, sender)) = &mut encoder else {
+                continue;
+            };
+            // A muted microphone is encoded as silence, which DTX turns into a
+            // comfort-noise frame every 400 ms, so nothing the microphone hears leaves
+            // the machine and the RTP timing stays continuous.
+            let frame = if self.switches.microphone_on() {
+                frame
+            } else {
+                AudioFrame::silence(frame.channels, frame.timestamp)
+            };
+            match encoder.encode(&frame) {
+                Ok(Some(data)) => {
+                    if sender
+                        .blocking_send(EncodedAudio { data, skipped })
+                        .is_err()
+                    {
+                        return;
+                    }
+                    skipped = 0;
+                }
+                Ok(None) => skipped = skipped.saturating_add(1),
+                Err(error) => {
+                    tracing::warn!(%error, "the Opus encoder stopped");
+                    return;
+                }
             }
         }
     }
@@ -216,9 +461,42 @@ pub struct DecodedStats {
 /// The shared statistics of one remote track, written by its decoder thread.
 pub type SharedStats = Arc<Mutex<DecodedStats>>;
 
+/// The feeds whose video is shown, or `None` for every feed.
+pub type VisibleFeeds = Arc<RwLock<Option<HashSet<u64>>>>;
+
+/// Where the decoder thread of one remote track delivers what it decodes.
+#[derive(Clone)]
+pub struct RemoteOutput {
+    pub output: Arc<dyn MediaOutput>,
+    /// Finds the feed that the track carries; `None` until the subscriber's offer
+    /// named it.
+    pub feed: Arc<dyn Fn() -> Option<u64> + Send + Sync>,
+    /// The feeds whose video is shown, or `None` for every feed. Video of other
+    /// feeds is not decoded.
+    pub visible: VisibleFeeds,
+}
+
+impl RemoteOutput {
+    fn tile(&self) -> Option<Tile> {
+        (self.feed)().map(|feed_id| Tile::Remote { feed_id })
+    }
+
+    fn shows(&self, tile: Option<Tile>) -> bool {
+        match (tile, &*self.visible.read().unwrap()) {
+            (_, None) => true,
+            (Some(Tile::Remote { feed_id }), Some(visible)) => visible.contains(&feed_id),
+            _ => false,
+        }
+    }
+}
+
 /// Starts a thread that reassembles and decodes the VP8 packets sent to the
-/// returned sender. The thread ends when the sender is dropped.
-pub fn spawn_video_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
+/// returned sender, and hands the pictures to `remote`. The thread ends when the
+/// sender is dropped.
+pub fn spawn_video_decoder(
+    stats: SharedStats,
+    remote: Option<RemoteOutput>,
+) -> std_mpsc::Sender<RtpUnit> {
     let (sender, packets) = std_mpsc::channel::<RtpUnit>();
     let body = move || {
         let mut decoder = match Vp8Decoder::new() {
@@ -231,6 +509,12 @@ pub fn spawn_video_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
         let mut assembler = Vp8Assembler::default();
         while let Ok(unit) = packets.recv() {
             stats.lock().unwrap().packets += 1;
+            let tile = remote.as_ref().and_then(RemoteOutput::tile);
+            // A hidden tile's packets are skipped; the gap they leave makes the
+            // assembler wait for a keyframe once the tile shows again.
+            if remote.as_ref().is_some_and(|remote| !remote.shows(tile)) {
+                continue;
+            }
             let Some(frame) = assembler.push(&unit) else {
                 continue;
             };
@@ -247,6 +531,10 @@ pub fn spawn_video_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
                                 .map_or(counter, |min| min.min(counter)),
                         );
                         stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
+                    }
+                    drop(stats);
+                    if let (Some(remote), Some(tile)) = (&remote, tile) {
+                        remote.output.picture(tile, Arc::new(picture));
                     }
                 }
                 Ok(None) => {}
@@ -269,12 +557,16 @@ pub fn spawn_video_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
 
 /// Starts a thread that plays the Opus packets sent to the returned sender out of
 /// a jitter buffer every 20 ms, decodes them and measures the tone. The thread
-/// ends when the sender is dropped.
-pub fn spawn_audio_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
+/// ends when the sender is dropped. `remote` receives the stream's audio level.
+pub fn spawn_audio_decoder(
+    stats: SharedStats,
+    remote: Option<RemoteOutput>,
+) -> std_mpsc::Sender<RtpUnit> {
     let (sender, packets) = std_mpsc::channel::<RtpUnit>();
     let body = move || {
-        let mut remote = match RemoteAudio::new(AUDIO_CHANNELS, JitterConfig::default()) {
-            Ok(remote) => remote,
+        let output = remote;
+        let mut decoder = match RemoteAudio::new(AUDIO_CHANNELS, JitterConfig::default()) {
+            Ok(decoder) => decoder,
             Err(error) => {
                 tracing::warn!(%error, "failed to create an Opus decoder");
                 return;
@@ -287,14 +579,14 @@ pub fn spawn_audio_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
             match packets.recv_timeout(wait) {
                 Ok(unit) => {
                     stats.lock().unwrap().packets += 1;
-                    remote.push(unit.sequence, unit.timestamp, unit.payload);
+                    decoder.push(unit.sequence, unit.timestamp, unit.payload);
                     continue;
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
             next_tick += AUDIO_FRAME_DURATION;
-            play_out(&mut remote, &mut recent, &stats);
+            play_out(&mut decoder, &mut recent, &stats, output.as_ref());
         }
     };
     if let Err(error) = thread::Builder::new()
@@ -307,7 +599,12 @@ pub fn spawn_audio_decoder(stats: SharedStats) -> std_mpsc::Sender<RtpUnit> {
 }
 
 /// Runs one 20 ms playout tick of a remote audio stream.
-fn play_out(remote: &mut RemoteAudio, recent: &mut VecDeque<i16>, stats: &SharedStats) {
+fn play_out(
+    remote: &mut RemoteAudio,
+    recent: &mut VecDeque<i16>,
+    stats: &SharedStats,
+    output: Option<&RemoteOutput>,
+) {
     let frame = match remote.next_frame() {
         Ok(Some(frame)) => frame,
         Ok(None) => return,
@@ -330,6 +627,14 @@ fn play_out(remote: &mut RemoteAudio, recent: &mut VecDeque<i16>, stats: &Shared
         stats.frames_decoded += 1;
         stats.frames_decoded
     };
+    if let Some(output) = output
+        && decoded.is_multiple_of(LEVEL_EVERY_FRAMES)
+        && let Some(tile) = output.tile()
+    {
+        output
+            .output
+            .level(tile, AudioLevel::measure(&frame.samples));
+    }
     if decoded.is_multiple_of(TONE_MEASURE_EVERY_FRAMES) {
         let window: Vec<i16> = recent.iter().copied().collect();
         let tone = detect_tone(&window, SAMPLE_RATE);

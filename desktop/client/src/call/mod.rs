@@ -4,8 +4,9 @@
 //! - [`signaling`]: the call frames of the WebSocket, with replies matched to
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
-//! - [`media`]: the synthetic sources with their VP8 and Opus encoders, and the
-//!   decoding of each remote track, on threads of their own.
+//! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
+//!   Opus encoders, and the decoding of each remote track, on threads of their
+//!   own, with pictures and audio levels handed to a [`MediaOutput`].
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
 //!   writes them.
 //!
@@ -15,15 +16,16 @@
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
 //!
-//! TODO: the only media source is synthetic (a test pattern and a tone). Camera and
-//! microphone capture, simulcast and playback through a speaker are in
-//! `roomler-media` but not wired in here yet.
+//! TODO: simulcast, microphone processing (echo cancellation, noise suppression)
+//! and playback through a speaker are in `roomler-media` but not wired in here
+//! yet; the remote audio is decoded and measured, not played.
 
 pub mod media;
 pub mod peer;
 pub mod report;
 pub mod signaling;
 
+pub use media::{AudioInput, MediaOutput, MediaSetup, Preview, Tile, VideoInput, start_preview};
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

@@ -1,16 +1,16 @@
-//! A joined call: the publishing and the subscribing peer connection, the
-//! synthetic media sent on the first and the statistics of what arrives on the
-//! second.
+//! A joined call: the publishing and the subscribing peer connection, the media
+//! sent on the first, and the pictures, levels and statistics of what arrives on
+//! the second.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use roomler_media::{AUDIO_FRAME_DURATION, EncodedVideo};
 use roomler_shared::call::{
-    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
-    SubscribedStream,
+    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, Participant,
+    PeerRole, StreamRef, SubscribedStream,
 };
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -31,8 +31,9 @@ use webrtc::peer_connection::{
 };
 
 use super::media::{
-    self, EncodedAudio, EncodedStreams, RtpUnit, SharedStats, spawn_audio_decoder,
-    spawn_video_decoder, video_frame_duration,
+    self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
+    SendSwitches, SharedStats, VisibleFeeds, spawn_audio_decoder, spawn_video_decoder,
+    video_frame_duration,
 };
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
@@ -154,8 +155,13 @@ pub struct CallSession {
     signaling: Arc<CallSignaling>,
     pub call_id: Uuid,
     pub feed_id: u64,
+    /// The other participants when this one joined; call events tell what changed
+    /// since.
+    pub joined_with: Vec<Participant>,
     publisher: Peer,
     received: Arc<Mutex<Received>>,
+    switches: Arc<SendSwitches>,
+    visible: VisibleFeeds,
     stop: CancellationToken,
 }
 
@@ -330,6 +336,23 @@ impl CallSession {
         room_id: Uuid,
         options: CallOptions,
     ) -> Result<Self, CallError> {
+        let setup = MediaSetup::synthetic(options.tone_hz);
+        Self::join_with(ws_url, token, room_id, options, setup).await
+    }
+
+    /// Joins like [`CallSession::join`], sending the sources of `setup` and handing
+    /// pictures and audio levels to its output.
+    pub async fn join_with(
+        ws_url: &str,
+        token: &str,
+        room_id: Uuid,
+        options: CallOptions,
+        setup: MediaSetup,
+    ) -> Result<Self, CallError> {
+        // Opening the devices first means a missing camera fails the join before
+        // the server counts the user in.
+        let switches = Arc::new(SendSwitches::default());
+        let encoded = media::start_sources(&setup, switches.clone())?;
         let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
         let signaling = Arc::new(signaling);
         let CallReply::Joined {
@@ -371,7 +394,6 @@ impl CallSession {
         let stop = CancellationToken::new();
         let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
         let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
-        let encoded = media::start_sources(options.tone_hz)?;
         tokio::spawn(send_media(
             Outgoing {
                 track: audio,
@@ -388,6 +410,7 @@ impl CallSession {
         ));
 
         let received = Arc::new(Mutex::new(Received::default()));
+        let visible = Arc::new(RwLock::new(None));
         let live: Vec<u64> = participants
             .iter()
             .filter(|participant| !participant.streams.is_empty())
@@ -403,6 +426,8 @@ impl CallSession {
                 received: received.clone(),
                 stop: stop.clone(),
                 own_feed: feed_id,
+                output: setup.output.clone(),
+                visible: visible.clone(),
             }
             .run(live, notices),
         );
@@ -410,14 +435,39 @@ impl CallSession {
             signaling,
             call_id,
             feed_id,
+            joined_with: participants,
             publisher,
             received,
+            switches,
+            visible,
             stop,
         })
     }
 
-    /// Mutes or unmutes the microphone; the server stops relaying muted audio.
+    /// Turns the camera off or on: nothing is sent while it is off, and the server
+    /// notifies the others.
+    pub async fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
+        self.switches.set_camera_on(!off);
+        self.signaling
+            .request(CallRequest::Configure {
+                audio_muted: None,
+                camera_off: Some(off),
+                substreams: Vec::new(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Decodes the video of these feeds only, or of every feed with `None`. A feed
+    /// shown again starts at its next keyframe.
+    pub fn set_visible(&self, feeds: Option<HashSet<u64>>) {
+        *self.visible.write().unwrap() = feeds;
+    }
+
+    /// Mutes or unmutes the microphone: nothing is sent while it is muted, and the
+    /// server stops relaying the stream and notifies the others.
     pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
+        self.switches.set_microphone_on(!muted);
         self.signaling
             .request(CallRequest::Configure {
                 audio_muted: Some(muted),
@@ -543,6 +593,8 @@ struct Subscriber {
     received: Arc<Mutex<Received>>,
     stop: CancellationToken,
     own_feed: u64,
+    output: Option<Arc<dyn MediaOutput>>,
+    visible: VisibleFeeds,
 }
 
 impl Subscriber {
@@ -640,6 +692,9 @@ impl Subscriber {
                 peer.0.clone(),
                 tracks_rx,
                 self.received.clone(),
+                self.output
+                    .clone()
+                    .map(|output| (output, self.visible.clone())),
                 self.stop.clone(),
             ));
             self.peer = Some(peer);
@@ -665,11 +720,12 @@ impl Subscriber {
 }
 
 /// Hands the packets of each remote track to a decoder thread of its own, with
-/// the statistics keyed by the track id.
+/// the statistics keyed by the track id, and the pictures and levels to `output`.
 async fn read_tracks(
     peer: Peer,
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
     received: Arc<Mutex<Received>>,
+    output: Option<(Arc<dyn MediaOutput>, VisibleFeeds)>,
     stop: CancellationToken,
 ) {
     loop {
@@ -692,16 +748,38 @@ async fn read_tracks(
         tokio::spawn(find_mid(
             peer.clone(),
             track.clone(),
-            track_id,
+            track_id.clone(),
             received.clone(),
         ));
+        let remote = output.clone().map(|(output, visible)| RemoteOutput {
+            output,
+            feed: feed_lookup(received.clone(), track_id),
+            visible,
+        });
         let decoder = if kind == RtpCodecKind::Audio {
-            spawn_audio_decoder(stats)
+            spawn_audio_decoder(stats, remote)
         } else {
-            spawn_video_decoder(stats)
+            spawn_video_decoder(stats, remote)
         };
         tokio::spawn(forward_packets(track, decoder, stop.clone()));
     }
+}
+
+/// Returns a lookup of the feed that the track `track_id` carries, through its
+/// subscriber `mid`.
+fn feed_lookup(
+    received: Arc<Mutex<Received>>,
+    track_id: String,
+) -> Arc<dyn Fn() -> Option<u64> + Send + Sync> {
+    Arc::new(move || {
+        let received = received.lock().unwrap();
+        let mid = received.mids.get(&track_id)?;
+        received
+            .streams
+            .iter()
+            .find(|stream| &stream.mid == mid)
+            .map(|stream| stream.feed_id)
+    })
 }
 
 /// Sends the RTP packets of `track` to its decoder thread until the track ends.

@@ -2,13 +2,15 @@
 //! writes go through the outbox, and [`Engine::run_live`] keeps both in step with the
 //! server.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use reqwest::StatusCode;
 use roomler_shared::api::PostMessageRequest;
+use roomler_shared::call::{CallEvent, CallSummary};
 use roomler_shared::model::{Message, Room, RoomKind};
 use roomler_shared::ws::{Control, Event, ServerFrame};
 use serde::Serialize;
@@ -60,6 +62,11 @@ pub enum ConnectionState {
 pub enum EngineEvent {
     Cache(Change),
     Connection(ConnectionState),
+    /// Something happened in a room's call; [`Engine::calls`] has the result.
+    Call {
+        room_id: Uuid,
+        event: CallEvent,
+    },
 }
 
 /// What a flush of the outbox did.
@@ -87,6 +94,9 @@ pub struct Engine {
     cache: Arc<Cache>,
     events: broadcast::Sender<EngineEvent>,
     connection: watch::Sender<ConnectionState>,
+    /// The calls going on, by room, as the room list shows them. Not cached: call
+    /// state is only known while online.
+    calls: Mutex<HashMap<Uuid, CallSummary>>,
 }
 
 impl Engine {
@@ -109,6 +119,7 @@ impl Engine {
             cache: Arc::new(cache),
             events,
             connection,
+            calls: Mutex::new(HashMap::new()),
         })
     }
 
@@ -211,6 +222,9 @@ impl Engine {
     }
 
     fn set_connection(&self, state: ConnectionState) {
+        if state != ConnectionState::Online {
+            self.calls.lock().unwrap().clear();
+        }
         if *self.connection.borrow() != state {
             self.connection.send_replace(state.clone());
             let _ = self.events.send(EngineEvent::Connection(state));
@@ -223,9 +237,52 @@ impl Engine {
         self.cache.rooms()
     }
 
+    /// Returns the calls going on in the user's rooms, by room, while online.
+    pub fn calls(&self) -> HashMap<Uuid, CallSummary> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Follows one call event in [`Engine::calls`] and passes it on.
+    fn apply_call_event(&self, room_id: Uuid, event: CallEvent) {
+        {
+            let mut calls = self.calls.lock().unwrap();
+            match &event {
+                CallEvent::Started { call_id } => {
+                    calls.insert(
+                        room_id,
+                        CallSummary {
+                            call_id: *call_id,
+                            participant_count: 0,
+                            started_at: time::OffsetDateTime::now_utc(),
+                        },
+                    );
+                }
+                CallEvent::Ended { .. } => {
+                    calls.remove(&room_id);
+                }
+                CallEvent::ParticipantJoined { .. } => {
+                    if let Some(call) = calls.get_mut(&room_id) {
+                        call.participant_count += 1;
+                    }
+                }
+                CallEvent::ParticipantLeft { .. } => {
+                    if let Some(call) = calls.get_mut(&room_id) {
+                        call.participant_count = call.participant_count.saturating_sub(1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = self.events.send(EngineEvent::Call { room_id, event });
+    }
+
     /// Refetches the room list from the server into the cache.
     pub async fn refresh_rooms(&self) -> Result<Vec<Room>> {
         let rooms = self.api.rooms().await?;
+        *self.calls.lock().unwrap() = rooms
+            .iter()
+            .filter_map(|room| room.call.clone().map(|call| (room.id, call)))
+            .collect();
         self.cache.replace_rooms(&rooms)?;
         self.notify([Change::RoomsChanged]);
         Ok(rooms)
@@ -623,6 +680,10 @@ impl Engine {
         let mut report = SyncReport::default();
         self.catch_up(&mut socket, &mut report, |event| on_event(event))
             .await?;
+        if !report.resynced {
+            // Call state is not replayed, so a resumed connection fetches it.
+            self.refresh_rooms().await?;
+        }
         *attempt = 0;
         self.flush_outbox().await?;
 
@@ -665,6 +726,9 @@ impl Engine {
                 ServerFrame::Control(Control::Resync { seq, reason }) => {
                     tracing::info!(reason, "the server asked for a resync");
                     self.resync(seq).await?;
+                }
+                ServerFrame::Control(Control::CallEvent { room_id, event }) => {
+                    self.apply_call_event(room_id, event);
                 }
                 ServerFrame::Control(_) => {}
             }

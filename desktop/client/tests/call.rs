@@ -14,9 +14,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use roomler_client::call::{CallOptions, CallReport, CallSession, RemoteStats};
+use roomler_client::call::{
+    CallOptions, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats, Tile,
+};
+use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
+use roomler_shared::call::CallEvent;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -410,4 +414,206 @@ async fn call_command_writes_stats() {
         let other = 1 - index;
         check_remote(index, other, &stats_of(&report.remotes, users[other].0));
     }
+}
+
+/// Counts what a [`MediaOutput`] received per tile, as the desktop app's picture
+/// board would show it.
+#[derive(Default)]
+struct Recorder {
+    pictures: std::sync::Mutex<std::collections::HashMap<Tile, u64>>,
+    levels: std::sync::Mutex<std::collections::HashMap<Tile, f32>>,
+}
+
+impl MediaOutput for Recorder {
+    fn picture(&self, tile: Tile, picture: std::sync::Arc<roomler_media::VideoFrame>) {
+        assert!(picture.width > 0);
+        assert!(picture.height > 0);
+        *self.pictures.lock().unwrap().entry(tile).or_default() += 1;
+    }
+
+    fn level(&self, tile: Tile, level: roomler_media::AudioLevel) {
+        self.levels.lock().unwrap().insert(tile, level.dbov());
+    }
+}
+
+impl Recorder {
+    fn pictures(&self, tile: Tile) -> u64 {
+        self.pictures
+            .lock()
+            .unwrap()
+            .get(&tile)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn level(&self, tile: Tile) -> Option<f32> {
+        self.levels.lock().unwrap().get(&tile).copied()
+    }
+}
+
+/// Waits up to [`MEDIA_TIMEOUT`] for `done`.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks whether the pictures of `tile` stop for a second and a half, after half a
+/// second for those in flight.
+async fn pictures_stop(recorder: &Recorder, tile: Tile) -> bool {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = recorder.pictures(tile);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    recorder.pictures(tile) == before
+}
+
+/// What the desktop call view builds on: pictures and levels of the self view and
+/// of each remote feed, no decoding of hidden feeds, camera off and on, and the
+/// engine's room call list following the call events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_view_gets_pictures_levels_and_events() {
+    if run_inside_namespace("call_view_gets_pictures_levels_and_events") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let profile = tempfile::tempdir().unwrap();
+    let engine = std::sync::Arc::new(
+        Engine::login(
+            Profile::new(profile.path()),
+            &fixture.base,
+            "caller0",
+            PASSWORD,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut events = engine.subscribe();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let live = tokio::spawn({
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        async move { engine.run_live(shutdown, |_| {}).await }
+    });
+    let mut online = engine.connection_state();
+    tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        online.wait_for(|state| *state == ConnectionState::Online),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let setup = MediaSetup {
+        output: Some(recorder.clone() as std::sync::Arc<dyn MediaOutput>),
+        ..MediaSetup::synthetic(TONES_HZ[0])
+    };
+    let alice = CallSession::join_with(&fixture.ws_url(), &users[0].1, room_id, options(0), setup)
+        .await
+        .unwrap();
+    let bob = CallSession::join(&fixture.ws_url(), &users[1].1, room_id, options(1))
+        .await
+        .unwrap();
+    let bob_tile = Tile::Remote {
+        feed_id: bob.feed_id,
+    };
+    assert_eq!(
+        alice.joined_with,
+        Vec::new(),
+        "nobody was in the call before"
+    );
+    assert_eq!(bob.joined_with.len(), 1);
+    assert_eq!(bob.joined_with[0].user_id, users[0].0);
+
+    wait_until(
+        "the self view and Bob's tile have pictures and levels",
+        || {
+            recorder.pictures(Tile::Local) > 10
+                && recorder.pictures(bob_tile) > 10
+                && recorder.level(Tile::Local).is_some()
+                && recorder.level(bob_tile).is_some()
+        },
+    )
+    .await;
+    // The tone plays at a fixed amplitude, far above silence.
+    let level = recorder.level(bob_tile).unwrap();
+    assert!(level > -40.0, "Bob's tone measured {level} dBov");
+
+    // The engine saw the call start and both join, and counts them.
+    let mut joined = 0;
+    wait_until("the engine counts two participants", || {
+        while let Ok(event) = events.try_recv() {
+            if let EngineEvent::Call {
+                room_id: event_room,
+                event: CallEvent::ParticipantJoined { .. },
+            } = event
+            {
+                assert_eq!(event_room, room_id);
+                joined += 1;
+            }
+        }
+        joined == 2
+            && engine
+                .calls()
+                .get(&room_id)
+                .is_some_and(|call| call.participant_count == 2)
+    })
+    .await;
+
+    // A hidden tile is not decoded: packets go on arriving, pictures stop.
+    alice.set_visible(Some(std::collections::HashSet::new()));
+    assert!(
+        pictures_stop(&recorder, bob_tile).await,
+        "Bob's hidden tile was still decoded"
+    );
+    let hidden = stats_of(&alice.stats(), users[1].0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still_hidden = stats_of(&alice.stats(), users[1].0);
+    assert!(still_hidden.video_packets_received > hidden.video_packets_received);
+    assert_eq!(
+        still_hidden.video_frames_decoded,
+        hidden.video_frames_decoded
+    );
+    let shown_again = recorder.pictures(bob_tile);
+    alice.set_visible(Some([bob.feed_id].into()));
+    wait_until("Bob's tile shows again", || {
+        recorder.pictures(bob_tile) > shown_again + 5
+    })
+    .await;
+
+    // Bob's camera off stops his pictures at Alice's; on brings them back.
+    bob.set_camera_off(true).await.unwrap();
+    assert!(
+        pictures_stop(&recorder, bob_tile).await,
+        "pictures kept coming with the camera off"
+    );
+    let off = recorder.pictures(bob_tile);
+    bob.set_camera_off(false).await.unwrap();
+    wait_until("Bob's camera is back", || {
+        recorder.pictures(bob_tile) > off + 5
+    })
+    .await;
+
+    // Alice's own camera off stops her self view too.
+    alice.set_camera_off(true).await.unwrap();
+    assert!(pictures_stop(&recorder, Tile::Local).await);
+
+    bob.leave().await.unwrap();
+    wait_until("the engine counts one participant", || {
+        engine
+            .calls()
+            .get(&room_id)
+            .is_some_and(|call| call.participant_count == 1)
+    })
+    .await;
+    alice.leave().await.unwrap();
+    wait_until("the call is over", || engine.calls().is_empty()).await;
+    shutdown.cancel();
+    live.await.unwrap();
 }

@@ -8,7 +8,7 @@
 //! are RFC 3339 strings, as the server sends them.
 
 use roomler_client::cache;
-use roomler_shared::model;
+use roomler_shared::{call, model};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -625,6 +625,141 @@ impl From<cache::Change> for Change {
     }
 }
 
+/// A stream that a call participant publishes.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct PublishedStream {
+    pub mid: String,
+    /// `audio` or `video`.
+    pub kind: String,
+    pub codec: Option<String>,
+    pub simulcast: bool,
+}
+
+impl From<call::PublishedStream> for PublishedStream {
+    fn from(stream: call::PublishedStream) -> Self {
+        let call::PublishedStream {
+            mid,
+            kind,
+            codec,
+            simulcast,
+        } = stream;
+        PublishedStream {
+            mid,
+            kind: match kind {
+                call::MediaKind::Audio => "audio".into(),
+                call::MediaKind::Video => "video".into(),
+            },
+            codec,
+            simulcast,
+        }
+    }
+}
+
+/// A participant of a call, as the other participants see it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Participant {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub feed_id: u64,
+    pub audio_muted: bool,
+    pub camera_off: bool,
+    pub streams: Vec<PublishedStream>,
+}
+
+impl From<call::Participant> for Participant {
+    fn from(participant: call::Participant) -> Self {
+        let call::Participant {
+            user_id,
+            username,
+            display_name,
+            feed_id,
+            audio_muted,
+            camera_off,
+            streams,
+        } = participant;
+        Participant {
+            user_id,
+            username,
+            display_name,
+            feed_id,
+            audio_muted,
+            camera_off,
+            streams: streams.into_iter().map(PublishedStream::from).collect(),
+        }
+    }
+}
+
+/// Something that happened in a room's call.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CallEvent {
+    Started {
+        call_id: Uuid,
+    },
+    Ended {
+        call_id: Uuid,
+    },
+    ParticipantJoined {
+        participant: Participant,
+    },
+    ParticipantLeft {
+        user_id: Uuid,
+        feed_id: u64,
+    },
+    Published {
+        user_id: Uuid,
+        feed_id: u64,
+        streams: Vec<PublishedStream>,
+    },
+    Muted {
+        user_id: Uuid,
+    },
+    Unmuted {
+        user_id: Uuid,
+    },
+    CameraOn {
+        user_id: Uuid,
+    },
+    CameraOff {
+        user_id: Uuid,
+    },
+    Speaking {
+        user_id: Uuid,
+        speaking: bool,
+    },
+}
+
+impl From<call::CallEvent> for CallEvent {
+    fn from(event: call::CallEvent) -> Self {
+        use call::CallEvent as Engine;
+        match event {
+            Engine::Started { call_id } => CallEvent::Started { call_id },
+            Engine::Ended { call_id } => CallEvent::Ended { call_id },
+            Engine::ParticipantJoined { participant } => CallEvent::ParticipantJoined {
+                participant: participant.into(),
+            },
+            Engine::ParticipantLeft { user_id, feed_id } => {
+                CallEvent::ParticipantLeft { user_id, feed_id }
+            }
+            Engine::Published {
+                user_id,
+                feed_id,
+                streams,
+            } => CallEvent::Published {
+                user_id,
+                feed_id,
+                streams: streams.into_iter().map(PublishedStream::from).collect(),
+            },
+            Engine::Muted { user_id } => CallEvent::Muted { user_id },
+            Engine::Unmuted { user_id } => CallEvent::Unmuted { user_id },
+            Engine::CameraOn { user_id } => CallEvent::CameraOn { user_id },
+            Engine::CameraOff { user_id } => CallEvent::CameraOff { user_id },
+            Engine::Speaking { user_id, speaking } => CallEvent::Speaking { user_id, speaking },
+        }
+    }
+}
+
 /// The state of the live connection to the server.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -849,5 +984,45 @@ mod tests {
             mirror,
             json!({"state": "reconnecting", "attempt": 2, "retry_in_ms": 1500})
         );
+    }
+
+    #[test]
+    fn call_event_json_matches_engine() {
+        let stream = call::PublishedStream {
+            mid: "1".into(),
+            kind: call::MediaKind::Video,
+            codec: Some("vp8".into()),
+            simulcast: false,
+        };
+        let events = [
+            call::CallEvent::ParticipantJoined {
+                participant: call::Participant {
+                    user_id: Uuid::new_v4(),
+                    username: "alice".into(),
+                    display_name: "Alice".into(),
+                    feed_id: 7,
+                    audio_muted: true,
+                    camera_off: false,
+                    streams: vec![stream.clone()],
+                },
+            },
+            call::CallEvent::Published {
+                user_id: Uuid::new_v4(),
+                feed_id: 7,
+                streams: vec![stream],
+            },
+            call::CallEvent::ParticipantLeft {
+                user_id: Uuid::new_v4(),
+                feed_id: 7,
+            },
+            call::CallEvent::CameraOff {
+                user_id: Uuid::new_v4(),
+            },
+        ];
+        for event in events {
+            let engine = serde_json::to_value(&event).unwrap();
+            let mirror = serde_json::to_value(CallEvent::from(event)).unwrap();
+            assert_eq!(mirror, engine);
+        }
     }
 }

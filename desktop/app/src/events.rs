@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::dto::{Change, ConnectionState};
+use crate::dto::{CallEvent, Change, ConnectionState};
 use crate::tray::UnreadSignal;
 
 /// A change in the engine: `{type: "cache", kind, ...}` when cached data moved, for the UI
@@ -23,6 +23,11 @@ use crate::tray::UnreadSignal;
 pub enum EngineEvent {
     Cache(Change),
     Connection(ConnectionState),
+    /// Something happened in a room's call: `{type: "call", room_id, event, ...}`.
+    Call {
+        room_id: Uuid,
+        event: CallEvent,
+    },
 }
 
 impl From<roomler_client::EngineEvent> for EngineEvent {
@@ -30,6 +35,10 @@ impl From<roomler_client::EngineEvent> for EngineEvent {
         match event {
             roomler_client::EngineEvent::Cache(change) => EngineEvent::Cache(change.into()),
             roomler_client::EngineEvent::Connection(state) => EngineEvent::Connection(state.into()),
+            roomler_client::EngineEvent::Call { room_id, event } => EngineEvent::Call {
+                room_id,
+                event: event.into(),
+            },
         }
     }
 }
@@ -117,6 +126,13 @@ mod tests {
                 room_id,
             }),
             roomler_client::EngineEvent::Connection(roomler_client::ConnectionState::Online),
+            roomler_client::EngineEvent::Call {
+                room_id,
+                event: roomler_shared::call::CallEvent::Speaking {
+                    user_id: Uuid::nil(),
+                    speaking: true,
+                },
+            },
         ];
         for event in events {
             let engine = serde_json::to_value(&event).unwrap();

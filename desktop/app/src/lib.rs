@@ -6,6 +6,8 @@
 //! reaches the UI as an `engine-event`.
 //!
 //! - [`attachments`]: the commands for attachments: thumbnails, images, downloads.
+//! - [`calls`]: the commands of a room's call, and the `roomler-frame` scheme that serves
+//!   its pictures.
 //! - [`cli`]: the command line: `--version`, `--server`, `--profile`.
 //! - [`commands`]: the Tauri commands the UI invokes.
 //! - [`defaults`]: the default server URL that administrators push.
@@ -22,6 +24,7 @@
 //! event types here by [`bindings`]; a test fails when the committed file is out of date.
 
 pub mod attachments;
+pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod defaults;
@@ -98,6 +101,17 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             moderation::set_pin,
             moderation::pins,
             moderation::room_files,
+            calls::call_devices,
+            calls::start_call_preview,
+            calls::stop_call_preview,
+            calls::join_call,
+            calls::leave_call,
+            calls::set_call_muted,
+            calls::set_call_camera_off,
+            calls::set_visible_tiles,
+            calls::call_levels,
+            calls::call_stats,
+            calls::room_calls,
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,
@@ -105,6 +119,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
         .constant("UPLOAD_MAX_BYTES", commands::UPLOAD_MAX_BYTES)
+        .constant("FRAME_SCHEME", calls::FRAME_SCHEME)
+        .constant("FRAME_HEADER_BYTES", calls::FRAME_HEADER_BYTES)
         // Every exported type only goes to the UI, so one TypeScript type per Rust type is
         // enough. With serde phases, specta-serde would add a `_Deserialize` variant of each.
         .disable_serde_phases()
@@ -144,6 +160,14 @@ pub fn run(options: Options) -> tauri::Result<()> {
         }))
         .plugin(window_state)
         .plugin(tauri_plugin_notification::init())
+        .register_asynchronous_uri_scheme_protocol(calls::FRAME_SCHEME, |context, request, responder| {
+            let board = context.app_handle().state::<state::AppState>().calls().board().clone();
+            // Converting a picture to RGBA takes a moment; it runs off the webview's thread.
+            tauri::async_runtime::spawn_blocking(move || {
+                let uri = request.uri();
+                responder.respond(calls::frame_response(&board, uri.path(), uri.query()));
+            });
+        })
         .invoke_handler(invoke_handler)
         .setup(move |app| {
             bindings.mount_events(app);

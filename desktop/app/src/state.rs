@@ -10,6 +10,7 @@ use tauri::{AppHandle, Manager};
 use tokio_util::sync::CancellationToken;
 
 use crate::attachments::Downloads;
+use crate::calls::Calls;
 use crate::error::CommandError;
 use crate::{events, notifications, tray};
 
@@ -25,6 +26,7 @@ pub struct AppState {
     /// Held by each outbox flush that a command starts, so they run one at a time.
     flush_lock: Arc<tokio::sync::Mutex<()>>,
     downloads: Downloads,
+    calls: Calls,
 }
 
 /// A logged-in user's engine and the tasks that run for it.
@@ -42,7 +44,13 @@ impl AppState {
             session: Mutex::new(None),
             flush_lock: Arc::default(),
             downloads: Downloads::default(),
+            calls: Calls::default(),
         }
+    }
+
+    /// Returns the preview and the call the user is in.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
     }
 
     pub fn profile(&self) -> &Profile {
@@ -122,6 +130,8 @@ impl AppState {
     /// out. Tasks that do not stop within [`STOP_TIMEOUT`] are aborted.
     pub async fn end_session(&self, app: &AppHandle) -> Option<Arc<Engine>> {
         let session = self.session.lock().unwrap().take()?;
+        // The call's connection uses the session's token, so it ends first.
+        self.calls.leave().await;
         session.shutdown.cancel();
         for task in session.tasks {
             let abort = task.inner().abort_handle();

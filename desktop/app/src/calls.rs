@@ -1,0 +1,649 @@
+//! The commands of a room's call: device lists, the pre-join preview, joining and
+//! leaving, the microphone and camera switches, and what the call view polls.
+//!
+//! Pictures do not cross the IPC as JSON. The engine hands every decoded picture to
+//! a [`PictureBoard`], which keeps the newest one per tile. The call view fetches
+//! `roomler-frame://localhost/<tile>?after=<seq>` (see [`FRAME_SCHEME`]) for each
+//! visible tile at its own pace. So a tile that the page does not draw costs no
+//! conversion, and a slow page skips pictures instead of queueing them. Each answer
+//! is a 16-byte header (width and height as little-endian u32, the picture's
+//! sequence number as little-endian u64) and the picture as RGBA, which the page
+//! puts into a canvas. `<tile>` is `local` for the self view or a feed id.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use roomler_client::call::{
+    AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaSetup, Preview, RemoteStats,
+    SignalingError, Tile, VideoInput, start_preview,
+};
+use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use tauri::http::{Response, StatusCode};
+use uuid::Uuid;
+
+use crate::error::{CommandError, ErrorCode};
+use crate::state::AppState;
+
+type CommandResult<T> = Result<T, CommandError>;
+
+/// The URI scheme that serves the call's pictures.
+pub const FRAME_SCHEME: &str = "roomler-frame";
+/// Bytes before the RGBA data of a picture.
+pub const FRAME_HEADER_BYTES: usize = 16;
+
+/// A camera, microphone or speaker as the device pickers show it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Device {
+    /// The name to pass back when choosing the device.
+    pub name: String,
+    pub description: String,
+    pub is_default: bool,
+}
+
+/// The devices of this computer. A list that the system could not read is empty,
+/// with the reason in `problems`.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct CallDevices {
+    pub cameras: Vec<Device>,
+    pub microphones: Vec<Device>,
+    pub speakers: Vec<Device>,
+    pub problems: Vec<String>,
+}
+
+/// The source of a call's video or audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum InputChoice {
+    /// The test pattern or the test tone, for computers without the device.
+    Synthetic,
+    /// The device of this name, or the system's default one.
+    Device { name: Option<String> },
+}
+
+/// The camera and the microphone chosen on the pre-join screen.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct MediaChoice {
+    pub camera: InputChoice,
+    pub microphone: InputChoice,
+}
+
+/// A participant of a call, as the tiles show them.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct CallParticipant {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub feed_id: u64,
+    pub audio_muted: bool,
+    pub camera_off: bool,
+}
+
+impl From<roomler_shared::call::Participant> for CallParticipant {
+    fn from(participant: roomler_shared::call::Participant) -> Self {
+        let roomler_shared::call::Participant {
+            user_id,
+            username,
+            display_name,
+            feed_id,
+            audio_muted,
+            camera_off,
+            streams: _,
+        } = participant;
+        CallParticipant {
+            user_id,
+            username,
+            display_name,
+            feed_id,
+            audio_muted,
+            camera_off,
+        }
+    }
+}
+
+/// The call the user just joined.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct JoinedCall {
+    pub room_id: Uuid,
+    pub call_id: Uuid,
+    /// The user's own feed.
+    pub feed_id: u64,
+    /// The other participants when the user joined; `engine-event`s of type `call`
+    /// tell what changes.
+    pub participants: Vec<CallParticipant>,
+}
+
+/// The audio level of one tile: `local` or a feed id, as in the picture URLs.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct TileLevel {
+    pub tile: String,
+    /// Level in dBov: 0 is full scale, -127 silence.
+    pub dbov: f32,
+}
+
+/// Counts of what one remote participant's streams delivered so far, for the
+/// quality indicator.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct TileStats {
+    pub feed_id: u64,
+    pub video_packets_received: u64,
+    pub video_frames_received: u64,
+    pub video_frames_decoded: u64,
+    pub audio_packets_received: u64,
+    pub audio_frames_decoded: u64,
+}
+
+impl From<RemoteStats> for TileStats {
+    fn from(stats: RemoteStats) -> Self {
+        TileStats {
+            feed_id: stats.feed_id,
+            video_packets_received: stats.video_packets_received,
+            video_frames_received: stats.video_frames_received,
+            video_frames_decoded: stats.video_frames_decoded,
+            audio_packets_received: stats.audio_packets_received,
+            audio_frames_decoded: stats.audio_frames_decoded,
+        }
+    }
+}
+
+/// A room's call as the room list shows it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct RoomCall {
+    pub room_id: Uuid,
+    pub call: crate::dto::CallSummary,
+}
+
+/// Names a tile as the picture URLs and [`TileLevel`] do.
+pub fn tile_name(tile: Tile) -> String {
+    match tile {
+        Tile::Local => "local".into(),
+        Tile::Remote { feed_id } => feed_id.to_string(),
+    }
+}
+
+/// Reads a tile's name back; `None` for anything else.
+pub fn parse_tile(name: &str) -> Option<Tile> {
+    match name {
+        "local" => Some(Tile::Local),
+        _ => name.parse().ok().map(|feed_id| Tile::Remote { feed_id }),
+    }
+}
+
+#[derive(Debug)]
+struct Stored {
+    seq: u64,
+    picture: Arc<VideoFrame>,
+}
+
+/// The newest picture and audio level of every tile. The media threads write it;
+/// the frame scheme and [`call_levels`] read it.
+#[derive(Debug, Default)]
+pub struct PictureBoard {
+    pictures: Mutex<HashMap<Tile, Stored>>,
+    levels: Mutex<HashMap<Tile, f32>>,
+    next_seq: std::sync::atomic::AtomicU64,
+}
+
+impl PictureBoard {
+    /// Returns the newest picture of `tile` if it is newer than `after`, as the frame
+    /// scheme sends it: the header, then RGBA.
+    pub fn encoded_after(&self, tile: Tile, after: u64) -> Option<Vec<u8>> {
+        let (seq, picture) = {
+            let pictures = self.pictures.lock().unwrap();
+            let stored = pictures.get(&tile).filter(|stored| stored.seq > after)?;
+            (stored.seq, stored.picture.clone())
+        };
+        let pixels = picture.width as usize * picture.height as usize;
+        let mut body = Vec::with_capacity(FRAME_HEADER_BYTES + pixels * 4);
+        body.extend_from_slice(&picture.width.to_le_bytes());
+        body.extend_from_slice(&picture.height.to_le_bytes());
+        body.extend_from_slice(&seq.to_le_bytes());
+        picture.write_rgba(&mut body);
+        Some(body)
+    }
+
+    pub fn levels(&self) -> Vec<TileLevel> {
+        let mut levels: Vec<TileLevel> = self
+            .levels
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(tile, dbov)| TileLevel {
+                tile: tile_name(*tile),
+                dbov: *dbov,
+            })
+            .collect();
+        levels.sort_by(|left, right| left.tile.cmp(&right.tile));
+        levels
+    }
+
+    /// Forgets every tile, e.g. after leaving a call.
+    pub fn clear(&self) {
+        self.pictures.lock().unwrap().clear();
+        self.levels.lock().unwrap().clear();
+    }
+}
+
+impl MediaOutput for PictureBoard {
+    fn picture(&self, tile: Tile, picture: Arc<VideoFrame>) {
+        let seq = self
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.pictures
+            .lock()
+            .unwrap()
+            .insert(tile, Stored { seq, picture });
+    }
+
+    fn level(&self, tile: Tile, level: AudioLevel) {
+        self.levels.lock().unwrap().insert(tile, level.dbov());
+    }
+}
+
+/// The call state of the app: at most one preview and one call at a time.
+#[derive(Default)]
+pub struct Calls {
+    board: Arc<PictureBoard>,
+    preview: Mutex<Option<Preview>>,
+    active: tokio::sync::Mutex<Option<(Uuid, CallSession)>>,
+}
+
+impl Calls {
+    pub fn board(&self) -> &Arc<PictureBoard> {
+        &self.board
+    }
+
+    fn setup(&self, choice: &MediaChoice) -> MediaSetup {
+        MediaSetup {
+            video: match &choice.camera {
+                InputChoice::Synthetic => VideoInput::TestPattern,
+                InputChoice::Device { name } => VideoInput::Camera { name: name.clone() },
+            },
+            audio: match &choice.microphone {
+                // A quiet A: audible on a speaker without being unpleasant.
+                InputChoice::Synthetic => AudioInput::Tone { hz: 440.0 },
+                InputChoice::Device { name } => AudioInput::Microphone { name: name.clone() },
+            },
+            output: Some(self.board.clone() as Arc<dyn MediaOutput>),
+        }
+    }
+
+    /// Leaves the running call, if any.
+    pub async fn leave(&self) {
+        if let Some((room_id, session)) = self.active.lock().await.take()
+            && let Err(error) = session.leave().await
+        {
+            tracing::info!(%error, %room_id, "leaving the call failed; the server drops it with the connection");
+        }
+        self.board.clear();
+    }
+}
+
+fn device_list(
+    kind: &str,
+    listed: Result<Vec<roomler_media::source::DeviceInfo>, SourceError>,
+    problems: &mut Vec<String>,
+) -> Vec<Device> {
+    match listed {
+        Ok(devices) => devices
+            .into_iter()
+            .map(|device| Device {
+                name: device.name,
+                description: device.description,
+                is_default: device.is_default,
+            })
+            .collect(),
+        Err(error) => {
+            problems.push(format!("The {kind} list is not available: {error}."));
+            Vec::new()
+        }
+    }
+}
+
+/// Maps a call failure to the error the UI shows.
+fn call_error(error: CallError) -> CommandError {
+    match error {
+        CallError::Signaling(SignalingError::Rejected { code, message, .. }) => CommandError {
+            code: ErrorCode::Rejected,
+            message,
+            server_code: Some(code.as_str().to_string()),
+            retryable: false,
+        },
+        CallError::Signaling(
+            error @ (SignalingError::Connect(_)
+            | SignalingError::Closed
+            | SignalingError::Timeout { .. }),
+        ) => CommandError {
+            code: ErrorCode::Network,
+            message: format!("{error}; check the connection to the server and join again"),
+            server_code: None,
+            retryable: true,
+        },
+        CallError::Media(roomler_client::call::media::MediaError::Device(error)) => {
+            CommandError::invalid_input(device_advice(&error))
+        }
+        other => CommandError::new(ErrorCode::Internal, other.to_string()),
+    }
+}
+
+/// Returns the message for a device that failed to open, with what to do about it.
+fn device_advice(error: &SourceError) -> String {
+    let kind = match error {
+        SourceError::NoDevice { kind, .. }
+        | SourceError::DeviceLost { kind, .. }
+        | SourceError::Unsupported { kind, .. }
+        | SourceError::Backend { kind, .. } => Some(*kind),
+        SourceError::Ended => None,
+    };
+    let instead = match kind {
+        Some(DeviceKind::Camera) => "pick another camera, or the test pattern",
+        Some(DeviceKind::Microphone) => "pick another microphone, or the test tone",
+        _ => "pick another device",
+    };
+    format!("{error}; {instead}")
+}
+
+/// Lists the cameras, microphones and speakers.
+#[tauri::command]
+#[specta::specta]
+pub async fn call_devices() -> CommandResult<CallDevices> {
+    tauri::async_runtime::spawn_blocking(|| {
+        let mut problems = Vec::new();
+        let cameras = device_list("camera", roomler_media::list_cameras(), &mut problems);
+        let microphones = device_list(
+            "microphone",
+            roomler_media::list_microphones(),
+            &mut problems,
+        );
+        let speakers = device_list("speaker", roomler_media::list_speakers(), &mut problems);
+        CallDevices {
+            cameras,
+            microphones,
+            speakers,
+            problems,
+        }
+    })
+    .await
+    .map_err(|error| CommandError::new(ErrorCode::Internal, error.to_string()))
+}
+
+/// Starts the camera preview and the microphone meter of the pre-join screen, or
+/// restarts them with other devices. The self view is the `local` tile.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_call_preview(
+    state: State<'_, AppState>,
+    media: MediaChoice,
+) -> CommandResult<()> {
+    let calls = state.calls();
+    // The old preview lets go of its devices before the new one opens them.
+    calls.preview.lock().unwrap().take();
+    calls.board.clear();
+    let setup = calls.setup(&media);
+    let preview = tauri::async_runtime::spawn_blocking(move || start_preview(&setup))
+        .await
+        .map_err(|error| CommandError::new(ErrorCode::Internal, error.to_string()))?
+        .map_err(|error| call_error(CallError::Media(error)))?;
+    *calls.preview.lock().unwrap() = Some(preview);
+    Ok(())
+}
+
+/// Stops the preview and lets go of its devices.
+#[tauri::command]
+#[specta::specta]
+pub fn stop_call_preview(state: State<'_, AppState>) {
+    state.calls().preview.lock().unwrap().take();
+}
+
+/// Joins the call of `room_id` with the chosen devices, leaving any other call.
+#[tauri::command]
+#[specta::specta]
+pub async fn join_call(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    media: MediaChoice,
+) -> CommandResult<JoinedCall> {
+    let engine = state.engine()?;
+    let calls = state.calls();
+    calls.preview.lock().unwrap().take();
+    calls.leave().await;
+    let token = engine
+        .api()
+        .token()
+        .ok_or_else(|| CommandError::from(roomler_client::ClientError::NotLoggedIn))?
+        .to_string();
+    let ws_url = engine.api().ws_url(None);
+    let options = CallOptions {
+        bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        relay_only: false,
+        tone_hz: 440.0,
+    };
+    let session = CallSession::join_with(&ws_url, &token, room_id, options, calls.setup(&media))
+        .await
+        .map_err(call_error)?;
+    let joined = JoinedCall {
+        room_id,
+        call_id: session.call_id,
+        feed_id: session.feed_id,
+        participants: session
+            .joined_with
+            .iter()
+            .cloned()
+            .map(CallParticipant::from)
+            .collect(),
+    };
+    *calls.active.lock().await = Some((room_id, session));
+    Ok(joined)
+}
+
+/// Leaves the call, if the user is in one.
+#[tauri::command]
+#[specta::specta]
+pub async fn leave_call(state: State<'_, AppState>) -> CommandResult<()> {
+    state.calls().leave().await;
+    Ok(())
+}
+
+async fn with_session<T>(
+    state: &AppState,
+    action: impl AsyncFnOnce(&CallSession) -> Result<T, CallError>,
+) -> CommandResult<T> {
+    let active = state.calls().active.lock().await;
+    let (_, session) = active
+        .as_ref()
+        .ok_or_else(|| CommandError::invalid_input("you are not in a call; join one first"))?;
+    action(session).await.map_err(call_error)
+}
+
+/// Mutes or unmutes the microphone.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_call_muted(state: State<'_, AppState>, muted: bool) -> CommandResult<()> {
+    with_session(&state, async |session| session.set_muted(muted).await).await
+}
+
+/// Turns the camera off or on.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_call_camera_off(state: State<'_, AppState>, off: bool) -> CommandResult<()> {
+    with_session(&state, async |session| session.set_camera_off(off).await).await
+}
+
+/// Decodes video for these feeds only: the tiles on screen.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_visible_tiles(
+    state: State<'_, AppState>,
+    feed_ids: Vec<u64>,
+) -> CommandResult<()> {
+    let visible: HashSet<u64> = feed_ids.into_iter().collect();
+    with_session(&state, async |session| {
+        session.set_visible(Some(visible));
+        Ok(())
+    })
+    .await
+}
+
+/// Returns the audio level of every tile that has one, for the meters and the
+/// active speaker.
+#[tauri::command]
+#[specta::specta]
+pub fn call_levels(state: State<'_, AppState>) -> Vec<TileLevel> {
+    state.calls().board.levels()
+}
+
+/// Returns what each remote participant's streams delivered so far.
+#[tauri::command]
+#[specta::specta]
+pub async fn call_stats(state: State<'_, AppState>) -> CommandResult<Vec<TileStats>> {
+    with_session(&state, async |session| {
+        Ok(session.stats().into_iter().map(TileStats::from).collect())
+    })
+    .await
+}
+
+/// Returns the calls going on in the user's rooms, for the room list.
+#[tauri::command]
+#[specta::specta]
+pub fn room_calls(state: State<'_, AppState>) -> CommandResult<Vec<RoomCall>> {
+    let engine = state.engine()?;
+    let mut calls: Vec<RoomCall> = engine
+        .calls()
+        .into_iter()
+        .map(|(room_id, call)| RoomCall {
+            room_id,
+            call: call.into(),
+        })
+        .collect();
+    calls.sort_by_key(|call| call.room_id);
+    Ok(calls)
+}
+
+/// Serves one request of the frame scheme: the newest picture of the tile in the
+/// path, if newer than `after`; 204 when there is none yet.
+pub fn frame_response(board: &PictureBoard, path: &str, query: Option<&str>) -> Response<Vec<u8>> {
+    let tile = path.trim_start_matches('/');
+    let Some(tile) = parse_tile(tile) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("no tile {tile:?}; ask for `local` or a feed id"),
+        );
+    };
+    let after = query
+        .and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("after="))
+        })
+        .and_then(|after| after.parse().ok())
+        .unwrap_or(0);
+    match board.encoded_after(tile, after) {
+        Some(body) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/octet-stream")
+            .header("access-control-allow-origin", "*")
+            .header("cache-control", "no-store")
+            .body(body)
+            .unwrap(),
+        None => Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header("access-control-allow-origin", "*")
+            .body(Vec::new())
+            .unwrap(),
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .header("access-control-allow-origin", "*")
+        .body(text.into_bytes())
+        .unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn picture(width: u32, height: u32) -> Arc<VideoFrame> {
+        Arc::new(VideoFrame::black(width, height, Duration::ZERO))
+    }
+
+    #[test]
+    fn tile_names_round_trip() {
+        for tile in [Tile::Local, Tile::Remote { feed_id: 42 }] {
+            assert_eq!(parse_tile(&tile_name(tile)), Some(tile));
+        }
+        assert_eq!(parse_tile("camera"), None);
+    }
+
+    #[test]
+    fn frame_scheme_serves_newest_picture_once() {
+        let board = PictureBoard::default();
+        let empty = frame_response(&board, "/7", None);
+        assert_eq!(empty.status(), StatusCode::NO_CONTENT);
+
+        board.picture(Tile::Remote { feed_id: 7 }, picture(4, 2));
+        board.picture(Tile::Remote { feed_id: 7 }, picture(8, 6));
+        let response = frame_response(&board, "/7", Some("after=0"));
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.body();
+        assert_eq!(body.len(), FRAME_HEADER_BYTES + 8 * 6 * 4);
+        assert_eq!(u32::from_le_bytes(body[0..4].try_into().unwrap()), 8);
+        assert_eq!(u32::from_le_bytes(body[4..8].try_into().unwrap()), 6);
+        let seq = u64::from_le_bytes(body[8..16].try_into().unwrap());
+        assert_eq!(&body[16..20], &[0, 0, 0, 255]);
+
+        // Asking again after that picture gets nothing until a new one arrives.
+        let query = format!("after={seq}");
+        let again = frame_response(&board, "/7", Some(&query));
+        assert_eq!(again.status(), StatusCode::NO_CONTENT);
+        board.picture(Tile::Remote { feed_id: 7 }, picture(8, 6));
+        assert_eq!(
+            frame_response(&board, "/7", Some(&query)).status(),
+            StatusCode::OK
+        );
+        // Another tile's pictures are its own.
+        assert_eq!(
+            frame_response(&board, "/local", None).status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+
+    #[test]
+    fn frame_scheme_rejects_unknown_tiles() {
+        let response = frame_response(&PictureBoard::default(), "/camera", None);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let text = String::from_utf8(response.body().clone()).unwrap();
+        assert!(text.contains("\"camera\""), "{text}");
+    }
+
+    #[test]
+    fn levels_name_their_tiles() {
+        let board = PictureBoard::default();
+        board.level(Tile::Local, AudioLevel::from_dbov(-20.0));
+        board.level(Tile::Remote { feed_id: 3 }, AudioLevel::from_dbov(-40.0));
+        let levels = board.levels();
+        assert_eq!(levels.len(), 2);
+        assert_eq!(levels[0].tile, "3");
+        assert!((levels[0].dbov + 40.0).abs() < 0.5);
+        assert_eq!(levels[1].tile, "local");
+        board.clear();
+        assert!(board.levels().is_empty());
+    }
+
+    #[test]
+    fn device_failures_say_what_to_do() {
+        let message = device_advice(&SourceError::NoDevice {
+            kind: DeviceKind::Camera,
+            requested: Some("Front".into()),
+        });
+        assert!(message.contains("\"Front\""), "{message}");
+        assert!(message.contains("test pattern"), "{message}");
+    }
+}

@@ -6,7 +6,7 @@
 //
 // Optional arguments are always sent, as `null`, which the Rust side reads as `None`.
 
-import { Channel } from '@tauri-apps/api/core';
+import { Channel, convertFileSrc } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
 
 import {
@@ -19,6 +19,17 @@ import {
 
 export type {
   Attachment,
+  CallDevices,
+  CallEvent,
+  CallParticipant,
+  CallSummary,
+  Device,
+  InputChoice,
+  JoinedCall,
+  MediaChoice,
+  RoomCall,
+  TileLevel,
+  TileStats,
   CachedRoom,
   Change as CacheChange,
   CommandError,
@@ -47,10 +58,21 @@ export type {
   UploadedFile,
   UserRef,
 } from './generated';
-export { HISTORY_MAX_LIMIT, UPLOAD_MAX_BYTES } from './generated';
+export {
+  FRAME_HEADER_BYTES,
+  HISTORY_MAX_LIMIT,
+  UPLOAD_MAX_BYTES,
+} from './generated';
 
+import { FRAME_SCHEME } from './generated';
 import type {
   CachedRoom,
+  CallDevices,
+  JoinedCall,
+  MediaChoice,
+  RoomCall,
+  TileLevel,
+  TileStats,
   EngineEvent,
   Invite,
   LocalHit,
@@ -344,6 +366,68 @@ export function retryOutbox(id: number): Promise<void> {
 
 export function discardOutbox(id: number): Promise<void> {
   return done(commands.discardOutbox(id));
+}
+
+// Calls
+
+/** Lists the cameras, microphones and speakers of this computer. */
+export function callDevices(): Promise<CallDevices> {
+  return unwrap(commands.callDevices());
+}
+
+/** Starts (or restarts with other devices) the self view and microphone meter. */
+export function startCallPreview(media: MediaChoice): Promise<void> {
+  return done(commands.startCallPreview(media));
+}
+
+export function stopCallPreview(): Promise<void> {
+  return commands.stopCallPreview();
+}
+
+/** Joins a room's call, starting it when nobody is in it yet. */
+export function joinCall(
+  roomId: Uuid,
+  media: MediaChoice,
+): Promise<JoinedCall> {
+  return unwrap(commands.joinCall(roomId, media));
+}
+
+export function leaveCall(): Promise<void> {
+  return done(commands.leaveCall());
+}
+
+export function setCallMuted(muted: boolean): Promise<void> {
+  return done(commands.setCallMuted(muted));
+}
+
+export function setCallCameraOff(off: boolean): Promise<void> {
+  return done(commands.setCallCameraOff(off));
+}
+
+/** Tells the engine which remote feeds are on screen; the others are not decoded. */
+export function setVisibleTiles(feedIds: number[]): Promise<void> {
+  return done(commands.setVisibleTiles(feedIds));
+}
+
+export function callLevels(): Promise<TileLevel[]> {
+  return commands.callLevels();
+}
+
+export function callStats(): Promise<TileStats[]> {
+  return unwrap(commands.callStats());
+}
+
+/** The calls going on in the user's rooms. */
+export function roomCalls(): Promise<RoomCall[]> {
+  return unwrap(commands.roomCalls());
+}
+
+/**
+ * The URL of a tile's newest picture newer than `after`: `local` for the self view or
+ * a feed id. The answer is {@link FRAME_HEADER_BYTES} of header and RGBA pixels.
+ */
+export function frameUrl(tile: string, after: number): string {
+  return `${convertFileSrc(tile, FRAME_SCHEME)}?after=${after}`;
 }
 
 // Events

@@ -153,6 +153,34 @@ export const commands = {
 	pins: (roomId: string) => typedError<Message[], CommandError>(__TAURI_INVOKE("pins", { roomId })),
 	/**  Lists the files of a room from the server, newest first. */
 	roomFiles: (roomId: string) => typedError<RoomFile[], CommandError>(__TAURI_INVOKE("room_files", { roomId })),
+	/**  Lists the cameras, microphones and speakers. */
+	callDevices: () => typedError<CallDevices, CommandError>(__TAURI_INVOKE("call_devices")),
+	/**
+	 *  Starts the camera preview and the microphone meter of the pre-join screen, or
+	 *  restarts them with other devices. The self view is the `local` tile.
+	 */
+	startCallPreview: (media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("start_call_preview", { media })),
+	/**  Stops the preview and lets go of its devices. */
+	stopCallPreview: () => __TAURI_INVOKE<void>("stop_call_preview"),
+	/**  Joins the call of `room_id` with the chosen devices, leaving any other call. */
+	joinCall: (roomId: string, media: MediaChoice) => typedError<JoinedCall, CommandError>(__TAURI_INVOKE("join_call", { roomId, media })),
+	/**  Leaves the call, if the user is in one. */
+	leaveCall: () => typedError<null, CommandError>(__TAURI_INVOKE("leave_call")),
+	/**  Mutes or unmutes the microphone. */
+	setCallMuted: (muted: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_muted", { muted })),
+	/**  Turns the camera off or on. */
+	setCallCameraOff: (off: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_camera_off", { off })),
+	/**  Decodes video for these feeds only: the tiles on screen. */
+	setVisibleTiles: (feedIds: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { feedIds })),
+	/**
+	 *  The audio level of every tile that has one, for the meters and the active
+	 *  speaker.
+	 */
+	callLevels: () => __TAURI_INVOKE<TileLevel[]>("call_levels"),
+	/**  What each remote participant's streams delivered so far. */
+	callStats: () => typedError<TileStats[], CommandError>(__TAURI_INVOKE("call_stats")),
+	/**  The calls going on in the user's rooms, for the room list. */
+	roomCalls: () => typedError<RoomCall[], CommandError>(__TAURI_INVOKE("room_calls")),
 };
 
 /** Events */
@@ -162,6 +190,10 @@ export const events = {
 };
 
 /* Constants */
+export const FRAME_HEADER_BYTES = 16 as const;
+
+export const FRAME_SCHEME = "roomler-frame" as const;
+
 export const HISTORY_MAX_LIMIT = 1000 as const;
 
 export const UPLOAD_MAX_BYTES = 26214400 as const;
@@ -183,6 +215,30 @@ export type Attachment = {
 export type CachedRoom = {
 	room: Room,
 	unread: number,
+};
+
+/**
+ *  The devices of this computer. A list that the system could not read is empty,
+ *  with the reason in `problems`.
+ */
+export type CallDevices = {
+	cameras: Device[],
+	microphones: Device[],
+	speakers: Device[],
+	problems: string[],
+};
+
+/**  Something that happened in a room's call. */
+export type CallEvent = { event: "started"; call_id: string } | { event: "ended"; call_id: string } | { event: "participant_joined"; participant: Participant } | { event: "participant_left"; user_id: string; feed_id: number } | { event: "published"; user_id: string; feed_id: number; streams: PublishedStream[] } | { event: "muted"; user_id: string } | { event: "unmuted"; user_id: string } | { event: "camera_on"; user_id: string } | { event: "camera_off"; user_id: string } | { event: "speaking"; user_id: string; speaking: boolean };
+
+/**  A participant of a call, as the tiles show them. */
+export type CallParticipant = {
+	user_id: string,
+	username: string,
+	display_name: string,
+	feed_id: number,
+	audio_muted: boolean,
+	camera_off: boolean,
 };
 
 /**  A call going on in a room, as the room list shows it. */
@@ -213,6 +269,14 @@ export type ConnectionState = { state: "offline" } | { state: "connecting" } | {
 /**  Waiting `retry_in_ms` milliseconds before attempt number `attempt`. */
 { state: "reconnecting"; attempt: number; retry_in_ms: number };
 
+/**  A camera, microphone or speaker as the device pickers show it. */
+export type Device = {
+	/**  The name to pass back when choosing the device. */
+	name: string,
+	description: string,
+	is_default: boolean,
+};
+
 /**  How far a download has come, sent to the UI while it runs. */
 export type DownloadProgress = {
 	/**  Bytes on disk so far, counting those of an earlier, interrupted download. */
@@ -229,7 +293,9 @@ export type EngineEvent = {
 	type: "cache",
 } & Change | {
 	type: "connection",
-} & ConnectionState;
+} & ConnectionState | 
+/**  Something happened in a room's call: `{type: "call", room_id, event, ...}`. */
+{ type: "call"; room_id: string; event: CallEvent };
 
 /**  The kind of failure a command met, which decides what the UI does next. */
 export type ErrorCode = 
@@ -250,6 +316,13 @@ export type ErrorCode =
 /**  Any other failure; `message` has the detail. */
 "internal";
 
+/**  Where a call's video or audio comes from. */
+export type InputChoice = 
+/**  The test pattern or the test tone, for computers without the device. */
+{ source: "synthetic" } | 
+/**  The device of this name, or the system's default one. */
+{ source: "device"; name: string | null };
+
 /**  An invite to a room, with the link to share when the server has a public URL configured. */
 export type Invite = {
 	code: string,
@@ -257,6 +330,19 @@ export type Invite = {
 	expires_at: string,
 	single_use: boolean,
 	url: string | null,
+};
+
+/**  The call the user just joined. */
+export type JoinedCall = {
+	room_id: string,
+	call_id: string,
+	/**  The user's own feed. */
+	feed_id: number,
+	/**
+	 *  The other participants when the user joined; `engine-event`s of type `call`
+	 *  tell what changes.
+	 */
+	participants: CallParticipant[],
 };
 
 /**  A hit of a search in the local cache. */
@@ -272,6 +358,12 @@ export type LocalHit = {
 export type LoginResult = {
 	user_id: string,
 	username: string,
+};
+
+/**  The camera and the microphone chosen on the pre-join screen. */
+export type MediaChoice = {
+	camera: InputChoice,
+	microphone: InputChoice,
 };
 
 export type Member = {
@@ -344,9 +436,29 @@ export type OutboxState =
 /**  Rejected by the server; stays until retried or discarded. */
 "failed";
 
+/**  A participant of a call, as the other participants see it. */
+export type Participant = {
+	user_id: string,
+	username: string,
+	display_name: string,
+	feed_id: number,
+	audio_muted: boolean,
+	camera_off: boolean,
+	streams: PublishedStream[],
+};
+
 export type Pin = {
 	by: string,
 	at: string,
+};
+
+/**  A stream that a call participant publishes. */
+export type PublishedStream = {
+	mid: string,
+	/**  `audio` or `video`. */
+	kind: string,
+	codec: string | null,
+	simulcast: boolean,
 };
 
 export type Reaction = {
@@ -388,6 +500,12 @@ export type Room = {
 	call: CallSummary | null,
 };
 
+/**  A room's call as the room list shows it. */
+export type RoomCall = {
+	room_id: string,
+	call: CallSummary,
+};
+
 /**
  *  A file of a room, with the author and time of the cached message that attached it.
  *  Both are absent when that message is not cached.
@@ -418,6 +536,26 @@ export type SessionStatus = {
 	user_id: string | null,
 	/**  The live connection; `offline` while logged out. */
 	connection: ConnectionState,
+};
+
+/**  The audio level of one tile: `local` or a feed id, as in the picture URLs. */
+export type TileLevel = {
+	tile: string,
+	/**  Level in dBov: 0 is full scale, -127 silence. */
+	dbov: number | null,
+};
+
+/**
+ *  What one remote participant's streams delivered so far, for the quality
+ *  indicator.
+ */
+export type TileStats = {
+	feed_id: number,
+	video_packets_received: number,
+	video_frames_received: number,
+	video_frames_decoded: number,
+	audio_packets_received: number,
+	audio_frames_decoded: number,
 };
 
 /**  A file the server stored for a room, which a message attaches by `id`. */

@@ -2,6 +2,7 @@ import type { UnlistenFn } from '@tauri-apps/api/event';
 
 import { onEngineEvent, type EngineEvent, type Uuid } from '@/api/bindings';
 
+import { useCallStore } from './call';
 import { useConnectionStore } from './connection';
 import { useOutboxStore } from './outbox';
 import { useRoomsStore } from './rooms';
@@ -19,6 +20,7 @@ const COALESCE_MS = 50;
 export async function connectEngineEvents(
   onVisibleMessages: (roomId: Uuid) => void,
 ): Promise<UnlistenFn> {
+  const call = useCallStore();
   const connection = useConnectionStore();
   const outbox = useOutboxStore();
   const rooms = useRoomsStore();
@@ -73,6 +75,16 @@ export async function connectEngineEvents(
   const handle = (event: EngineEvent) => {
     if (event.type === 'connection') {
       connection.set(event);
+      if (event.state === 'online') {
+        // Calls are not replayed; the engine fetched them again on connecting.
+        void call
+          .refreshCalls()
+          .catch((error: unknown) => console.error(error));
+      }
+      return;
+    }
+    if (event.type === 'call') {
+      call.apply(event.room_id, event.event);
       return;
     }
     switch (event.kind) {

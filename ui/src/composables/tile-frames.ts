@@ -1,0 +1,83 @@
+import { onUnmounted, watch, type Ref } from 'vue';
+
+import { frameUrl } from '@/api/bindings';
+import { parseFrameHeader } from '@/lib/call';
+
+/** Pictures fetched per second and tile at most; the shell keeps only the newest. */
+export const TILE_FPS = 15;
+
+/**
+ * Draws the newest pictures of `tile` into `canvas` while `enabled` is true, fetching
+ * them from the shell's picture scheme at most {@link TILE_FPS} times a second. A
+ * fetch that finds no newer picture draws nothing. `onPicture` hears of each drawn
+ * picture, e.g. to hide the tile's placeholder.
+ */
+export function useTileFrames(
+  canvas: Ref<HTMLCanvasElement | null>,
+  tile: Ref<string>,
+  enabled: Ref<boolean>,
+  onPicture?: () => void,
+): void {
+  let seq = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let running = false;
+  let stopped = false;
+
+  const draw = (buffer: ArrayBuffer) => {
+    const header = parseFrameHeader(buffer);
+    const target = canvas.value;
+    if (!header || !target) {
+      return;
+    }
+    seq = header.seq;
+    if (target.width !== header.width || target.height !== header.height) {
+      target.width = header.width;
+      target.height = header.height;
+    }
+    const pixels = new Uint8ClampedArray(buffer, 16);
+    target
+      .getContext('2d')
+      ?.putImageData(new ImageData(pixels, header.width), 0, 0);
+    onPicture?.();
+  };
+
+  const tick = async () => {
+    timer = null;
+    if (stopped || !enabled.value) {
+      running = false;
+      return;
+    }
+    try {
+      const response = await fetch(frameUrl(tile.value, seq));
+      if (response.status === 200) {
+        draw(await response.arrayBuffer());
+      }
+    } catch (error) {
+      console.error(`Fetching a picture of tile ${tile.value} failed:`, error);
+    }
+    if (!stopped && enabled.value) {
+      timer = setTimeout(() => void tick(), 1000 / TILE_FPS);
+    } else {
+      running = false;
+    }
+  };
+
+  watch(
+    [tile, enabled],
+    () => {
+      seq = 0;
+      if (!running && enabled.value) {
+        running = true;
+        void tick();
+      }
+    },
+    { immediate: true },
+  );
+
+  onUnmounted(() => {
+    stopped = true;
+    if (timer !== null) {
+      clearTimeout(timer);
+    }
+  });
+}

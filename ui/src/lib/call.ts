@@ -1,0 +1,192 @@
+// The logic of the call view that does not touch the page: keeping the participant
+// list in step with call events, paging the tiles, picking the active speaker and
+// rating each participant's connection.
+
+import type { CallEvent, CallParticipant, TileStats } from '@/api/bindings';
+
+/** Tiles on one page of the grid. */
+export const PAGE_SIZE = 25;
+/** A tile louder than this, in dBov, counts as speaking. */
+export const SPEAKING_DBOV = -45;
+/** The active speaker keeps the highlight until another is this many dB louder. */
+export const SPEAKER_HYSTERESIS_DB = 6;
+/** Opus frames per second of a stream that is not muted. */
+const AUDIO_FRAMES_PER_SECOND = 50;
+
+/** The name of the self view's tile, as the shell's picture URLs spell it. */
+export const LOCAL_TILE = 'local';
+
+/** One tile of the grid: the self view or a remote participant. */
+export interface CallTile {
+  /** `local`, or the participant's feed id as text. */
+  key: string;
+  feedId: number | null;
+  userId: string;
+  name: string;
+  audioMuted: boolean;
+  cameraOff: boolean;
+  self: boolean;
+}
+
+/** Returns the participant list after `event`, leaving the user's own feed out. */
+export function applyCallEvent(
+  participants: CallParticipant[],
+  event: CallEvent,
+  ownFeed: number | null,
+): CallParticipant[] {
+  const update = (userId: string, change: Partial<CallParticipant>) =>
+    participants.map((participant) =>
+      participant.user_id === userId
+        ? { ...participant, ...change }
+        : participant,
+    );
+  switch (event.event) {
+    case 'participant_joined': {
+      const joined = event.participant;
+      if (joined.feed_id === ownFeed) {
+        return participants;
+      }
+      const others = participants.filter(
+        (participant) => participant.feed_id !== joined.feed_id,
+      );
+      return [
+        ...others,
+        {
+          user_id: joined.user_id,
+          username: joined.username,
+          display_name: joined.display_name,
+          feed_id: joined.feed_id,
+          audio_muted: joined.audio_muted,
+          camera_off: joined.camera_off,
+        },
+      ];
+    }
+    case 'participant_left':
+      return participants.filter(
+        (participant) => participant.feed_id !== event.feed_id,
+      );
+    case 'muted':
+      return update(event.user_id, { audio_muted: true });
+    case 'unmuted':
+      return update(event.user_id, { audio_muted: false });
+    case 'camera_off':
+      return update(event.user_id, { camera_off: true });
+    case 'camera_on':
+      return update(event.user_id, { camera_off: false });
+    case 'ended':
+      return [];
+    default:
+      return participants;
+  }
+}
+
+/** Splits `items` into pages of `size` and returns page `page` (from 0), clamped. */
+export function paginate<T>(
+  items: T[],
+  page: number,
+  size = PAGE_SIZE,
+): { items: T[]; page: number; pages: number } {
+  const pages = Math.max(1, Math.ceil(items.length / size));
+  const clamped = Math.min(Math.max(0, page), pages - 1);
+  return {
+    items: items.slice(clamped * size, (clamped + 1) * size),
+    page: clamped,
+    pages,
+  };
+}
+
+/**
+ * Picks the tile that speaks loudest above {@link SPEAKING_DBOV}. The current speaker
+ * keeps the highlight while it still speaks and no one is
+ * {@link SPEAKER_HYSTERESIS_DB} louder, so that the highlight does not flicker between
+ * two people talking at once. Returns `null` when nobody speaks.
+ */
+export function pickActiveSpeaker(
+  levels: Record<string, number>,
+  current: string | null,
+): string | null {
+  let loudest: string | null = null;
+  for (const [tile, dbov] of Object.entries(levels)) {
+    if (
+      dbov >= SPEAKING_DBOV &&
+      (loudest === null || dbov > levels[loudest]!)
+    ) {
+      loudest = tile;
+    }
+  }
+  if (loudest === null) {
+    return null;
+  }
+  const currentLevel = current === null ? undefined : levels[current];
+  if (
+    current !== null &&
+    currentLevel !== undefined &&
+    currentLevel >= SPEAKING_DBOV &&
+    levels[loudest]! - currentLevel < SPEAKER_HYSTERESIS_DB
+  ) {
+    return current;
+  }
+  return loudest;
+}
+
+export type Quality = 'good' | 'fair' | 'poor' | 'unknown';
+
+/**
+ * Rates what a participant's streams delivered between two statistics samples taken
+ * `seconds` apart: the share of audio frames played and the decoded video frame rate.
+ * Each counts only where the participant sends it (not muted, camera on) and the tile
+ * shows it. Returns `unknown` when nothing is expected.
+ */
+export function rateQuality(
+  previous: TileStats | undefined,
+  next: TileStats,
+  seconds: number,
+  expect: { audio: boolean; video: boolean },
+): Quality {
+  if (!previous || seconds <= 0 || (!expect.audio && !expect.video)) {
+    return 'unknown';
+  }
+  let score = 2;
+  if (expect.audio) {
+    const played =
+      (next.audio_frames_decoded - previous.audio_frames_decoded) /
+      (AUDIO_FRAMES_PER_SECOND * seconds);
+    score = Math.min(score, grade(played, 0.9, 0.6));
+  }
+  if (expect.video) {
+    const fps =
+      (next.video_frames_decoded - previous.video_frames_decoded) / seconds;
+    score = Math.min(score, grade(fps, 20, 8));
+  }
+  const ratings: Quality[] = ['poor', 'fair', 'good'];
+  return ratings[score]!;
+}
+
+/** Returns 2 for a value at or above `good`, 1 at or above `fair`, else 0. */
+function grade(value: number, good: number, fair: number): number {
+  if (value >= good) {
+    return 2;
+  }
+  if (value >= fair) {
+    return 1;
+  }
+  return 0;
+}
+
+/** Reads the header of a picture from the shell: size and sequence number. */
+export function parseFrameHeader(
+  buffer: ArrayBuffer,
+): { width: number; height: number; seq: number } | null {
+  if (buffer.byteLength < 16) {
+    return null;
+  }
+  const view = new DataView(buffer);
+  const width = view.getUint32(0, true);
+  const height = view.getUint32(4, true);
+  // Sequence numbers stay far below 2^53.
+  const seq = Number(view.getBigUint64(8, true));
+  if (buffer.byteLength !== 16 + width * height * 4) {
+    return null;
+  }
+  return { width, height, seq };
+}

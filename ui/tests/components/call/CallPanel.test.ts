@@ -1,0 +1,195 @@
+import { flushPromises, mount } from '@vue/test-utils';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  convertFileSrc: (path: string, protocol: string) =>
+    `${protocol}://localhost/${path}`,
+}));
+
+import { invoke } from '@tauri-apps/api/core';
+
+import CallPanel from '@/components/call/CallPanel.vue';
+import CallTile from '@/components/call/CallTile.vue';
+import { useCallStore } from '@/stores/call';
+
+import { createTestPlugins } from '../../helpers/mount';
+
+const invokeMock = vi.mocked(invoke);
+
+/** Builds a picture as the shell's frame scheme sends it: header, then RGBA. */
+function framePayload(width: number, height: number, seq: number): ArrayBuffer {
+  const buffer = new ArrayBuffer(16 + width * height * 4);
+  const view = new DataView(buffer);
+  view.setUint32(0, width, true);
+  view.setUint32(4, height, true);
+  view.setBigUint64(8, BigInt(seq), true);
+  return buffer;
+}
+
+class FakeImageData {
+  constructor(
+    readonly data: Uint8ClampedArray,
+    readonly width: number,
+  ) {}
+}
+
+const fetchMock = vi.fn();
+const putImageData = vi.fn();
+
+beforeEach(() => {
+  invokeMock.mockReset();
+  invokeMock.mockImplementation(async (command: string) => {
+    if (command === 'join_call') {
+      return {
+        room_id: 'room-1',
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [
+          {
+            user_id: 'user-1',
+            username: 'alice',
+            display_name: 'Alice Liddell',
+            feed_id: 1,
+            audio_muted: true,
+            camera_off: false,
+          },
+        ],
+      };
+    }
+    if (command === 'call_devices') {
+      return { cameras: [], microphones: [], speakers: [], problems: [] };
+    }
+    if (command === 'call_levels' || command === 'room_calls') {
+      return [];
+    }
+    return null;
+  });
+  fetchMock.mockReset();
+  fetchMock.mockResolvedValue(new Response(null, { status: 204 }));
+  vi.stubGlobal('fetch', fetchMock);
+  vi.stubGlobal('ImageData', FakeImageData);
+  putImageData.mockReset();
+  vi.spyOn(HTMLCanvasElement.prototype, 'getContext').mockReturnValue({
+    putImageData,
+  } as unknown as CanvasRenderingContext2D);
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.restoreAllMocks();
+});
+
+async function joinedPanel() {
+  const { plugins } = createTestPlugins();
+  const call = useCallStore();
+  await call.prepare('room-1');
+  await call.join();
+  const wrapper = mount(CallPanel, { global: { plugins } });
+  await flushPromises();
+  return { wrapper, call };
+}
+
+describe('CallPanel', () => {
+  it('shows the self view and each participant with their state', async () => {
+    const { wrapper } = await joinedPanel();
+    const tiles = wrapper.findAll('[data-test="call-tile"]');
+    expect(tiles.map((tile) => tile.attributes('data-tile'))).toEqual([
+      'local',
+      '1',
+    ]);
+    expect(tiles[1]!.text()).toContain('Alice Liddell');
+    expect(tiles[1]!.find('[data-test="tile-muted"]').exists()).toBe(true);
+    expect(tiles[1]!.attributes('aria-label')).toContain('microphone muted');
+    expect(tiles[0]!.text()).toContain('You');
+    wrapper.unmount();
+  });
+
+  it('mutes, turns the camera off and leaves through the shell', async () => {
+    const { wrapper, call } = await joinedPanel();
+    await wrapper.get('[data-test="call-mute"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock).toHaveBeenCalledWith('set_call_muted', { muted: true });
+    expect(
+      wrapper.get('[data-test="call-mute"]').attributes('aria-label'),
+    ).toBe('Unmute the microphone');
+
+    await wrapper.get('[data-test="call-camera"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock).toHaveBeenCalledWith('set_call_camera_off', {
+      off: true,
+    });
+    const self = wrapper.findAll('[data-test="call-tile"]')[0]!;
+    expect(self.find('[data-test="tile-camera-off"]').exists()).toBe(true);
+
+    await wrapper.get('[data-test="call-leave"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock.mock.calls.at(-1)?.[0]).toBe('leave_call');
+    expect(call.phase).toBe('idle');
+    wrapper.unmount();
+  });
+});
+
+describe('CallTile', () => {
+  it('draws the pictures it fetches and asks for newer ones', async () => {
+    const { plugins } = createTestPlugins();
+    fetchMock.mockResolvedValueOnce(new Response(framePayload(4, 2, 7)));
+    const wrapper = mount(CallTile, {
+      props: {
+        tile: {
+          key: '1',
+          feedId: 1,
+          userId: 'user-1',
+          name: 'Alice',
+          audioMuted: false,
+          cameraOff: false,
+          self: false,
+        },
+        speaking: true,
+        quality: 'good',
+        selfName: 'You',
+      },
+      global: { plugins },
+    });
+    await vi.waitFor(() => expect(putImageData).toHaveBeenCalledTimes(1));
+    const [image] = putImageData.mock.calls[0]! as [FakeImageData];
+    expect(image.width).toBe(4);
+    expect(image.data.length).toBe(4 * 2 * 4);
+    expect(fetchMock.mock.calls[0]![0]).toBe(
+      'roomler-frame://localhost/1?after=0',
+    );
+    await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(2));
+    expect(fetchMock.mock.calls[1]![0]).toBe(
+      'roomler-frame://localhost/1?after=7',
+    );
+    expect(wrapper.get('canvas').attributes('width')).toBe('4');
+    expect(wrapper.classes()).toContain('call-tile--speaking');
+    expect(wrapper.find('.v-avatar').exists()).toBe(false);
+    wrapper.unmount();
+  });
+
+  it('fetches nothing while the camera is off', async () => {
+    const { plugins } = createTestPlugins();
+    const wrapper = mount(CallTile, {
+      props: {
+        tile: {
+          key: '1',
+          feedId: 1,
+          userId: 'user-1',
+          name: 'Alice Liddell',
+          audioMuted: false,
+          cameraOff: true,
+          self: false,
+        },
+        speaking: false,
+        quality: 'unknown',
+        selfName: 'You',
+      },
+      global: { plugins },
+    });
+    await flushPromises();
+    expect(fetchMock).not.toHaveBeenCalled();
+    expect(wrapper.get('.v-avatar').text()).toBe('AL');
+    wrapper.unmount();
+  });
+});

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+
+import type { CallParticipant, TileStats } from '@/api/bindings';
+import {
+  PAGE_SIZE,
+  applyCallEvent,
+  paginate,
+  parseFrameHeader,
+  pickActiveSpeaker,
+  rateQuality,
+} from '@/lib/call';
+
+function participant(feed: number, name = `user${feed}`): CallParticipant {
+  return {
+    user_id: `user-${feed}`,
+    username: name,
+    display_name: name.toUpperCase(),
+    feed_id: feed,
+    audio_muted: false,
+    camera_off: false,
+  };
+}
+
+function stats(audio: number, video: number): TileStats {
+  return {
+    feed_id: 1,
+    video_packets_received: video * 3,
+    video_frames_received: video,
+    video_frames_decoded: video,
+    audio_packets_received: audio,
+    audio_frames_decoded: audio,
+  };
+}
+
+describe('applyCallEvent', () => {
+  it('adds joiners once, without the own feed, and drops leavers', () => {
+    const joined = (feed: number) => ({
+      event: 'participant_joined' as const,
+      participant: { ...participant(feed), streams: [] },
+    });
+    let list = applyCallEvent([], joined(1), 9);
+    list = applyCallEvent(list, joined(2), 9);
+    list = applyCallEvent(list, joined(2), 9);
+    list = applyCallEvent(list, joined(9), 9);
+    expect(list.map((each) => each.feed_id)).toEqual([1, 2]);
+
+    list = applyCallEvent(
+      list,
+      { event: 'participant_left', user_id: 'user-1', feed_id: 1 },
+      9,
+    );
+    expect(list.map((each) => each.feed_id)).toEqual([2]);
+  });
+
+  it('follows mute and camera switches by user', () => {
+    let list = [participant(1), participant(2)];
+    list = applyCallEvent(list, { event: 'muted', user_id: 'user-2' }, null);
+    list = applyCallEvent(
+      list,
+      { event: 'camera_off', user_id: 'user-1' },
+      null,
+    );
+    expect(list.map((each) => [each.audio_muted, each.camera_off])).toEqual([
+      [false, true],
+      [true, false],
+    ]);
+    list = applyCallEvent(list, { event: 'unmuted', user_id: 'user-2' }, null);
+    list = applyCallEvent(
+      list,
+      { event: 'camera_on', user_id: 'user-1' },
+      null,
+    );
+    expect(list.every((each) => !each.audio_muted && !each.camera_off)).toBe(
+      true,
+    );
+  });
+
+  it('empties the list when the call ends', () => {
+    expect(
+      applyCallEvent([participant(1)], { event: 'ended', call_id: 'c' }, null),
+    ).toEqual([]);
+  });
+});
+
+describe('paginate', () => {
+  const items = Array.from({ length: 60 }, (_, index) => index);
+
+  it('cuts pages of 25 and clamps the page number', () => {
+    expect(PAGE_SIZE).toBe(25);
+    const first = paginate(items, 0);
+    expect(first.pages).toBe(3);
+    expect(first.items).toEqual(items.slice(0, 25));
+    expect(paginate(items, 2).items).toEqual(items.slice(50));
+    expect(paginate(items, 7).page).toBe(2);
+    expect(paginate(items, -1).page).toBe(0);
+    expect(paginate([], 3)).toEqual({ items: [], page: 0, pages: 1 });
+  });
+});
+
+describe('pickActiveSpeaker', () => {
+  it('picks the loudest tile that speaks', () => {
+    expect(pickActiveSpeaker({ '1': -30, '2': -20, '3': -80 }, null)).toBe('2');
+    expect(pickActiveSpeaker({ '1': -70, '2': -90 }, '1')).toBeNull();
+  });
+
+  it('keeps the current speaker unless another is clearly louder', () => {
+    expect(pickActiveSpeaker({ '1': -30, '2': -26 }, '1')).toBe('1');
+    expect(pickActiveSpeaker({ '1': -30, '2': -20 }, '1')).toBe('2');
+    // A current speaker who went quiet loses the highlight at once.
+    expect(pickActiveSpeaker({ '1': -80, '2': -40 }, '1')).toBe('2');
+  });
+});
+
+describe('rateQuality', () => {
+  const both = { audio: true, video: true };
+
+  it('rates full audio and video as good', () => {
+    expect(rateQuality(stats(0, 0), stats(100, 50), 2, both)).toBe('good');
+  });
+
+  it('rates by the worse of the expected streams', () => {
+    // 25 fps but only 70 % of the audio frames.
+    expect(rateQuality(stats(0, 0), stats(70, 50), 2, both)).toBe('fair');
+    // Full audio, 5 fps.
+    expect(rateQuality(stats(0, 0), stats(100, 10), 2, both)).toBe('poor');
+  });
+
+  it('ignores streams that are not expected', () => {
+    // Muted: no audio frames, and that is fine.
+    expect(
+      rateQuality(stats(0, 0), stats(0, 50), 2, { audio: false, video: true }),
+    ).toBe('good');
+    expect(
+      rateQuality(stats(0, 0), stats(0, 0), 2, { audio: false, video: false }),
+    ).toBe('unknown');
+    expect(rateQuality(undefined, stats(100, 50), 2, both)).toBe('unknown');
+  });
+});
+
+describe('parseFrameHeader', () => {
+  it('reads size and sequence number, and rejects a wrong length', () => {
+    const buffer = new ArrayBuffer(16 + 2 * 3 * 4);
+    const view = new DataView(buffer);
+    view.setUint32(0, 2, true);
+    view.setUint32(4, 3, true);
+    view.setBigUint64(8, 77n, true);
+    expect(parseFrameHeader(buffer)).toEqual({ width: 2, height: 3, seq: 77 });
+    expect(parseFrameHeader(buffer.slice(0, 20))).toBeNull();
+    expect(parseFrameHeader(new ArrayBuffer(4))).toBeNull();
+  });
+});

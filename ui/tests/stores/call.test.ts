@@ -1,0 +1,232 @@
+import { createPinia, setActivePinia } from 'pinia';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  convertFileSrc: (path: string, protocol: string) =>
+    `${protocol}://localhost/${path}`,
+}));
+
+import { invoke } from '@tauri-apps/api/core';
+
+import type { CallParticipant } from '@/api/bindings';
+import { LEVEL_POLL_MS, defaultChoice, useCallStore } from '@/stores/call';
+
+const invokeMock = vi.mocked(invoke);
+
+function participant(feed: number): CallParticipant {
+  return {
+    user_id: `user-${feed}`,
+    username: `user${feed}`,
+    display_name: `User ${feed}`,
+    feed_id: feed,
+    audio_muted: false,
+    camera_off: false,
+  };
+}
+
+const ROOM = 'room-1';
+
+/** Replies to the call commands like the shell and records every call. */
+function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
+  const calls: Array<[string, unknown]> = [];
+  invokeMock.mockImplementation(async (command: string, args?: unknown) => {
+    calls.push([command, args]);
+    const override = overrides[command];
+    if (override) {
+      return override(args);
+    }
+    switch (command) {
+      case 'call_devices':
+        return {
+          cameras: [],
+          microphones: [
+            { name: 'USB mic', description: '', is_default: false },
+            { name: 'Built-in', description: '', is_default: true },
+          ],
+          speakers: [],
+          problems: [],
+        };
+      case 'join_call':
+        return {
+          room_id: ROOM,
+          call_id: 'call-1',
+          feed_id: 100,
+          participants: [participant(1)],
+        };
+      case 'call_levels':
+        return [
+          { tile: 'local', dbov: -10 },
+          { tile: '1', dbov: -30 },
+        ];
+      case 'room_calls':
+        return [];
+      default:
+        return null;
+    }
+  });
+  return calls;
+}
+
+beforeEach(() => {
+  setActivePinia(createPinia());
+  invokeMock.mockReset();
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('defaultChoice', () => {
+  it('takes the default device, else the first, else the synthetic source', () => {
+    const device = (name: string, is_default = false) => ({
+      name,
+      description: '',
+      is_default,
+    });
+    expect(defaultChoice([device('a'), device('b', true)])).toEqual({
+      source: 'device',
+      name: 'b',
+    });
+    expect(defaultChoice([device('a')])).toEqual({
+      source: 'device',
+      name: 'a',
+    });
+    expect(defaultChoice([])).toEqual({ source: 'synthetic' });
+  });
+});
+
+describe('call store', () => {
+  it('previews the default devices, joins, and leaves', async () => {
+    const calls = shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    expect(call.phase).toBe('prejoin');
+    // No camera here, so the test pattern; the default microphone.
+    expect(calls).toContainEqual([
+      'start_call_preview',
+      {
+        media: {
+          camera: { source: 'synthetic' },
+          microphone: { source: 'device', name: 'Built-in' },
+        },
+      },
+    ]);
+
+    expect(await call.join()).toBe(true);
+    expect(call.phase).toBe('joined');
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
+    expect(calls).toContainEqual(['set_visible_tiles', { feedIds: [1] }]);
+
+    await call.leave();
+    expect(call.phase).toBe('idle');
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local']);
+    expect(calls.at(-1)?.[0]).toBe('leave_call');
+  });
+
+  it('keeps the pre-join screen with the error when joining fails', async () => {
+    const calls = shell({
+      join_call: () => {
+        throw {
+          code: 'rejected',
+          message: 'You are not a member of this room.',
+          server_code: 'not_a_member',
+          retryable: false,
+        };
+      },
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    expect(await call.join()).toBe(false);
+    expect(call.phase).toBe('prejoin');
+    expect(call.error).toBe('You are not a member of this room.');
+    const previews = calls.filter(
+      ([command]) => command === 'start_call_preview',
+    );
+    expect(previews).toHaveLength(2);
+  });
+
+  it('follows call events of its own call only', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    call.apply(ROOM, {
+      event: 'participant_joined',
+      participant: { ...participant(2), streams: [] },
+    });
+    call.apply('another-room', {
+      event: 'participant_joined',
+      participant: { ...participant(3), streams: [] },
+    });
+    call.apply(ROOM, { event: 'muted', user_id: 'user-1' });
+    expect(call.tiles.map((tile) => [tile.key, tile.audioMuted])).toEqual([
+      ['local', false],
+      ['1', true],
+      ['2', false],
+    ]);
+    call.apply(ROOM, {
+      event: 'participant_left',
+      user_id: 'user-1',
+      feed_id: 1,
+    });
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '2']);
+  });
+
+  it('decodes only the tiles of the page or the featured speaker', async () => {
+    const many = Array.from({ length: 30 }, (_, index) =>
+      participant(index + 1),
+    );
+    const calls = shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: many,
+      }),
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    // The self view and 24 others on the first page.
+    expect(call.paged.pages).toBe(2);
+    expect(call.visibleFeeds).toEqual(
+      many.slice(0, 24).map((each) => each.feed_id),
+    );
+    await call.setPage(1);
+    expect(call.visibleFeeds).toEqual(
+      many.slice(24).map((each) => each.feed_id),
+    );
+    await call.setLayout('speaker');
+    expect(call.visibleFeeds).toEqual([1]);
+    expect(calls.at(-1)).toEqual(['set_visible_tiles', { feedIds: [1] }]);
+  });
+
+  it('polls levels without the own voice', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await vi.advanceTimersByTimeAsync(LEVEL_POLL_MS);
+    expect(call.levels.local).toBe(-10);
+    // Before joining, the own voice is all there is.
+    expect(call.activeSpeaker).toBe('local');
+    await call.join();
+    await vi.advanceTimersByTimeAsync(LEVEL_POLL_MS);
+    expect(call.activeSpeaker).toBe('1');
+  });
+
+  it('switches the microphone and camera through the shell', async () => {
+    const calls = shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    await call.toggleMuted();
+    await call.toggleCamera();
+    expect(call.muted).toBe(true);
+    expect(call.cameraOff).toBe(true);
+    expect(calls).toContainEqual(['set_call_muted', { muted: true }]);
+    expect(calls).toContainEqual(['set_call_camera_off', { off: true }]);
+    expect(call.tiles[0]).toMatchObject({ audioMuted: true, cameraOff: true });
+  });
+});

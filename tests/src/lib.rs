@@ -8,8 +8,10 @@
 //!   [`raise_open_file_limit`] read and set facts in `/proc` and the resource limits,
 //!   for benchmark reports. They work on Linux only.
 //! - [`desktop`] runs the desktop app under Xvfb and tauri-driver, driven over WebDriver.
+//! - [`netns`] re-runs a test inside a network namespace of its own, for calls.
 
 pub mod desktop;
+pub mod netns;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,10 @@
 //! (installers/test.sh does both). Without Xvfb or WebKitWebDriver the test prints why it
 //! is skipped. With `ROOMLER_SCREENSHOTS=DIR` it also saves screenshots of the main
 //! screens in light and dark themes to DIR.
+//!
+//! The call scenario runs inside a network namespace of its own (see
+//! `roomler_e2e::netns`), where the server starts its own Janus and `roomler call` is
+//! the other participant.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,8 +18,9 @@ use anyhow::{Context, Result, ensure};
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 use reqwest::{Method, StatusCode};
+use roomler_client::call::CallReport;
 use roomler_e2e::desktop::{DesktopApp, LaunchOptions, Prerequisites, UI_TIMEOUT, Xvfb};
-use roomler_e2e::{ApiClient, ServerOptions, ServerProcess};
+use roomler_e2e::{ApiClient, ServerOptions, ServerProcess, netns};
 use roomler_shared::api::{
     CreateRoomRequest, JoinRoomRequest, MessagePage, PostMessageRequest, RegisterRequest, RoomList,
 };
@@ -30,6 +35,9 @@ const ROOM_PASSWORD: &str = "open sesame";
 /// Time for the app to notice that the server went away or came back. The engine's
 /// backoff between reconnection attempts grows to at most 30 s.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Time for call media to start flowing: ICE, DTLS and the first keyframe, on a loaded
+/// machine.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Returns the path of a binary built into the target directory of this test.
 fn binary(name: &str) -> PathBuf {
@@ -781,5 +789,271 @@ async fn offline_and_back(harness: &Harness, server: &mut ServerProcess, bob: &B
             .is_empty(),
         "the offline banner is still shown"
     );
+    Ok(())
+}
+
+/// Bob's `roomler call`, which gets SIGINT to leave and then writes its statistics.
+struct CallBot {
+    child: std::process::Child,
+    stats: PathBuf,
+    _profile: TempDir,
+}
+
+impl CallBot {
+    /// Logs Bob in with the CLI and joins the call of `room` with synthetic media.
+    async fn start(server: &ServerProcess, room: &str) -> Result<Self> {
+        let profile = tempfile::tempdir()?;
+        let roomler = |args: &[&str]| {
+            let mut command = std::process::Command::new(binary("roomler"));
+            command
+                .arg("--profile")
+                .arg(profile.path())
+                .args(args)
+                .env("ROOMLER_TOKEN_STORE", "file");
+            command
+        };
+        let mut login = roomler(&["login", "--server", server.base_url(), "--user", "bob"])
+            .arg("--password-stdin")
+            .stdin(std::process::Stdio::piped())
+            .spawn()?;
+        {
+            use std::io::Write;
+            writeln!(login.stdin.take().context("no stdin")?, "{PASSWORD}")?;
+        }
+        let status = tokio::task::spawn_blocking(move || login.wait()).await??;
+        ensure!(status.success(), "roomler login as bob failed: {status}");
+
+        let stats = profile.path().join("stats.json");
+        let child = roomler(&[
+            "call",
+            room,
+            "--synthetic",
+            "--for",
+            "300",
+            "--bind",
+            netns::CLIENT_ADDR,
+            "--tone-hz",
+            "660",
+        ])
+        .arg("--stats")
+        .arg(&stats)
+        .spawn()?;
+        Ok(Self {
+            child,
+            stats,
+            _profile: profile,
+        })
+    }
+
+    /// Leaves the call and returns what Bob received.
+    async fn leave(mut self) -> Result<CallReport> {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()?;
+        ensure!(status.success(), "failed to interrupt roomler call");
+        let mut child = self.child;
+        let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+        ensure!(status.success(), "roomler call exited with {status}");
+        let text = std::fs::read_to_string(&self.stats)
+            .with_context(|| format!("no statistics at {}", self.stats.display()))?;
+        self.stats = PathBuf::new();
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+/// A call in the real app against a real Janus, inside a network namespace: Bob's
+/// headless client is in the call, and the app's user joins from the pre-join screen,
+/// sees Bob's video drawn, mutes, sees Bob leave, and leaves. Bob's statistics show
+/// that the app's test pattern and tone reached him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_call_scenario() -> Result<()> {
+    if netns::run_inside("desktop_call_scenario", &["janus"]) {
+        return Ok(());
+    }
+    let Some(prerequisites) = Prerequisites::find(&binary("roomler-desktop"))? else {
+        return Ok(());
+    };
+    let xvfb = Xvfb::start(&prerequisites.xvfb).await?;
+    let mut options = ServerOptions::new(binary("roomler-server"));
+    options.env.push((
+        "ROOMLER_JANUS_ICE_ENFORCE_LIST".into(),
+        netns::JANUS_ADDR.into(),
+    ));
+    let server = ServerProcess::start(&options).await?;
+    let bob = setup_bob(&server).await?;
+    let harness = Harness::launch(&prerequisites, &xvfb, server.base_url()).await?;
+
+    let result = run_call(&harness, &server, &bob).await;
+    if let Err(error) = &result {
+        eprintln!(
+            "app log {}:\n{}",
+            harness.log_path.display(),
+            harness.log_tail().await
+        );
+        let log = std::fs::read_to_string(server.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!(
+            "server log:\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        );
+        let picture = std::env::temp_dir().join("roomler-desktop-call-failure.png");
+        if harness.app.screenshot(&picture).await.is_ok() {
+            eprintln!("screenshot at the failure: {}", picture.display());
+        }
+        eprintln!("call scenario failed: {error:#}");
+    }
+    harness.app.close().await?;
+    result
+}
+
+/// Returns a script that is true when the canvas of the tile `tile` inside
+/// `container` shows a picture of the test pattern's size.
+fn tile_drawn(container: &str, tile: &str) -> String {
+    format!(
+        "const canvas = document.querySelector('{container} [data-tile=\"{tile}\"] canvas');\
+         return !!canvas && canvas.width === 320 && canvas.height === 240 && canvas.style.display !== 'none';"
+    )
+}
+
+async fn run_call(harness: &Harness, server: &ServerProcess, bob: &Bob) -> Result<()> {
+    register_in_app(harness).await?;
+    create_room(harness, "standup").await?;
+    bob.api
+        .join_room(
+            &bob.token,
+            &JoinRoomRequest {
+                name: "standup".into(),
+                password: None,
+            },
+        )
+        .await?;
+    // Creating the room opened it. Clicking it again would fail, because
+    // WebKitWebDriver rejects a second pointer move onto the same element.
+    harness
+        .app
+        .wait_until(
+            "the room standup is open",
+            "return [...document.querySelectorAll('[data-test=room-item].v-list-item--active')].some(e => e.textContent.includes('standup'));",
+            UI_TIMEOUT,
+        )
+        .await?;
+    let bot = CallBot::start(server, "standup").await?;
+
+    // The header shows that a call is going on, with Bob in it.
+    harness
+        .app
+        .wait_until(
+            "the call button shows one participant",
+            "const button = document.querySelector('[data-test=open-call]');\
+             return !!button && button.textContent.trim() === '1';",
+            CALL_TIMEOUT,
+        )
+        .await?;
+    harness.wait("[data-test=call-badge]").await?;
+
+    // The pre-join screen previews the test pattern, since this machine has no camera.
+    harness.click("[data-test=open-call]").await?;
+    harness
+        .app
+        .wait_until(
+            "the pre-join preview shows pictures",
+            &tile_drawn("[data-test=prejoin]", "local"),
+            UI_TIMEOUT,
+        )
+        .await?;
+    harness.screenshot("call-prejoin", "light").await?;
+
+    harness.click("[data-test=prejoin-join]").await?;
+    harness.wait("[data-test=call-panel]").await?;
+    let bob_tile = harness
+        .wait("[data-test=call-panel] [data-test=call-tile]:not([data-tile=local])")
+        .await?;
+    let feed = bob_tile
+        .attr("data-tile")
+        .await?
+        .context("Bob's tile has no feed")?;
+    harness
+        .app
+        .wait_until(
+            "Bob's video is drawn",
+            &tile_drawn("[data-test=call-panel]", &feed),
+            CALL_TIMEOUT,
+        )
+        .await?;
+    harness
+        .app
+        .wait_until(
+            "the self view is drawn",
+            &tile_drawn("[data-test=call-panel]", "local"),
+            UI_TIMEOUT,
+        )
+        .await?;
+    // Statistics arrive every two seconds; the second sample rates the connection.
+    harness
+        .app
+        .wait_until(
+            "Bob's connection is rated",
+            &format!(
+                "const dot = document.querySelector('[data-tile=\"{feed}\"] [data-test=tile-quality]');\
+                 return !!dot && dot.dataset.quality !== 'unknown';"
+            ),
+            CALL_TIMEOUT,
+        )
+        .await?;
+    harness.screenshot("call", "light").await?;
+
+    harness.click("[data-test=call-mute]").await?;
+    harness
+        .app
+        .wait_until(
+            "the mute button is pressed",
+            "return document.querySelector('[data-test=call-mute]').getAttribute('aria-pressed') === 'true';",
+            UI_TIMEOUT,
+        )
+        .await?;
+
+    let report = bot.leave().await?;
+    ensure!(
+        report.remotes.len() == 1,
+        "Bob received {} participants: {report:?}",
+        report.remotes.len()
+    );
+    let alice = &report.remotes[0];
+    ensure!(
+        alice.video_frames_decoded > 0,
+        "Bob decoded no video of the app: {alice:?}"
+    );
+    let (Some(min), Some(max)) = (alice.frame_counter_min, alice.frame_counter_max) else {
+        anyhow::bail!("Bob read no frame counter from the app's video: {alice:?}");
+    };
+    ensure!(
+        max > min + 10,
+        "the app's frame counter did not advance: {alice:?}"
+    );
+    ensure!(
+        alice
+            .tone_hz
+            .is_some_and(|tone| (tone - 440.0).abs() <= 3.0),
+        "Bob did not hear the app's 440 Hz test tone: {alice:?}"
+    );
+
+    // Bob's tile goes when he leaves.
+    harness
+        .app
+        .wait_until(
+            "Bob's tile is gone",
+            "return document.querySelectorAll('[data-test=call-panel] [data-test=call-tile]').length === 1;",
+            CALL_TIMEOUT,
+        )
+        .await?;
+    harness.click("[data-test=call-leave]").await?;
+    harness
+        .app
+        .wait_until(
+            "the call is over",
+            "return !document.querySelector('[data-test=call-panel]') && !document.querySelector('[data-test=call-badge]');",
+            CALL_TIMEOUT,
+        )
+        .await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use roomler_client::call::{
     AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaSetup, Preview, RemoteStats,
-    SignalingError, Tile, VideoInput, start_preview,
+    SignalingError, SpeakerChoice, Tile, VideoInput, start_preview,
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
@@ -62,11 +62,22 @@ pub enum InputChoice {
     Device { name: Option<String> },
 }
 
-/// The camera and the microphone chosen on the pre-join screen.
+/// The device that plays a call's audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum OutputChoice {
+    /// No sound, for computers without a speaker.
+    Off,
+    /// The device of this name, or the system's default one.
+    Device { name: Option<String> },
+}
+
+/// The camera, microphone and speaker chosen on the pre-join screen.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct MediaChoice {
     pub camera: InputChoice,
     pub microphone: InputChoice,
+    pub speaker: OutputChoice,
 }
 
 /// A participant of a call, as the tiles show them.
@@ -266,6 +277,10 @@ impl Calls {
                 InputChoice::Synthetic => AudioInput::Tone { hz: 440.0 },
                 InputChoice::Device { name } => AudioInput::Microphone { name: name.clone() },
             },
+            speaker: match &choice.speaker {
+                OutputChoice::Off => SpeakerChoice::Off,
+                OutputChoice::Device { name } => SpeakerChoice::Device { name: name.clone() },
+            },
             output: Some(self.board.clone() as Arc<dyn MediaOutput>),
         }
     }
@@ -340,6 +355,7 @@ fn device_advice(error: &SourceError) -> String {
     let instead = match kind {
         Some(DeviceKind::Camera) => "pick another camera, or the test pattern",
         Some(DeviceKind::Microphone) => "pick another microphone, or the test tone",
+        Some(DeviceKind::Speaker) => "pick another speaker, or no sound",
         _ => "pick another device",
     };
     format!("{error}; {instead}")

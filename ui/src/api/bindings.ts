@@ -27,6 +27,7 @@ export type {
   InputChoice,
   JoinedCall,
   MediaChoice,
+  OutputChoice,
   RoomCall,
   TileLevel,
   TileStats,

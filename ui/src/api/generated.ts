@@ -173,13 +173,13 @@ export const commands = {
 	/**  Decodes video for these feeds only: the tiles on screen. */
 	setVisibleTiles: (feedIds: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { feedIds })),
 	/**
-	 *  The audio level of every tile that has one, for the meters and the active
-	 *  speaker.
+	 *  Returns the audio level of every tile that has one, for the meters and the
+	 *  active speaker.
 	 */
 	callLevels: () => __TAURI_INVOKE<TileLevel[]>("call_levels"),
-	/**  What each remote participant's streams delivered so far. */
+	/**  Returns what each remote participant's streams delivered so far. */
 	callStats: () => typedError<TileStats[], CommandError>(__TAURI_INVOKE("call_stats")),
-	/**  The calls going on in the user's rooms, for the room list. */
+	/**  Returns the calls going on in the user's rooms, for the room list. */
 	roomCalls: () => typedError<RoomCall[], CommandError>(__TAURI_INVOKE("room_calls")),
 };
 
@@ -316,7 +316,7 @@ export type ErrorCode =
 /**  Any other failure; `message` has the detail. */
 "internal";
 
-/**  Where a call's video or audio comes from. */
+/**  The source of a call's video or audio. */
 export type InputChoice = 
 /**  The test pattern or the test tone, for computers without the device. */
 { source: "synthetic" } | 
@@ -360,10 +360,11 @@ export type LoginResult = {
 	username: string,
 };
 
-/**  The camera and the microphone chosen on the pre-join screen. */
+/**  The camera, microphone and speaker chosen on the pre-join screen. */
 export type MediaChoice = {
 	camera: InputChoice,
 	microphone: InputChoice,
+	speaker: OutputChoice,
 };
 
 export type Member = {
@@ -435,6 +436,13 @@ export type OutboxState =
 "pending" | 
 /**  Rejected by the server; stays until retried or discarded. */
 "failed";
+
+/**  The device that plays a call's audio. */
+export type OutputChoice = 
+/**  No sound, for computers without a speaker. */
+{ source: "off" } | 
+/**  The device of this name, or the system's default one. */
+{ source: "device"; name: string | null };
 
 /**  A participant of a call, as the other participants see it. */
 export type Participant = {
@@ -546,8 +554,8 @@ export type TileLevel = {
 };
 
 /**
- *  What one remote participant's streams delivered so far, for the quality
- *  indicator.
+ *  Counts of what one remote participant's streams delivered so far, for the
+ *  quality indicator.
  */
 export type TileStats = {
 	feed_id: number,

@@ -254,6 +254,8 @@ export default {
     defaultDevice: '{name} (default)',
     testPattern: 'Test pattern',
     testTone: 'Test tone',
+    speaker: 'Speaker',
+    noSound: 'No sound',
     region: 'Call',
     controls: 'Call controls',
     others: 'Other participants',

@@ -249,6 +249,8 @@ const messages: MessageSchema = {
     defaultDevice: '{name}（默认）',
     testPattern: '测试图像',
     testTone: '测试音',
+    speaker: '扬声器',
+    noSound: '不播放声音',
     region: '通话',
     controls: '通话控制',
     others: '其他参与者',

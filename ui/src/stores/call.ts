@@ -21,6 +21,7 @@ import {
   type Device,
   type InputChoice,
   type MediaChoice,
+  type OutputChoice,
   type TileStats,
   type Uuid,
 } from '@/api/bindings';
@@ -51,6 +52,12 @@ export function defaultChoice(devices: Device[]): InputChoice {
     : { source: 'synthetic' };
 }
 
+/** Returns the speaker a picker starts on: the default one, the first one, or none. */
+export function defaultOutput(devices: Device[]): OutputChoice {
+  const choice = defaultChoice(devices);
+  return choice.source === 'device' ? choice : { source: 'off' };
+}
+
 /**
  * The user's call: the pre-join screen with its preview, the call itself with its
  * participants, switches, meters and quality, and the calls going on in other rooms
@@ -67,6 +74,7 @@ export const useCallStore = defineStore('call', () => {
   const media = ref<MediaChoice>({
     camera: { source: 'synthetic' },
     microphone: { source: 'synthetic' },
+    speaker: { source: 'off' },
   });
   const error = ref<string | null>(null);
   const levels = ref<Record<string, number>>({});
@@ -220,6 +228,7 @@ export const useCallStore = defineStore('call', () => {
       media.value = {
         camera: defaultChoice(listed.cameras),
         microphone: defaultChoice(listed.microphones),
+        speaker: defaultOutput(listed.speakers),
       };
       await startCallPreview(media.value);
     } catch (failure) {

@@ -10,7 +10,12 @@ vi.mock('@tauri-apps/api/core', () => ({
 import { invoke } from '@tauri-apps/api/core';
 
 import type { CallParticipant } from '@/api/bindings';
-import { LEVEL_POLL_MS, defaultChoice, useCallStore } from '@/stores/call';
+import {
+  LEVEL_POLL_MS,
+  defaultChoice,
+  defaultOutput,
+  useCallStore,
+} from '@/stores/call';
 
 const invokeMock = vi.mocked(invoke);
 
@@ -97,6 +102,17 @@ describe('defaultChoice', () => {
   });
 });
 
+describe('defaultOutput', () => {
+  it('takes a speaker when there is one, else no sound', () => {
+    const speaker = { name: 'Headset', description: '', is_default: false };
+    expect(defaultOutput([speaker])).toEqual({
+      source: 'device',
+      name: 'Headset',
+    });
+    expect(defaultOutput([])).toEqual({ source: 'off' });
+  });
+});
+
 describe('call store', () => {
   it('previews the default devices, joins, and leaves', async () => {
     const calls = shell();
@@ -110,6 +126,7 @@ describe('call store', () => {
         media: {
           camera: { source: 'synthetic' },
           microphone: { source: 'device', name: 'Built-in' },
+          speaker: { source: 'off' },
         },
       },
     ]);

@@ -26,12 +26,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use roomler_media::{
-    AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioSource, CameraSource, CodecError,
-    CpalMicrophone, EncodedVideo, JitterConfig, OpusEncoder, RemoteAudio, SAMPLE_RATE, SourceError,
-    TestPattern, Tone, VideoFormat, VideoFrame, VideoSource, Vp8Config, Vp8Decoder, Vp8Encoder,
-    detect_tone, read_frame_counter,
+    AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioProcessor, AudioSource, CameraSource,
+    CodecError, CpalMicrophone, EncodedVideo, JitterConfig, OpusEncoder, RemoteAudio, SAMPLE_RATE,
+    SourceError, TestPattern, Tone, VideoFormat, VideoFrame, VideoSource, Vp8Config, Vp8Decoder,
+    Vp8Encoder, detect_tone, read_frame_counter,
 };
+use roomler_media::{ProcessorConfig, RenderProcessor};
 use tokio::sync::mpsc;
+
+use super::playback::PlaybackStream;
 
 /// Size and rate of the synthetic video: large enough for the frame counter's
 /// blocks to survive VP8, small enough for three encoders and six decoders on a
@@ -81,6 +84,8 @@ pub enum MediaError {
     Codec(#[from] CodecError),
     #[error(transparent)]
     Device(#[from] SourceError),
+    #[error("failed to start the microphone processing: {0}")]
+    Processor(#[from] roomler_media::ProcessorError),
     #[error("failed to start the {name} thread: {source}")]
     Thread {
         name: &'static str,
@@ -107,6 +112,16 @@ pub enum AudioInput {
     Microphone { name: Option<String> },
 }
 
+/// The device that plays the remote audio.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SpeakerChoice {
+    /// No playback, e.g. for headless clients.
+    #[default]
+    Off,
+    /// The speaker of this name, or the default one.
+    Device { name: Option<String> },
+}
+
 /// The tile that a picture or an audio level belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
@@ -128,6 +143,7 @@ pub trait MediaOutput: Send + Sync {
 pub struct MediaSetup {
     pub video: VideoInput,
     pub audio: AudioInput,
+    pub speaker: SpeakerChoice,
     pub output: Option<Arc<dyn MediaOutput>>,
 }
 
@@ -137,6 +153,7 @@ impl MediaSetup {
         MediaSetup {
             video: VideoInput::TestPattern,
             audio: AudioInput::Tone { hz: tone_hz },
+            speaker: SpeakerChoice::Off,
             output: None,
         }
     }
@@ -180,6 +197,9 @@ impl SendSwitches {
 pub struct EncodedStreams {
     pub video: mpsc::Receiver<EncodedVideo>,
     pub audio: mpsc::Receiver<EncodedAudio>,
+    /// The render side of the microphone's echo canceller, for the playback
+    /// thread; `None` for the synthetic tone.
+    pub render: Option<RenderProcessor>,
     stop: Arc<AtomicBool>,
 }
 
@@ -225,6 +245,16 @@ pub fn start_sources(
     };
     let encoder = Vp8Encoder::spawn(config)?;
     let opus = OpusEncoder::new(AUDIO_CHANNELS, AUDIO_BITRATE)?;
+    // A microphone in a call without headphones hears the speaker, so its frames go
+    // through echo cancellation, noise suppression and gain control.
+    let processor = match setup.audio {
+        AudioInput::Microphone { .. } => Some(AudioProcessor::new(
+            AUDIO_CHANNELS,
+            ProcessorConfig::default(),
+        )?),
+        AudioInput::Tone { .. } => None,
+    };
+    let render = processor.as_ref().map(AudioProcessor::render_side);
     let stop = Arc::new(AtomicBool::new(false));
     let (video_tx, video) = mpsc::channel(OUTGOING_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
@@ -232,12 +262,17 @@ pub fn start_sources(
         video_source,
         audio_source,
         Some((encoder, video_tx)),
-        Some((opus, audio_tx)),
+        Some((opus, audio_tx, processor)),
         setup.output.clone(),
         switches,
         stop.clone(),
     )?;
-    Ok(EncodedStreams { video, audio, stop })
+    Ok(EncodedStreams {
+        video,
+        audio,
+        render,
+        stop,
+    })
 }
 
 /// Starts the sources of `setup` without encoders, for a preview.
@@ -261,7 +296,7 @@ fn spawn_sources(
     video_source: Box<dyn VideoSource>,
     audio_source: Box<dyn AudioSource>,
     video_encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
-    audio_encoder: Option<(OpusEncoder, mpsc::Sender<EncodedAudio>)>,
+    audio_encoder: Option<AudioEncoder>,
     output: Option<Arc<dyn MediaOutput>>,
     switches: Arc<SendSwitches>,
     stop: Arc<AtomicBool>,
@@ -284,6 +319,13 @@ fn spawn_sources(
     })?;
     Ok(())
 }
+
+/// The Opus encoder, where it sends, and the microphone's processing.
+type AudioEncoder = (
+    OpusEncoder,
+    mpsc::Sender<EncodedAudio>,
+    Option<AudioProcessor>,
+);
 
 fn open_video(input: &VideoInput) -> Result<Box<dyn VideoSource>, MediaError> {
     Ok(match input {
@@ -391,15 +433,11 @@ impl SourceLoop {
         }
     }
 
-    fn run_audio(
-        &self,
-        mut source: Box<dyn AudioSource>,
-        mut encoder: Option<(OpusEncoder, mpsc::Sender<EncodedAudio>)>,
-    ) {
+    fn run_audio(&self, mut source: Box<dyn AudioSource>, mut encoder: Option<AudioEncoder>) {
         let mut skipped: u16 = 0;
         let mut frames: u64 = 0;
         while !self.stopped() {
-            let frame = match source.next_frame() {
+            let mut frame = match source.next_frame() {
                 Ok(frame) => frame,
                 Err(error) => {
                     tracing::warn!(%error, "the audio source stopped");
@@ -407,12 +445,17 @@ impl SourceLoop {
                 }
             };
             frames += 1;
+            if let Some((_, _, Some(processor))) = &mut encoder
+                && let Err(error) = processor.process_capture(&mut frame)
+            {
+                tracing::debug!(%error, "the microphone processing rejected a frame");
+            }
             if let Some(output) = &self.output
                 && frames.is_multiple_of(LEVEL_EVERY_FRAMES)
             {
                 output.level(Tile::Local, AudioLevel::measure(&frame.samples));
             }
-            let Some((encoder, sender)) = &mut encoder else {
+            let Some((encoder, sender, _)) = &mut encoder else {
                 continue;
             };
             // A muted microphone is encoded as silence, which DTX turns into a
@@ -561,6 +604,7 @@ pub fn spawn_video_decoder(
 pub fn spawn_audio_decoder(
     stats: SharedStats,
     remote: Option<RemoteOutput>,
+    playback: Option<PlaybackStream>,
 ) -> std_mpsc::Sender<RtpUnit> {
     let (sender, packets) = std_mpsc::channel::<RtpUnit>();
     let body = move || {
@@ -586,7 +630,13 @@ pub fn spawn_audio_decoder(
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
             next_tick += AUDIO_FRAME_DURATION;
-            play_out(&mut decoder, &mut recent, &stats, output.as_ref());
+            play_out(
+                &mut decoder,
+                &mut recent,
+                &stats,
+                output.as_ref(),
+                playback.as_ref(),
+            );
         }
     };
     if let Err(error) = thread::Builder::new()
@@ -604,6 +654,7 @@ fn play_out(
     recent: &mut VecDeque<i16>,
     stats: &SharedStats,
     output: Option<&RemoteOutput>,
+    playback: Option<&PlaybackStream>,
 ) {
     let frame = match remote.next_frame() {
         Ok(Some(frame)) => frame,
@@ -615,6 +666,9 @@ fn play_out(
         }
     };
     let channels = usize::from(frame.channels.max(1));
+    if let Some(playback) = playback {
+        playback.push(frame.clone());
+    }
     for sample in frame.samples.iter().step_by(channels) {
         if recent.len() == TONE_WINDOW_SAMPLES {
             recent.pop_front();

@@ -7,6 +7,8 @@
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
 //!   own, with pictures and audio levels handed to a [`MediaOutput`].
+//! - [`playback`]: the remote audio, mixed every 20 ms and played through a
+//!   speaker, with the mix fed to the microphone's echo canceller.
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
 //!   writes them.
 //!
@@ -16,16 +18,18 @@
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
 //!
-//! TODO: simulcast, microphone processing (echo cancellation, noise suppression)
-//! and playback through a speaker are in `roomler-media` but not wired in here
-//! yet; the remote audio is decoded and measured, not played.
+//! TODO: simulcast (the `SimulcastEncoder` of `roomler-media`) is not wired in
+//! yet; each participant sends one VP8 layer.
 
 pub mod media;
 pub mod peer;
+pub mod playback;
 pub mod report;
 pub mod signaling;
 
-pub use media::{AudioInput, MediaOutput, MediaSetup, Preview, Tile, VideoInput, start_preview};
+pub use media::{
+    AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
+};
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use roomler_media::{AUDIO_FRAME_DURATION, EncodedVideo};
+use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo};
 use roomler_shared::call::{
     CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, Participant,
     PeerRole, StreamRef, SubscribedStream,
@@ -32,9 +32,10 @@ use webrtc::peer_connection::{
 
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
-    SendSwitches, SharedStats, VisibleFeeds, spawn_audio_decoder, spawn_video_decoder,
-    video_frame_duration,
+    SendSwitches, SharedStats, SpeakerChoice, VisibleFeeds, spawn_audio_decoder,
+    spawn_video_decoder, video_frame_duration,
 };
+use super::playback::{Playback, PlaybackMix, start_playback};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
 /// How long ICE gathering may take before the description is sent as it is.
@@ -162,6 +163,7 @@ pub struct CallSession {
     received: Arc<Mutex<Received>>,
     switches: Arc<SendSwitches>,
     visible: VisibleFeeds,
+    _playback: Option<Playback>,
     stop: CancellationToken,
 }
 
@@ -352,7 +354,22 @@ impl CallSession {
         // Opening the devices first means a missing camera fails the join before
         // the server counts the user in.
         let switches = Arc::new(SendSwitches::default());
-        let encoded = media::start_sources(&setup, switches.clone())?;
+        let mut encoded = media::start_sources(&setup, switches.clone())?;
+        let (playback, mix) = match &setup.speaker {
+            SpeakerChoice::Off => (None, None),
+            SpeakerChoice::Device { name } => {
+                let name = name.clone();
+                let speaker =
+                    tokio::task::spawn_blocking(move || CpalSpeaker::open(name.as_deref()))
+                        .await
+                        .map_err(|error| CallError::WebRtc(error.to_string()))?
+                        .map_err(media::MediaError::from)?;
+                let mix = Arc::new(PlaybackMix::default());
+                let playback =
+                    start_playback(mix.clone(), Box::new(speaker), encoded.render.take())?;
+                (Some(playback), Some(mix))
+            }
+        };
         let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
         let signaling = Arc::new(signaling);
         let CallReply::Joined {
@@ -426,8 +443,11 @@ impl CallSession {
                 received: received.clone(),
                 stop: stop.clone(),
                 own_feed: feed_id,
-                output: setup.output.clone(),
-                visible: visible.clone(),
+                sinks: RemoteSinks {
+                    output: setup.output.clone(),
+                    visible: visible.clone(),
+                    playback: mix,
+                },
             }
             .run(live, notices),
         );
@@ -440,6 +460,7 @@ impl CallSession {
             received,
             switches,
             visible,
+            _playback: playback,
             stop,
         })
     }
@@ -593,8 +614,16 @@ struct Subscriber {
     received: Arc<Mutex<Received>>,
     stop: CancellationToken,
     own_feed: u64,
+    sinks: RemoteSinks,
+}
+
+/// Where the decoder threads of remote tracks deliver: pictures and levels, and
+/// the played audio.
+#[derive(Clone)]
+struct RemoteSinks {
     output: Option<Arc<dyn MediaOutput>>,
     visible: VisibleFeeds,
+    playback: Option<Arc<PlaybackMix>>,
 }
 
 impl Subscriber {
@@ -692,9 +721,7 @@ impl Subscriber {
                 peer.0.clone(),
                 tracks_rx,
                 self.received.clone(),
-                self.output
-                    .clone()
-                    .map(|output| (output, self.visible.clone())),
+                self.sinks.clone(),
                 self.stop.clone(),
             ));
             self.peer = Some(peer);
@@ -725,7 +752,7 @@ async fn read_tracks(
     peer: Peer,
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
     received: Arc<Mutex<Received>>,
-    output: Option<(Arc<dyn MediaOutput>, VisibleFeeds)>,
+    sinks: RemoteSinks,
     stop: CancellationToken,
 ) {
     loop {
@@ -751,13 +778,14 @@ async fn read_tracks(
             track_id.clone(),
             received.clone(),
         ));
-        let remote = output.clone().map(|(output, visible)| RemoteOutput {
+        let remote = sinks.output.clone().map(|output| RemoteOutput {
             output,
             feed: feed_lookup(received.clone(), track_id),
-            visible,
+            visible: sinks.visible.clone(),
         });
         let decoder = if kind == RtpCodecKind::Audio {
-            spawn_audio_decoder(stats, remote)
+            let playback = sinks.playback.as_ref().map(PlaybackMix::add_stream);
+            spawn_audio_decoder(stats, remote, playback)
         } else {
             spawn_video_decoder(stats, remote)
         };
@@ -851,6 +879,81 @@ async fn track_mid(peer: &Peer, track: &Arc<dyn TrackRemote>) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::media::{MediaError, VideoInput};
+    use roomler_media::{DeviceKind, SourceError};
+
+    /// Joins with `setup` against an address where no server listens.
+    async fn join_offline(setup: MediaSetup) -> CallError {
+        let options = CallOptions {
+            bind: "127.0.0.1".parse().unwrap(),
+            relay_only: false,
+            tone_hz: 440.0,
+        };
+        match CallSession::join_with(
+            "ws://127.0.0.1:9/api/ws",
+            "token",
+            Uuid::nil(),
+            options,
+            setup,
+        )
+        .await
+        {
+            Ok(_) => panic!("joined without a server"),
+            Err(error) => error,
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_camera_fails_before_connecting() {
+        let setup = MediaSetup {
+            video: VideoInput::Camera {
+                name: Some("No Such Camera".into()),
+            },
+            ..MediaSetup::synthetic(440.0)
+        };
+        let error = join_offline(setup).await;
+        assert!(
+            matches!(
+                error,
+                CallError::Media(MediaError::Device(SourceError::NoDevice {
+                    kind: DeviceKind::Camera,
+                    ..
+                }))
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("\"No Such Camera\""), "{error}");
+    }
+
+    #[tokio::test]
+    async fn missing_speaker_fails_before_connecting() {
+        let setup = MediaSetup {
+            speaker: SpeakerChoice::Device {
+                name: Some("No Such Speaker".into()),
+            },
+            ..MediaSetup::synthetic(440.0)
+        };
+        let error = join_offline(setup).await;
+        assert!(
+            matches!(
+                error,
+                CallError::Media(MediaError::Device(SourceError::NoDevice {
+                    kind: DeviceKind::Speaker,
+                    ..
+                }))
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_fails_the_join() {
+        let error = join_offline(MediaSetup::synthetic(440.0)).await;
+        assert!(
+            matches!(error, CallError::Signaling(SignalingError::Connect(_))),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn mids_follow_msid_lines() {

@@ -345,6 +345,96 @@ fn roomler(profile: &std::path::Path, args: &[&str]) -> Command {
     command
 }
 
+/// Logs the CLI in as `caller{index}` in the profile folder `profile`.
+async fn log_in_cli(fixture: &Fixture, profile: &std::path::Path, index: usize) {
+    let mut login = roomler(
+        profile,
+        &[
+            "login",
+            "--server",
+            &fixture.base,
+            "--user",
+            &format!("caller{index}"),
+        ],
+    )
+    .arg("--password-stdin")
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    writeln!(login.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let status = tokio::task::spawn_blocking(move || login.wait())
+        .await
+        .unwrap();
+    assert!(status.unwrap().success(), "login of caller{index} failed");
+}
+
+/// Waits for `child` and reads the statistics it wrote to `stats`.
+async fn call_report(mut child: std::process::Child, stats: &std::path::Path) -> CallReport {
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap();
+    assert!(status.unwrap().success(), "roomler call failed");
+    let text = std::fs::read_to_string(stats).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A load bot sends its pre-encoded loop and receives nothing; the other
+/// participant decodes the loop's pictures and tone and rewrites its statistics
+/// while in the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_bot_sends_without_receiving() {
+    if run_inside_namespace("load_bot_sends_without_receiving") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (_, users) = fixture.room(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    let roles: [&[&str]; 2] = [
+        &["--pre-encoded", "--receive-video", "0"],
+        &["--receive-video", "1", "--stats-every", "1"],
+    ];
+    for (index, flags) in roles.iter().enumerate() {
+        let profile = dir.path().join(format!("profile{index}"));
+        log_in_cli(&fixture, &profile, index).await;
+        let stats = dir.path().join(format!("stats{index}.json"));
+        let child = roomler(
+            &profile,
+            &[
+                "call",
+                "call",
+                "--synthetic",
+                "--for",
+                "8",
+                "--bind",
+                "127.0.0.3",
+            ],
+        )
+        .args(["--tone-hz", &TONES_HZ[index].to_string()])
+        .arg("--stats")
+        .arg(&stats)
+        .args(*flags)
+        .spawn()
+        .unwrap();
+        children.push((child, stats));
+    }
+    // The receiver's statistics exist before it leaves.
+    let receiver_stats = children[1].1.clone();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        receiver_stats.exists(),
+        "--stats-every wrote nothing while in the call"
+    );
+
+    let mut reports = Vec::new();
+    for (child, stats) in children {
+        reports.push(call_report(child, &stats).await);
+    }
+    assert_eq!(reports[0].remotes, Vec::new(), "the bot received media");
+    assert_eq!(reports[1].remotes.len(), 1, "{:?}", reports[1]);
+    check_remote(1, 0, &stats_of(&reports[1].remotes, users[0].0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_command_writes_stats() {
     if run_inside_namespace("call_command_writes_stats") {
@@ -356,25 +446,7 @@ async fn call_command_writes_stats() {
     let mut children = Vec::new();
     for (index, tone) in TONES_HZ[..users.len()].iter().enumerate() {
         let profile = dir.path().join(format!("profile{index}"));
-        let mut login = roomler(
-            &profile,
-            &[
-                "login",
-                "--server",
-                &fixture.base,
-                "--user",
-                &format!("caller{index}"),
-            ],
-        )
-        .arg("--password-stdin")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-        writeln!(login.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        let status = tokio::task::spawn_blocking(move || login.wait())
-            .await
-            .unwrap();
-        assert!(status.unwrap().success(), "login of caller{index} failed");
+        log_in_cli(&fixture, &profile, index).await;
 
         let stats = dir.path().join(format!("stats{index}.json"));
         let child = roomler(
@@ -409,6 +481,7 @@ async fn call_command_writes_stats() {
     }
     for (index, report) in reports.iter().enumerate() {
         assert_eq!(report.user_id, users[index].0);
+        assert!(report.join_ms > 0.0, "client {index}: {report:?}");
         assert_eq!(report.tone_hz, TONES_HZ[index]);
         assert_eq!(report.remotes.len(), 1, "client {index}: {report:?}");
         let other = 1 - index;

@@ -30,7 +30,8 @@ const LUMA_ZERO: u8 = 16;
 pub struct TestPattern {
     format: VideoFormat,
     counter: u32,
-    pacing: Option<Instant>,
+    /// When pacing started, and the counter then.
+    pacing: Option<(Instant, u32)>,
 }
 
 impl TestPattern {
@@ -51,13 +52,16 @@ impl TestPattern {
 
     /// Makes `next_frame` sleep until each frame is due, like a camera.
     pub fn realtime(mut self) -> Self {
-        self.pacing = Some(Instant::now());
+        self.pacing = Some((Instant::now(), self.counter));
         self
     }
 
     /// Starts counting at `counter` instead of 0.
     pub fn starting_at(mut self, counter: u32) -> Self {
         self.counter = counter;
+        if let Some((_, first)) = &mut self.pacing {
+            *first = counter;
+        }
         self
     }
 
@@ -75,8 +79,9 @@ impl TestPattern {
 impl VideoSource for TestPattern {
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
         let frame = self.draw(self.counter);
-        if let Some(start) = self.pacing {
-            let due = start + frame.timestamp;
+        if let Some((start, first)) = self.pacing {
+            let frames = self.counter.wrapping_sub(first);
+            let due = start + Duration::from_secs(1) * frames / self.format.fps;
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
@@ -356,4 +361,23 @@ fn goertzel_power(samples: &[f64], frequency: f64, rate: f64) -> f64 {
         s1 = s0;
     }
     s1 * s1 + s2 * s2 - coefficient * s1 * s2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realtime_pattern_paces_from_its_first_counter() {
+        // A counter far from 0, as a clock pattern starts: pacing counts from it,
+        // so the first frames are due at once rather than in years.
+        let first = 4_000_000_000;
+        let mut pattern = TestPattern::new(64, 48, 30).starting_at(first).realtime();
+        let started = Instant::now();
+        for expected in first..first + 3 {
+            let frame = pattern.next_frame().unwrap();
+            assert_eq!(read_frame_counter(&frame), Some(expected));
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

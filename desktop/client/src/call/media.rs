@@ -22,7 +22,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use roomler_media::{
@@ -31,7 +31,7 @@ use roomler_media::{
     SourceError, TestPattern, Tone, VideoFormat, VideoFrame, VideoSource, Vp8Config, Vp8Decoder,
     Vp8Encoder, detect_tone, read_frame_counter,
 };
-use roomler_media::{ProcessorConfig, RenderProcessor};
+use roomler_media::{PreEncodedMedia, ProcessorConfig, RenderProcessor};
 use tokio::sync::mpsc;
 
 use super::playback::PlaybackStream;
@@ -99,6 +99,10 @@ pub enum VideoInput {
     /// The moving test pattern with its frame counter.
     #[default]
     TestPattern,
+    /// The test pattern with the frame counter taken from the wall clock (see
+    /// [`clock_counter`]), so that receivers on the same machine measure the
+    /// glass-to-glass latency.
+    ClockPattern,
     /// The camera of this name, or the first one.
     Camera { name: Option<String> },
 }
@@ -145,6 +149,11 @@ pub struct MediaSetup {
     pub audio: AudioInput,
     pub speaker: SpeakerChoice,
     pub output: Option<Arc<dyn MediaOutput>>,
+    /// A loop encoded once that replaces both sources, so that load bots spend no
+    /// time encoding. It sends the loop's highest layer.
+    pub pre_encoded: Option<PreEncodedMedia>,
+    /// Whether to receive the other participants; a load bot only sends.
+    pub subscribe: bool,
 }
 
 impl MediaSetup {
@@ -155,6 +164,8 @@ impl MediaSetup {
             audio: AudioInput::Tone { hz: tone_hz },
             speaker: SpeakerChoice::Off,
             output: None,
+            pre_encoded: None,
+            subscribe: true,
         }
     }
 }
@@ -228,6 +239,9 @@ pub fn start_sources(
     setup: &MediaSetup,
     switches: Arc<SendSwitches>,
 ) -> Result<EncodedStreams, MediaError> {
+    if let Some(media) = &setup.pre_encoded {
+        return replay(media, switches);
+    }
     let video_source = open_video(&setup.video)?;
     let audio_source = open_audio(&setup.audio)?;
     let format = video_source.format();
@@ -271,6 +285,56 @@ pub fn start_sources(
         video,
         audio,
         render,
+        stop,
+    })
+}
+
+/// Replays a pre-encoded loop in real time on a thread of its own.
+fn replay(
+    media: &PreEncodedMedia,
+    switches: Arc<SendSwitches>,
+) -> Result<EncodedStreams, MediaError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (video_tx, video) = mpsc::channel(OUTGOING_QUEUE);
+    let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
+    let mut player = media.player();
+    let stopped = stop.clone();
+    spawn_named("roomler-replay", move || {
+        let frame_interval = Duration::from_secs(1) / VIDEO_FPS;
+        let started = Instant::now();
+        let (mut next_video, mut next_audio) = (started, started);
+        while !stopped.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_video {
+                next_video += frame_interval;
+                let [high, _, _] = player.next_video();
+                if switches.camera_on() && video_tx.try_send(high).is_err() && video_tx.is_closed()
+                {
+                    return;
+                }
+            }
+            if now >= next_audio {
+                next_audio += AUDIO_FRAME_DURATION;
+                let data = player.next_audio();
+                let frame = EncodedAudio { data, skipped: 0 };
+                if switches.microphone_on()
+                    && audio_tx.try_send(frame).is_err()
+                    && audio_tx.is_closed()
+                {
+                    return;
+                }
+            }
+            thread::sleep(
+                next_video
+                    .min(next_audio)
+                    .saturating_duration_since(Instant::now()),
+            );
+        }
+    })?;
+    Ok(EncodedStreams {
+        video,
+        audio,
+        render: None,
         stop,
     })
 }
@@ -332,6 +396,11 @@ fn open_video(input: &VideoInput) -> Result<Box<dyn VideoSource>, MediaError> {
         VideoInput::TestPattern => {
             Box::new(TestPattern::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS).realtime())
         }
+        VideoInput::ClockPattern => Box::new(
+            TestPattern::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS)
+                .starting_at(clock_counter(SystemTime::now()))
+                .realtime(),
+        ),
         VideoInput::Camera { name } => Box::new(CameraSource::open(
             name.as_deref(),
             VideoFormat {
@@ -352,6 +421,22 @@ fn open_audio(input: &AudioInput) -> Result<Box<dyn AudioSource>, MediaError> {
     })
 }
 
+/// Returns the frame counter that a [`VideoInput::ClockPattern`] frame captured
+/// at `time` carries: the frames at [`VIDEO_FPS`] since the Unix epoch, modulo
+/// 2^32.
+pub fn clock_counter(time: SystemTime) -> u32 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (since.as_millis() * u128::from(VIDEO_FPS) / 1000) as u32
+}
+
+/// Returns how long ago the frame with clock counter `counter` was captured, when
+/// that is under ten seconds; other counters come from no clock pattern.
+pub fn clock_latency(counter: u32, now: SystemTime) -> Option<Duration> {
+    let frames = clock_counter(now).wrapping_sub(counter);
+    let latency = Duration::from_secs(1) * frames / VIDEO_FPS;
+    (latency < Duration::from_secs(10)).then_some(latency)
+}
+
 /// Returns the VP8 bitrate for a picture size: 300 kbit/s for the test pattern's
 /// 320x240, in proportion to the pixel count, from 100 kbit/s to 1.5 Mbit/s.
 fn video_bitrate_kbps(width: u32, height: u32) -> u32 {
@@ -368,8 +453,8 @@ fn spawn_named(name: &'static str, body: impl FnOnce() + Send + 'static) -> Resu
         .map_err(|source| MediaError::Thread { name, source })
 }
 
-/// What the two source threads share: where pictures and levels go, the switches,
-/// and the stop flag.
+/// The state the two source threads share: where pictures and levels go, the
+/// switches, and the stop flag.
 struct SourceLoop {
     output: Option<Arc<dyn MediaOutput>>,
     switches: Arc<SendSwitches>,
@@ -499,6 +584,54 @@ pub struct DecodedStats {
     pub frame_counter_max: Option<u32>,
     /// The dominant frequency of the last measured 100 ms of decoded audio.
     pub tone_hz: Option<f32>,
+    /// RTP packets missing from the sequence numbers seen so far.
+    pub packets_lost: u64,
+    /// Capture-to-decode delay of the frames from a clock pattern: the sum, count
+    /// and highest, in milliseconds.
+    pub latency_ms_sum: f64,
+    pub latency_frames: u64,
+    pub latency_ms_max: f64,
+}
+
+/// Counts the RTP packets missing from a stream, from its sequence numbers.
+#[derive(Debug, Default)]
+pub struct LossCounter {
+    highest: Option<u64>,
+    received: u64,
+    first: u64,
+}
+
+impl LossCounter {
+    /// Records one packet and returns the packets lost so far. Sequence numbers
+    /// are extended past their 16-bit wrap; late and repeated packets count as
+    /// received.
+    pub fn record(&mut self, sequence: u16) -> u64 {
+        self.received += 1;
+        let extended = match self.highest {
+            None => {
+                self.first = u64::from(sequence);
+                u64::from(sequence)
+            }
+            Some(highest) => {
+                let cycle = highest & !0xffff;
+                let candidates = [
+                    cycle.wrapping_sub(0x1_0000) | u64::from(sequence),
+                    cycle | u64::from(sequence),
+                    (cycle + 0x1_0000) | u64::from(sequence),
+                ];
+                candidates
+                    .into_iter()
+                    .filter(|candidate| *candidate >= self.first)
+                    .min_by_key(|candidate| candidate.abs_diff(highest))
+                    .unwrap_or(highest)
+            }
+        };
+        let highest = self
+            .highest
+            .map_or(extended, |highest| highest.max(extended));
+        self.highest = Some(highest);
+        (highest - self.first + 1).saturating_sub(self.received)
+    }
 }
 
 /// The shared statistics of one remote track, written by its decoder thread.
@@ -507,10 +640,12 @@ pub type SharedStats = Arc<Mutex<DecodedStats>>;
 /// The feeds whose video is shown, or `None` for every feed.
 pub type VisibleFeeds = Arc<RwLock<Option<HashSet<u64>>>>;
 
-/// Where the decoder thread of one remote track delivers what it decodes.
+/// The destinations of what the decoder thread of one remote track decodes.
 #[derive(Clone)]
 pub struct RemoteOutput {
-    pub output: Arc<dyn MediaOutput>,
+    /// Receives the pictures and levels; `None` for headless clients, which only
+    /// count what arrives.
+    pub output: Option<Arc<dyn MediaOutput>>,
     /// Finds the feed that the track carries; `None` until the subscriber's offer
     /// named it.
     pub feed: Arc<dyn Fn() -> Option<u64> + Send + Sync>,
@@ -550,8 +685,13 @@ pub fn spawn_video_decoder(
             }
         };
         let mut assembler = Vp8Assembler::default();
+        let mut loss = LossCounter::default();
         while let Ok(unit) = packets.recv() {
-            stats.lock().unwrap().packets += 1;
+            {
+                let mut stats = stats.lock().unwrap();
+                stats.packets += 1;
+                stats.packets_lost = loss.record(unit.sequence);
+            }
             let tile = remote.as_ref().and_then(RemoteOutput::tile);
             // A hidden tile's packets are skipped; the gap they leave makes the
             // assembler wait for a keyframe once the tile shows again.
@@ -568,6 +708,12 @@ pub fn spawn_video_decoder(
                 Ok(Some(picture)) => {
                     stats.frames_decoded += 1;
                     if let Some(counter) = read_frame_counter(&picture) {
+                        if let Some(latency) = clock_latency(counter, SystemTime::now()) {
+                            let millis = latency.as_secs_f64() * 1000.0;
+                            stats.latency_ms_sum += millis;
+                            stats.latency_frames += 1;
+                            stats.latency_ms_max = stats.latency_ms_max.max(millis);
+                        }
                         stats.frame_counter_min = Some(
                             stats
                                 .frame_counter_min
@@ -576,8 +722,15 @@ pub fn spawn_video_decoder(
                         stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
                     }
                     drop(stats);
-                    if let (Some(remote), Some(tile)) = (&remote, tile) {
-                        remote.output.picture(tile, Arc::new(picture));
+                    if let (
+                        Some(RemoteOutput {
+                            output: Some(output),
+                            ..
+                        }),
+                        Some(tile),
+                    ) = (&remote, tile)
+                    {
+                        output.picture(tile, Arc::new(picture));
                     }
                 }
                 Ok(None) => {}
@@ -617,12 +770,17 @@ pub fn spawn_audio_decoder(
             }
         };
         let mut recent: VecDeque<i16> = VecDeque::with_capacity(TONE_WINDOW_SAMPLES);
+        let mut loss = LossCounter::default();
         let mut next_tick = Instant::now() + AUDIO_FRAME_DURATION;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match packets.recv_timeout(wait) {
                 Ok(unit) => {
-                    stats.lock().unwrap().packets += 1;
+                    {
+                        let mut stats = stats.lock().unwrap();
+                        stats.packets += 1;
+                        stats.packets_lost = loss.record(unit.sequence);
+                    }
                     decoder.push(unit.sequence, unit.timestamp, unit.payload);
                     continue;
                 }
@@ -681,13 +839,12 @@ fn play_out(
         stats.frames_decoded += 1;
         stats.frames_decoded
     };
-    if let Some(output) = output
+    if let Some(remote) = output
+        && let Some(sink) = &remote.output
         && decoded.is_multiple_of(LEVEL_EVERY_FRAMES)
-        && let Some(tile) = output.tile()
+        && let Some(tile) = remote.tile()
     {
-        output
-            .output
-            .level(tile, AudioLevel::measure(&frame.samples));
+        sink.level(tile, AudioLevel::measure(&frame.samples));
     }
     if decoded.is_multiple_of(TONE_MEASURE_EVERY_FRAMES) {
         let window: Vec<i16> = recent.iter().copied().collect();
@@ -844,6 +1001,30 @@ mod tests {
         assert_eq!(vp8_descriptor(&payload), Some((true, &[0xaa, 0xbb][..])));
         assert_eq!(vp8_descriptor(&[0x90, 0x80]), None);
         assert_eq!(vp8_descriptor(&[0x11, 0x00]), Some((false, &[0x00][..])));
+    }
+
+    #[test]
+    fn loss_counter_counts_gaps_across_the_wrap() {
+        let mut loss = LossCounter::default();
+        assert_eq!(loss.record(65_533), 0);
+        assert_eq!(loss.record(65_534), 0);
+        // 65,535 and 0 are missing.
+        assert_eq!(loss.record(1), 2);
+        // A late packet fills its gap.
+        assert_eq!(loss.record(0), 1);
+        assert_eq!(loss.record(2), 1);
+    }
+
+    #[test]
+    fn clock_latency_reads_the_clock_counter() {
+        let captured = SystemTime::now();
+        let counter = clock_counter(captured);
+        let latency = clock_latency(counter, captured + Duration::from_millis(200)).unwrap();
+        // One frame of resolution at 30 fps.
+        assert!(latency >= Duration::from_millis(166), "{latency:?}");
+        assert!(latency <= Duration::from_millis(234), "{latency:?}");
+        // A counter that started at 0 is years old: no clock pattern.
+        assert_eq!(clock_latency(12, captured), None);
     }
 
     #[test]

@@ -77,6 +77,17 @@ pub struct RemoteStats {
     /// Dominant frequency of the last measured decoded audio, in Hz, when it is a
     /// tone.
     pub tone_hz: Option<f32>,
+    /// RTP packets missing from each stream's sequence numbers.
+    #[serde(default)]
+    pub video_packets_lost: u64,
+    #[serde(default)]
+    pub audio_packets_lost: u64,
+    /// Capture-to-decode delay of a clock pattern's frames, in milliseconds: the
+    /// mean and the highest. `None` when the participant sends no clock pattern.
+    #[serde(default)]
+    pub latency_ms_mean: Option<f64>,
+    #[serde(default)]
+    pub latency_ms_max: Option<f64>,
 }
 
 /// One remote track: its kind and what its decoder thread measured.
@@ -433,24 +444,28 @@ impl CallSession {
             .filter(|participant| !participant.streams.is_empty())
             .map(|participant| participant.feed_id)
             .collect();
-        tokio::spawn(
-            Subscriber {
-                signaling: signaling.clone(),
-                options,
-                ice_servers,
-                peer: None,
-                feeds: HashSet::new(),
-                received: received.clone(),
-                stop: stop.clone(),
-                own_feed: feed_id,
-                sinks: RemoteSinks {
-                    output: setup.output.clone(),
-                    visible: visible.clone(),
-                    playback: mix,
-                },
-            }
-            .run(live, notices),
-        );
+        let subscriber = Subscriber {
+            signaling: signaling.clone(),
+            options,
+            ice_servers,
+            peer: None,
+            feeds: HashSet::new(),
+            received: received.clone(),
+            stop: stop.clone(),
+            own_feed: feed_id,
+            sinks: RemoteSinks {
+                output: setup.output.clone(),
+                visible: visible.clone(),
+                playback: mix,
+            },
+        };
+        if setup.subscribe {
+            tokio::spawn(subscriber.run(live, notices));
+        } else {
+            // A send-only participant reads the notices only so that they do not
+            // pile up.
+            tokio::spawn(drain_notices(notices, stop.clone()));
+        }
         Ok(CallSession {
             signaling,
             call_id,
@@ -519,12 +534,23 @@ impl CallSession {
                 });
             let stats = track.stats.lock().unwrap().clone();
             if track.kind == RtpCodecKind::Audio {
+                entry.audio_packets_lost += stats.packets_lost;
                 entry.audio_packets_received += stats.packets;
                 entry.audio_frames_decoded += stats.frames_decoded;
                 entry.tone_hz = entry.tone_hz.or(stats.tone_hz);
                 continue;
             }
             entry.video_packets_received += stats.packets;
+            entry.video_packets_lost += stats.packets_lost;
+            if stats.latency_frames > 0 {
+                entry.latency_ms_mean = Some(stats.latency_ms_sum / stats.latency_frames as f64);
+                entry.latency_ms_max = Some(
+                    entry
+                        .latency_ms_max
+                        .unwrap_or(0.0)
+                        .max(stats.latency_ms_max),
+                );
+            }
             entry.video_frames_received += stats.frames_received;
             entry.video_frames_decoded += stats.frames_decoded;
             entry.frame_counter_min = min_option(entry.frame_counter_min, stats.frame_counter_min);
@@ -548,6 +574,15 @@ fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
     match (left, right) {
         (Some(left), Some(right)) => Some(left.min(right)),
         (left, right) => left.or(right),
+    }
+}
+
+async fn drain_notices(mut notices: mpsc::UnboundedReceiver<Notice>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            notice = notices.recv() => if notice.is_none() { return },
+        }
     }
 }
 
@@ -778,8 +813,8 @@ async fn read_tracks(
             track_id.clone(),
             received.clone(),
         ));
-        let remote = sinks.output.clone().map(|output| RemoteOutput {
-            output,
+        let remote = Some(RemoteOutput {
+            output: sinks.output.clone(),
             feed: feed_lookup(received.clone(), track_id),
             visible: sinks.visible.clone(),
         });

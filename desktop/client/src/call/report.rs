@@ -24,6 +24,10 @@ pub struct CallReport {
     pub tone_hz: f32,
     /// Time spent in the call, in seconds.
     pub seconds: f64,
+    /// Time from the start of the join until the media was published, in
+    /// milliseconds.
+    #[serde(default)]
+    pub join_ms: f64,
     /// One entry per other participant whose streams arrived, by feed id.
     pub remotes: Vec<RemoteStats>,
 }

@@ -44,6 +44,29 @@ pub fn run_inside(name: &str, programs: &[&str]) -> bool {
     true
 }
 
+/// Re-runs the current program with its arguments inside a new network namespace,
+/// for benchmarks. Returns `None` in the run inside, once the namespace is set up,
+/// so the caller does the work; otherwise the exit status of the run inside.
+pub fn enter(programs: &[&str]) -> std::io::Result<Option<std::process::ExitStatus>> {
+    if std::env::var_os(INSIDE).is_some() {
+        set_up();
+        return Ok(None);
+    }
+    if let Some(reason) = missing_prerequisite(programs) {
+        return Err(std::io::Error::other(format!(
+            "cannot create a network namespace: {reason}"
+        )));
+    }
+    let status = Command::new("unshare")
+        .arg("-n")
+        .arg("--")
+        .arg(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .env(INSIDE, "1")
+        .status()?;
+    Ok(Some(status))
+}
+
 /// Returns why namespace tests cannot run here: not root, or a program missing from
 /// `PATH` (`unshare` and `ip` always, and each of `programs`).
 pub fn missing_prerequisite(programs: &[&str]) -> Option<String> {

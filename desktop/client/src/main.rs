@@ -14,9 +14,11 @@ use clap::{Parser, Subcommand};
 use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
 use roomler_client::call::{
-    CallError, CallOptions, CallReport, CallSession, SignalingError, check_tone_hz, default_tone_hz,
+    CallError, CallOptions, CallReport, CallSession, MediaSetup, SignalingError, VideoInput,
+    check_tone_hz, default_tone_hz,
 };
 use roomler_client::{ClientError, Engine, Profile};
+use roomler_media::{PreEncodedConfig, PreEncodedMedia};
 use roomler_shared::model::{Message, Room, RoomKind};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -166,6 +168,22 @@ enum Command {
         /// by the user id).
         #[arg(long, value_name = "HZ", value_parser = parse_tone_hz)]
         tone_hz: Option<f32>,
+        /// Sends a loop encoded once at the start instead of encoding live, as load
+        /// bots do.
+        #[arg(long)]
+        pre_encoded: bool,
+        /// Draws the frame counter from the wall clock, so that receivers on the same
+        /// machine measure the latency.
+        #[arg(long, conflicts_with = "pre_encoded")]
+        clock_pattern: bool,
+        /// Decodes the video of at most this many participants (the first to
+        /// publish); 0 receives nothing at all. Default: everyone.
+        #[arg(long, value_name = "COUNT")]
+        receive_video: Option<usize>,
+        /// Also writes the statistics every this many seconds while in the call.
+        #[arg(long, value_name = "SECONDS", requires = "stats",
+            value_parser = clap::value_parser!(u64).range(1..=3_600))]
+        stats_every: Option<u64>,
     },
 }
 
@@ -504,6 +522,10 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             bind,
             relay_only,
             tone_hz,
+            pre_encoded,
+            clock_pattern,
+            receive_video,
+            stats_every,
         } => {
             if !synthetic {
                 return Err(ClientError::Usage(
@@ -519,7 +541,14 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 relay_only,
                 tone_hz: tone_hz.unwrap_or_else(|| default_tone_hz(engine.user_id())),
             };
-            let report = stay_in_call(&engine, room.id, options, seconds).await?;
+            let stay = Stay {
+                seconds,
+                pre_encoded,
+                clock_pattern,
+                receive_video,
+                stats_every: stats.clone().zip(stats_every),
+            };
+            let report = stay_in_call(&engine, room.id, options, stay).await?;
             if let Some(path) = stats {
                 write_stats(&path, &report)?;
             }
@@ -531,33 +560,87 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
     Ok(())
 }
 
-/// Joins the call of `room_id`, stays `seconds` or until Ctrl+C, and leaves.
+/// The options of `roomler call` for its stay in the call.
+struct Stay {
+    seconds: u64,
+    pre_encoded: bool,
+    clock_pattern: bool,
+    receive_video: Option<usize>,
+    /// The statistics file and how often to rewrite it.
+    stats_every: Option<(PathBuf, u64)>,
+}
+
+/// Joins the call of `room_id`, stays `stay.seconds` or until Ctrl+C, and leaves.
 async fn stay_in_call(
     engine: &Engine,
     room_id: uuid::Uuid,
     options: CallOptions,
-    seconds: u64,
+    stay: Stay,
 ) -> Result<CallReport, ClientError> {
     let token = engine.api().token().ok_or(ClientError::NotLoggedIn)?;
     let tone_hz = options.tone_hz;
     let ws_url = engine.api().ws_url(None);
-    let session = CallSession::join(&ws_url, token, room_id, options)
+    let mut setup = MediaSetup::synthetic(tone_hz);
+    if stay.clock_pattern {
+        setup.video = VideoInput::ClockPattern;
+    }
+    if stay.pre_encoded {
+        let config = PreEncodedConfig {
+            seconds: 3,
+            width: 320,
+            height: 240,
+            total_bitrate_kbps: 450,
+            tone_hz,
+            ..PreEncodedConfig::default()
+        };
+        let media = tokio::task::spawn_blocking(move || PreEncodedMedia::record(&config))
+            .await
+            .map_err(|error| ClientError::Other(error.into()))?
+            .map_err(|error| ClientError::Other(error.into()))?;
+        setup.pre_encoded = Some(media);
+    }
+    setup.subscribe = stay.receive_video != Some(0);
+    let started = std::time::Instant::now();
+    let session = CallSession::join_with(&ws_url, token, room_id, options, setup)
         .await
         .map_err(call_error)?;
     let joined = std::time::Instant::now();
-    tokio::select! {
-        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    let report = CallReport {
+    let join_ms = (joined - started).as_secs_f64() * 1000.0;
+    let report = |session: &CallSession| CallReport {
         room_id,
         call_id: session.call_id,
         user_id: engine.user_id(),
         feed_id: session.feed_id,
         tone_hz,
         seconds: joined.elapsed().as_secs_f64(),
+        join_ms,
         remotes: session.stats(),
     };
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(stay.seconds));
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    let mut written = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {}
+        }
+        if let Some(limit) = stay.receive_video.filter(|limit| *limit > 0) {
+            // A stable choice, so tiles do not change hands: the lowest feed ids.
+            let mut feeds: Vec<u64> = session.stats().iter().map(|stats| stats.feed_id).collect();
+            feeds.sort_unstable();
+            feeds.truncate(limit);
+            session.set_visible(Some(feeds.into_iter().collect()));
+        }
+        if let Some((path, every)) = &stay.stats_every
+            && written.elapsed().as_secs() >= *every
+        {
+            write_stats(path, &report(&session))?;
+            written = std::time::Instant::now();
+        }
+    }
+    let report = report(&session);
     session.leave().await.map_err(call_error)?;
     Ok(report)
 }

@@ -282,6 +282,8 @@ impl Calls {
                 OutputChoice::Device { name } => SpeakerChoice::Device { name: name.clone() },
             },
             output: Some(self.board.clone() as Arc<dyn MediaOutput>),
+            pre_encoded: None,
+            subscribe: true,
         }
     }
 

@@ -575,3 +575,91 @@ async fn call_refusals_and_secrets() {
     assert!(alice.seen.iter().any(|frame| frame.contains("\"answer\"")));
     assert!(bob.seen.iter().any(|frame| frame.contains("joined")));
 }
+
+/// Sends an authenticated request without a body and returns its status.
+async fn send_empty(fixture: &Fixture, method: reqwest::Method, token: &str, path: &str) -> u16 {
+    fixture
+        .http
+        .request(method, format!("{}{path}", fixture.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits for the `call_signal` of type `removed` and returns its reason.
+async fn removed_reason(client: &mut Client) -> String {
+    loop {
+        let frame = client.next_frame().await;
+        if frame["type"] == "call_signal" && frame["signal"]["signal"] == "removed" {
+            return frame["signal"]["reason"].as_str().unwrap().to_string();
+        }
+    }
+}
+
+/// Someone who leaves the room, is removed from it or banned from it leaves its
+/// call too: they are told why, the others see them go, and a banned user cannot
+/// join again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_the_room_leaves_its_call() {
+    if run_inside_namespace("leaving_the_room_leaves_its_call") {
+        return;
+    }
+    let fixture = Fixture::start(|_| {}).await;
+    let (room_id, users) = room_with_members(&fixture, 4).await;
+    let mut owner = fixture.connect(&users[0].1).await;
+    reply(&owner.call(&room_id, json!({"action": "join"})).await);
+
+    let cases = [
+        (
+            reqwest::Method::DELETE,
+            format!("/api/rooms/{room_id}/members/{}", users[1].0),
+            &users[0].1,
+            "a moderator removed you from the room",
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/rooms/{room_id}/bans/{}", users[2].0),
+            &users[0].1,
+            "a moderator banned you from the room",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/rooms/{room_id}/leave"),
+            &users[3].1,
+            "you left the room",
+        ),
+    ];
+    for (index, (method, path, actor, expected)) in cases.into_iter().enumerate() {
+        let (user_id, token) = &users[index + 1];
+        let mut member = fixture.connect(token).await;
+        let joined = member.call(&room_id, json!({"action": "join"})).await;
+        let feed_id = reply(&joined)["feed_id"].as_u64().unwrap();
+        let status = send_empty(&fixture, method, actor, &path).await;
+        assert_eq!(status, 204, "{path}");
+
+        assert_eq!(removed_reason(&mut member).await, expected);
+        let left = loop {
+            let event = owner.event("participant_left").await;
+            if event["user_id"] == user_id.as_str() {
+                break event;
+            }
+        };
+        assert_eq!(left["feed_id"], feed_id);
+        // Their call steps are refused now, because they are no member.
+        let refused = member
+            .call(
+                &room_id,
+                json!({"action": "configure", "audio_muted": true}),
+            )
+            .await;
+        assert_eq!(refused["code"], "not_a_member", "{refused}");
+    }
+
+    // The banned user is no member, so the call refuses them.
+    let mut banned = fixture.connect(&users[2].1).await;
+    let refused = banned.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(refused["code"], "not_a_member", "{refused}");
+}

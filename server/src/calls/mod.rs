@@ -595,6 +595,33 @@ impl Calls {
         Ok(())
     }
 
+    /// Removes `user_id` from the call of `room_id`, if they are in it, telling
+    /// their connection why: they left the room, or a moderator removed or banned
+    /// them, so they may no longer see or hear the call.
+    pub async fn remove(&self, state: &AppState, room_id: Uuid, user_id: Uuid, reason: &str) {
+        let frames = {
+            let slot = self.slot(room_id);
+            let guard = slot.lock().await;
+            guard
+                .as_ref()
+                .and_then(|call| call.members.get(&user_id))
+                .map(|member| member.frames.clone())
+        };
+        let Some(frames) = frames else {
+            return;
+        };
+        let _ = frames.send(Control::CallSignal {
+            room_id,
+            signal: CallSignal::Removed {
+                reason: reason.to_string(),
+            },
+        });
+        if let Err(failure) = self.leave(state, room_id, user_id, None).await {
+            tracing::debug!(%room_id, %user_id, message = failure.message, "the user had already left the call");
+        }
+        tracing::info!(%room_id, %user_id, reason, "removed a participant from the call");
+    }
+
     /// Removes the connection's user from every call it joined on that connection,
     /// when the WebSocket closes.
     pub async fn disconnect(&self, state: &AppState, user_id: Uuid, connection_id: u64) {

@@ -554,6 +554,10 @@ pub(crate) async fn leave(
         .remove_member(id, auth.id(), Departure::Left)
         .await?;
     state.publish(fanouts).await;
+    state
+        .calls
+        .remove(&state, id, auth.id(), "you left the room")
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -607,6 +611,10 @@ pub(crate) async fn kick(
         .remove_member(id, user_id, Departure::Kicked { by: auth.id() })
         .await?;
     state.publish(fanouts).await;
+    state
+        .calls
+        .remove(&state, id, user_id, "a moderator removed you from the room")
+        .await;
     tracing::info!(room_id = %id, %user_id, by = %auth.id(), "kicked a member");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -630,6 +638,10 @@ pub(crate) async fn ban(
         .remove_member(id, user_id, Departure::Banned { by: auth.id() })
         .await?;
     state.publish(fanouts).await;
+    state
+        .calls
+        .remove(&state, id, user_id, "a moderator banned you from the room")
+        .await;
     tracing::info!(room_id = %id, %user_id, by = %auth.id(), "banned a user");
     Ok(StatusCode::NO_CONTENT)
 }

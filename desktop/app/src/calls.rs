@@ -19,8 +19,8 @@ use roomler_client::call::{
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
-use tauri::State;
 use tauri::http::{Response, StatusCode};
+use tauri::{Manager, State};
 use uuid::Uuid;
 
 use crate::error::{CommandError, ErrorCode};
@@ -419,6 +419,7 @@ pub fn stop_call_preview(state: State<'_, AppState>) {
 #[tauri::command]
 #[specta::specta]
 pub async fn join_call(
+    app: tauri::AppHandle,
     state: State<'_, AppState>,
     room_id: Uuid,
     media: MediaChoice,
@@ -452,7 +453,31 @@ pub async fn join_call(
             .map(CallParticipant::from)
             .collect(),
     };
+    let mut removed = session.removed();
+    let call_id = session.call_id;
     *calls.active.lock().await = Some((room_id, session));
+    tauri::async_runtime::spawn(async move {
+        let Ok(reason) = removed
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone())
+        else {
+            return;
+        };
+        let state = app.state::<AppState>();
+        let calls = state.calls();
+        let mut active = calls.active.lock().await;
+        if active
+            .as_ref()
+            .is_some_and(|(_, session)| session.call_id == call_id)
+        {
+            active.take();
+            calls.board.clear();
+        }
+        drop(active);
+        let reason = reason.unwrap_or_default();
+        crate::events::emit(&app, &crate::events::CallEnded { room_id, reason });
+    });
     Ok(joined)
 }
 

@@ -43,6 +43,15 @@ impl From<roomler_client::EngineEvent> for EngineEvent {
     }
 }
 
+/// The server ended the user's part in a call, e.g. because a moderator banned them
+/// from the room; `reason` says why.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "call-ended")]
+pub struct CallEnded {
+    pub room_id: Uuid,
+    pub reason: String,
+}
+
 /// A request to show a room, sent after the user clicked a notification about it.
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 #[tauri_specta(event_name = "open-room")]

@@ -115,7 +115,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,
-            events::OpenRoom
+            events::OpenRoom,
+            events::CallEnded
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
         .constant("UPLOAD_MAX_BYTES", commands::UPLOAD_MAX_BYTES)

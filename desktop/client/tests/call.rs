@@ -690,3 +690,44 @@ async fn call_view_gets_pictures_levels_and_events() {
     shutdown.cancel();
     live.await.unwrap();
 }
+
+/// A participant whom a moderator bans from the room hears why and stops sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banned_participant_is_removed_from_call() {
+    if run_inside_namespace("banned_participant_is_removed_from_call") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let alice = CallSession::join(&fixture.ws_url(), &users[0].1, room_id, options(0))
+        .await
+        .unwrap();
+    let bob = CallSession::join(&fixture.ws_url(), &users[1].1, room_id, options(1))
+        .await
+        .unwrap();
+    let mut removed = bob.removed();
+    assert_eq!(*removed.borrow(), None);
+
+    let status = fixture
+        .http
+        .put(format!(
+            "{}/api/rooms/{room_id}/bans/{}",
+            fixture.base, users[1].0
+        ))
+        .bearer_auth(&users[0].1)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let reason = tokio::time::timeout(MEDIA_TIMEOUT, removed.wait_for(Option::is_some))
+        .await
+        .expect("Bob was not told that he was removed")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        reason.as_deref(),
+        Some("a moderator banned you from the room")
+    );
+    alice.leave().await.unwrap();
+}

@@ -20,6 +20,7 @@ import {
 export type {
   Attachment,
   CallDevices,
+  CallEnded,
   CallEvent,
   CallParticipant,
   CallSummary,
@@ -69,6 +70,7 @@ import { FRAME_SCHEME } from './generated';
 import type {
   CachedRoom,
   CallDevices,
+  CallEnded,
   JoinedCall,
   MediaChoice,
   RoomCall,
@@ -437,6 +439,13 @@ export function onEngineEvent(
   handler: (event: EngineEvent) => void,
 ): Promise<UnlistenFn> {
   return events.engineEvent.listen((event) => handler(event.payload));
+}
+
+/** Calls `handler` when the server ended the user's part in a call. */
+export function onCallEnded(
+  handler: (event: CallEnded) => void,
+): Promise<UnlistenFn> {
+  return events.callEnded.listen((event) => handler(event.payload));
 }
 
 export function onOpenRoom(

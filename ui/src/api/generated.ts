@@ -185,6 +185,7 @@ export const commands = {
 
 /** Events */
 export const events = {
+	callEnded: makeEvent<CallEnded, CallEnded>("call-ended"),
 	engineEvent: makeEvent<EngineEvent, EngineEvent>("engine-event"),
 	openRoom: makeEvent<OpenRoom, OpenRoom>("open-room"),
 };
@@ -226,6 +227,15 @@ export type CallDevices = {
 	microphones: Device[],
 	speakers: Device[],
 	problems: string[],
+};
+
+/**
+ *  The server ended the user's part in a call, e.g. because a moderator banned them
+ *  from the room; `reason` says why.
+ */
+export type CallEnded = {
+	room_id: string,
+	reason: string,
 };
 
 /**  Something that happened in a room's call. */

@@ -274,6 +274,7 @@ export default {
     leave: 'Leave',
     elsewhere: 'You are in a call in {room}.',
     returnToCall: 'Go to the call',
+    removed: 'You are no longer in the call: {reason}.',
     speaking: 'speaking',
     mutedState: 'microphone muted',
     cameraOffState: 'camera off',

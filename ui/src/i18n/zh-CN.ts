@@ -268,6 +268,7 @@ const messages: MessageSchema = {
     leave: '离开',
     elsewhere: '你正在 {room} 的通话中。',
     returnToCall: '回到通话',
+    removed: '你已不在通话中：{reason}。',
     speaking: '正在发言',
     mutedState: '麦克风已静音',
     cameraOffState: '摄像头已关闭',

@@ -292,6 +292,15 @@ export const useCallStore = defineStore('call', () => {
     }
   }
 
+  /** Ends the call on the page after the server removed the user from it. */
+  function ended(room: Uuid, reason: string): void {
+    if (roomId.value !== room || phase.value !== 'joined') {
+      return;
+    }
+    reset();
+    error.value = reason;
+  }
+
   function reset(): void {
     stopPolling();
     phase.value = 'idle';
@@ -403,6 +412,7 @@ export const useCallStore = defineStore('call', () => {
     join,
     leave,
     reset,
+    ended,
     toggleMuted,
     toggleCamera,
     setPage,

@@ -233,6 +233,18 @@ describe('call store', () => {
     expect(call.activeSpeaker).toBe('1');
   });
 
+  it('ends the call that the server removed the user from', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    call.ended('another-room', 'elsewhere');
+    expect(call.phase).toBe('joined');
+    call.ended(ROOM, 'a moderator banned you from the room');
+    expect(call.phase).toBe('idle');
+    expect(call.error).toBe('a moderator banned you from the room');
+  });
+
   it('switches the microphone and camera through the shell', async () => {
     const calls = shell();
     const call = useCallStore();

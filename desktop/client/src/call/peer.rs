@@ -175,6 +175,8 @@ pub struct CallSession {
     switches: Arc<SendSwitches>,
     visible: VisibleFeeds,
     _playback: Option<Playback>,
+    /// Set to the server's reason when it removed this participant from the call.
+    removed: watch::Receiver<Option<String>>,
     stop: CancellationToken,
 }
 
@@ -444,7 +446,9 @@ impl CallSession {
             .filter(|participant| !participant.streams.is_empty())
             .map(|participant| participant.feed_id)
             .collect();
+        let (removed_tx, removed) = watch::channel(None);
         let subscriber = Subscriber {
+            removed: removed_tx.clone(),
             signaling: signaling.clone(),
             options,
             ice_servers,
@@ -464,7 +468,7 @@ impl CallSession {
         } else {
             // A send-only participant reads the notices only so that they do not
             // pile up.
-            tokio::spawn(drain_notices(notices, stop.clone()));
+            tokio::spawn(drain_notices(notices, removed_tx, stop.clone()));
         }
         Ok(CallSession {
             signaling,
@@ -476,6 +480,7 @@ impl CallSession {
             switches,
             visible,
             _playback: playback,
+            removed,
             stop,
         })
     }
@@ -492,6 +497,13 @@ impl CallSession {
             })
             .await?;
         Ok(())
+    }
+
+    /// Returns a receiver that holds the server's reason once it removed this
+    /// participant from the call, e.g. because a moderator banned them from the
+    /// room. The media has stopped by then.
+    pub fn removed(&self) -> watch::Receiver<Option<String>> {
+        self.removed.clone()
     }
 
     /// Decodes the video of these feeds only, or of every feed with `None`. A feed
@@ -577,13 +589,31 @@ fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
     }
 }
 
-async fn drain_notices(mut notices: mpsc::UnboundedReceiver<Notice>, stop: CancellationToken) {
+async fn drain_notices(
+    mut notices: mpsc::UnboundedReceiver<Notice>,
+    removed: watch::Sender<Option<String>>,
+    stop: CancellationToken,
+) {
     loop {
-        tokio::select! {
+        let notice = tokio::select! {
             () = stop.cancelled() => return,
-            notice = notices.recv() => if notice.is_none() { return },
+            notice = notices.recv() => notice,
+        };
+        match notice {
+            None => return,
+            Some(Notice::Signal(CallSignal::Removed { reason })) => {
+                end_call(&removed, &stop, reason);
+            }
+            Some(_) => {}
         }
     }
+}
+
+/// Stops the media after the server removed this participant from the call.
+fn end_call(removed: &watch::Sender<Option<String>>, stop: &CancellationToken, reason: String) {
+    tracing::info!(%reason, "the server removed this participant from the call");
+    let _ = removed.send(Some(reason));
+    stop.cancel();
 }
 
 /// A local track with the SSRC and payload type it sends with.
@@ -650,6 +680,7 @@ struct Subscriber {
     stop: CancellationToken,
     own_feed: u64,
     sinks: RemoteSinks,
+    removed: watch::Sender<Option<String>>,
 }
 
 /// Where the decoder threads of remote tracks deliver: pictures and levels, and
@@ -687,6 +718,10 @@ impl Subscriber {
                 }
                 Notice::Signal(CallSignal::SubscriberOffer { jsep, streams }) => {
                     self.answer(jsep, streams).await
+                }
+                Notice::Signal(CallSignal::Removed { reason }) => {
+                    end_call(&self.removed, &self.stop, reason);
+                    Ok(())
                 }
                 _ => Ok(()),
             };

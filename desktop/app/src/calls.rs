@@ -481,6 +481,18 @@ pub async fn join_call(
     Ok(joined)
 }
 
+/// Switches the call to other devices; the old ones stay when the new ones fail to
+/// open.
+#[tauri::command]
+#[specta::specta]
+pub async fn switch_call_media(
+    state: State<'_, AppState>,
+    media: MediaChoice,
+) -> CommandResult<()> {
+    let setup = state.calls().setup(&media);
+    with_session(&state, async |session| session.switch_media(&setup).await).await
+}
+
 /// Leaves the call, if the user is in one.
 #[tauri::command]
 #[specta::specta]

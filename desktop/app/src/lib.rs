@@ -106,6 +106,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             calls::stop_call_preview,
             calls::join_call,
             calls::leave_call,
+            calls::switch_call_media,
             calls::set_call_muted,
             calls::set_call_camera_off,
             calls::set_visible_tiles,

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use roomler_client::call::{
-    CallOptions, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats, Tile,
+    CallOptions, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats, Tile, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
 use roomler_server::config::Settings;
@@ -676,6 +676,25 @@ async fn call_view_gets_pictures_levels_and_events() {
     // Alice's own camera off stops her self view too.
     alice.set_camera_off(true).await.unwrap();
     assert!(pictures_stop(&recorder, Tile::Local).await);
+    alice.set_camera_off(false).await.unwrap();
+
+    // Switching devices in the call: Bob receives the new source (the clock
+    // pattern, which gives him a latency), and the self view shows it.
+    let switched = MediaSetup {
+        video: VideoInput::ClockPattern,
+        output: Some(recorder.clone() as std::sync::Arc<dyn MediaOutput>),
+        ..MediaSetup::synthetic(TONES_HZ[0])
+    };
+    alice.switch_media(&switched).await.unwrap();
+    let local = recorder.pictures(Tile::Local);
+    wait_until("Bob receives Alice's new source", || {
+        stats_of(&bob.stats(), users[0].0).latency_ms_mean.is_some()
+    })
+    .await;
+    wait_until("the self view shows the new source", || {
+        recorder.pictures(Tile::Local) > local + 5
+    })
+    .await;
 
     bob.leave().await.unwrap();
     wait_until("the engine counts one participant", || {

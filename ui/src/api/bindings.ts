@@ -395,6 +395,11 @@ export function joinCall(
   return unwrap(commands.joinCall(roomId, media));
 }
 
+/** Switches the call to other devices; the old ones stay when the new ones fail. */
+export function switchCallMedia(media: MediaChoice): Promise<void> {
+  return done(commands.switchCallMedia(media));
+}
+
 export function leaveCall(): Promise<void> {
   return done(commands.leaveCall());
 }

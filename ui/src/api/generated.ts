@@ -166,6 +166,11 @@ export const commands = {
 	joinCall: (roomId: string, media: MediaChoice) => typedError<JoinedCall, CommandError>(__TAURI_INVOKE("join_call", { roomId, media })),
 	/**  Leaves the call, if the user is in one. */
 	leaveCall: () => typedError<null, CommandError>(__TAURI_INVOKE("leave_call")),
+	/**
+	 *  Switches the call to other devices; the old ones stay when the new ones fail to
+	 *  open.
+	 */
+	switchCallMedia: (media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("switch_call_media", { media })),
 	/**  Mutes or unmutes the microphone. */
 	setCallMuted: (muted: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_muted", { muted })),
 	/**  Turns the camera off or on. */

@@ -255,6 +255,7 @@ export default {
     testPattern: 'Test pattern',
     testTone: 'Test tone',
     speaker: 'Speaker',
+    devices: 'Camera, microphone and speaker',
     noSound: 'No sound',
     region: 'Call',
     controls: 'Call controls',

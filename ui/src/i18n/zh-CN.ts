@@ -250,6 +250,7 @@ const messages: MessageSchema = {
     testPattern: '测试图像',
     testTone: '测试音',
     speaker: '扬声器',
+    devices: '摄像头、麦克风和扬声器',
     noSound: '不播放声音',
     region: '通话',
     controls: '通话控制',

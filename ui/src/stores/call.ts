@@ -13,6 +13,7 @@ import {
   setVisibleTiles,
   startCallPreview,
   stopCallPreview,
+  switchCallMedia,
   toCommandError,
   type CallDevices,
   type CallEvent,
@@ -237,16 +238,18 @@ export const useCallStore = defineStore('call', () => {
     startPolling(false);
   }
 
-  /** Switches the preview to other devices. */
+  /** Switches the preview, or the call, to other devices. */
   async function chooseMedia(choice: MediaChoice): Promise<void> {
-    media.value = choice;
     error.value = null;
-    if (phase.value !== 'prejoin') {
-      return;
-    }
     try {
-      await startCallPreview(choice);
+      if (phase.value === 'prejoin') {
+        await startCallPreview(choice);
+      } else if (phase.value === 'joined') {
+        await switchCallMedia(choice);
+      }
+      media.value = choice;
     } catch (failure) {
+      // The old devices stay in use, and the pickers show them again.
       fail(failure);
     }
   }

@@ -245,6 +245,37 @@ describe('call store', () => {
     expect(call.error).toBe('a moderator banned you from the room');
   });
 
+  it('switches devices in the call and keeps the old ones on failure', async () => {
+    const calls = shell({
+      switch_call_media: (args) => {
+        const media = (args as { media: { camera: { source: string } } }).media;
+        if (media.camera.source === 'device') {
+          throw {
+            code: 'invalid_input',
+            message: 'no camera found named "Front"; pick another camera',
+            server_code: null,
+            retryable: false,
+          };
+        }
+        return null;
+      },
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    const speaker = { source: 'device' as const, name: 'Headset' };
+    await call.chooseMedia({ ...call.media, speaker });
+    expect(call.media.speaker).toEqual(speaker);
+    expect(calls.at(-1)?.[0]).toBe('switch_call_media');
+
+    await call.chooseMedia({
+      ...call.media,
+      camera: { source: 'device', name: 'Front' },
+    });
+    expect(call.media.camera).toEqual({ source: 'synthetic' });
+    expect(call.error).toContain('"Front"');
+  });
+
   it('switches the microphone and camera through the shell', async () => {
     const calls = shell();
     const call = useCallStore();

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo};
+use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, RenderProcessor};
 use roomler_shared::call::{
     CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, Participant,
     PeerRole, StreamRef, SubscribedStream,
@@ -174,7 +174,10 @@ pub struct CallSession {
     received: Arc<Mutex<Received>>,
     switches: Arc<SendSwitches>,
     visible: VisibleFeeds,
-    _playback: Option<Playback>,
+    playback: tokio::sync::Mutex<Option<Playback>>,
+    mix: Arc<PlaybackMix>,
+    /// Hands new sources to the task that sends the media.
+    sources: mpsc::UnboundedSender<EncodedStreams>,
     /// Set to the server's reason when it removed this participant from the call.
     removed: watch::Receiver<Option<String>>,
     stop: CancellationToken,
@@ -368,21 +371,10 @@ impl CallSession {
         // the server counts the user in.
         let switches = Arc::new(SendSwitches::default());
         let mut encoded = media::start_sources(&setup, switches.clone())?;
-        let (playback, mix) = match &setup.speaker {
-            SpeakerChoice::Off => (None, None),
-            SpeakerChoice::Device { name } => {
-                let name = name.clone();
-                let speaker =
-                    tokio::task::spawn_blocking(move || CpalSpeaker::open(name.as_deref()))
-                        .await
-                        .map_err(|error| CallError::WebRtc(error.to_string()))?
-                        .map_err(media::MediaError::from)?;
-                let mix = Arc::new(PlaybackMix::default());
-                let playback =
-                    start_playback(mix.clone(), Box::new(speaker), encoded.render.take())?;
-                (Some(playback), Some(mix))
-            }
-        };
+        // The decoders always queue their audio, so that a speaker can be chosen
+        // later in the call.
+        let mix = Arc::new(PlaybackMix::default());
+        let playback = open_playback(&setup.speaker, &mix, encoded.render.take()).await?;
         let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
         let signaling = Arc::new(signaling);
         let CallReply::Joined {
@@ -422,6 +414,7 @@ impl CallSession {
             .await?;
 
         let stop = CancellationToken::new();
+        let (sources, sources_rx) = mpsc::unbounded_channel();
         let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
         let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
         tokio::spawn(send_media(
@@ -436,6 +429,7 @@ impl CallSession {
                 payload_type: video_type,
             },
             encoded,
+            sources_rx,
             stop.clone(),
         ));
 
@@ -460,7 +454,7 @@ impl CallSession {
             sinks: RemoteSinks {
                 output: setup.output.clone(),
                 visible: visible.clone(),
-                playback: mix,
+                playback: Some(mix.clone()),
             },
         };
         if setup.subscribe {
@@ -479,7 +473,9 @@ impl CallSession {
             received,
             switches,
             visible,
-            _playback: playback,
+            playback: tokio::sync::Mutex::new(playback),
+            mix,
+            sources,
             removed,
             stop,
         })
@@ -496,6 +492,21 @@ impl CallSession {
                 substreams: Vec::new(),
             })
             .await?;
+        Ok(())
+    }
+
+    /// Switches to the camera, microphone and speaker of `setup` without leaving
+    /// the call: the new devices open first, so a failure keeps the old ones.
+    pub async fn switch_media(&self, setup: &MediaSetup) -> Result<(), CallError> {
+        let mut encoded = media::start_sources(setup, self.switches.clone())?;
+        let mut playback = self.playback.lock().await;
+        // The old speaker closes before the new one opens, as some devices play one
+        // stream at a time.
+        playback.take();
+        *playback = open_playback(&setup.speaker, &self.mix, encoded.render.take()).await?;
+        self.sources
+            .send(encoded)
+            .map_err(|_| CallError::WebRtc("the call has ended".into()))?;
         Ok(())
     }
 
@@ -616,6 +627,27 @@ fn end_call(removed: &watch::Sender<Option<String>>, stop: &CancellationToken, r
     stop.cancel();
 }
 
+/// Opens the speaker of `choice` and starts playing `mix` through it.
+async fn open_playback(
+    choice: &SpeakerChoice,
+    mix: &Arc<PlaybackMix>,
+    render: Option<RenderProcessor>,
+) -> Result<Option<Playback>, CallError> {
+    let SpeakerChoice::Device { name } = choice else {
+        return Ok(None);
+    };
+    let name = name.clone();
+    let speaker = tokio::task::spawn_blocking(move || CpalSpeaker::open(name.as_deref()))
+        .await
+        .map_err(|error| CallError::WebRtc(error.to_string()))?
+        .map_err(media::MediaError::from)?;
+    Ok(Some(start_playback(
+        mix.clone(),
+        Box::new(speaker),
+        render,
+    )?))
+}
+
 /// A local track with the SSRC and payload type it sends with.
 struct Outgoing {
     track: Arc<TrackLocalStaticSample>,
@@ -637,12 +669,19 @@ async fn send_media(
     audio: Outgoing,
     video: Outgoing,
     mut encoded: EncodedStreams,
+    mut replacements: mpsc::UnboundedReceiver<EncodedStreams>,
     stop: CancellationToken,
 ) {
     let mut previous_video: Option<std::time::Duration> = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
+            replacement = replacements.recv() => {
+                // Dropping the old streams stops their threads and devices.
+                if let Some(replacement) = replacement {
+                    encoded = replacement;
+                }
+            }
             frame = encoded.audio.recv() => {
                 let Some(EncodedAudio { data, skipped }) = frame else { return };
                 // NOTE: the crate skips one sequence number per frame that DTX

@@ -1,17 +1,20 @@
 //! Calls between headless clients through a real Janus, which the in-process
 //! server starts: every client decodes every other's video and audio (the test
 //! pattern's frame counter advances, and each sender's own tone frequency is
-//! detected), mute stops the audio others receive, and `roomler call` writes the
-//! same statistics to a file.
+//! detected), also when relayed through coturn only, mute stops the audio others
+//! receive, and `roomler call` writes the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
-//! whose end `v0` carries 127.0.0.2 (Janus) and 127.0.0.3 (the clients). The
-//! namespace goes away with the last process in it. Without root or the `janus`
-//! program the tests print why they are skipped and pass.
+//! whose end `v0` carries 127.0.0.2 (Janus and coturn) and 127.0.0.3 (the clients).
+//! The namespace goes away with the last process in it. Without root, the `janus`
+//! program, or for the relay tests coturn's `turnserver`, the tests print why they
+//! are skipped and pass.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use roomler_client::call::{CallOptions, CallReport, CallSession, RemoteStats};
@@ -33,14 +36,30 @@ const TONE_TOLERANCE_HZ: f32 = 3.0;
 /// Frames the decoded counter must advance by: a third of a second of video.
 const COUNTER_ADVANCE: u32 = 10;
 
+/// Where coturn listens inside the namespace, and the range of its relay ports.
+const TURN_ADDR: &str = "127.0.0.2:3478";
+const TURN_MIN_PORT: &str = "49160";
+const TURN_MAX_PORT: &str = "49200";
+/// How long coturn may take to respond to its first STUN request after its start.
+const TURN_START_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs the test `name` inside a new network namespace, or returns `false` when
 /// this is the run inside, so the caller does the work.
 fn run_inside_namespace(name: &str) -> bool {
+    run_inside_namespace_with(name, &[])
+}
+
+/// Like [`run_inside_namespace`], for a test that also needs `programs`.
+fn run_inside_namespace_with(name: &str, programs: &[&str]) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         set_up_namespace();
         return false;
     }
-    if let Some(reason) = missing_prerequisite() {
+    let missing_program = programs
+        .iter()
+        .find(|program| roomler_server::calls::supervisor::find_binary(program).is_none())
+        .map(|program| format!("the {program} program is not installed"));
+    if let Some(reason) = missing_prerequisite().or(missing_program) {
         println!("skipped {name}: {reason}");
         return true;
     }
@@ -103,6 +122,11 @@ impl Drop for Fixture {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the server with the settings that `configure` changes.
+    async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -118,6 +142,7 @@ impl Fixture {
             ..Settings::default()
         };
         settings.rate_limit.enabled = false;
+        configure(&mut settings);
         let state = AppState::open(settings).unwrap();
         let server = Server::bind(state.clone()).await.unwrap();
         let addr = server.local_addr();
@@ -237,33 +262,57 @@ fn check_remote(index: usize, other: usize, remote: &RemoteStats) {
     );
 }
 
-/// Joins `count` clients to one call and checks that each decodes every other's
-/// video and audio: the frame counter advances and the sender's tone is detected.
-async fn everyone_receives_everyone(count: usize) {
-    let fixture = Fixture::start().await;
-    let (room_id, users) = fixture.room(count).await;
+/// Joins every user to the call of `room_id`, each with its own tone.
+async fn join_everyone(
+    fixture: &Fixture,
+    room_id: Uuid,
+    users: &[(Uuid, String)],
+    relay_only: bool,
+) -> Vec<CallSession> {
     let mut sessions = Vec::new();
     for (index, (_, token)) in users.iter().enumerate() {
-        let session = CallSession::join(&fixture.ws_url(), token, room_id, options(index))
+        let options = CallOptions {
+            relay_only,
+            ..options(index)
+        };
+        let session = CallSession::join(&fixture.ws_url(), token, room_id, options)
             .await
             .unwrap();
         sessions.push(session);
     }
+    sessions
+}
+
+/// Waits until every client decodes every other's media, or [`MEDIA_TIMEOUT`].
+async fn wait_until_flowing(sessions: &[CallSession], users: &[(Uuid, String)]) {
     // ICE and DTLS take a moment per connection on a loaded machine.
     let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
-    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, &users) {
+    while tokio::time::Instant::now() < deadline && !all_flowing(sessions, users) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
+/// Asserts that every client decoded every other's video and audio.
+fn check_everyone(sessions: &[CallSession], users: &[(Uuid, String)]) {
     for (index, session) in sessions.iter().enumerate() {
         let stats = session.stats();
-        assert_eq!(stats.len(), count - 1, "client {index}: {stats:?}");
+        assert_eq!(stats.len(), sessions.len() - 1, "client {index}: {stats:?}");
         for (other, (user_id, _)) in users.iter().enumerate() {
             if other != index {
                 check_remote(index, other, &stats_of(&stats, *user_id));
             }
         }
     }
+}
+
+/// Joins `count` clients to one call and checks that each decodes every other's
+/// video and audio: the frame counter advances and the sender's tone is detected.
+async fn everyone_receives_everyone(count: usize) {
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(count).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
     for session in sessions {
         session.leave().await.unwrap();
     }
@@ -283,6 +332,181 @@ async fn three_clients_receive_each_other() {
         return;
     }
     everyone_receives_everyone(3).await;
+}
+
+/// coturn from the `turnserver` program, inside the test's namespace, checking
+/// TURN REST credentials against a shared secret. It writes its log to a file.
+struct Coturn {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Coturn {
+    /// Starts coturn with `secret` as its `static-auth-secret`, and waits until it
+    /// responds to a STUN binding request.
+    fn start(dir: &Path, secret: &str) -> Self {
+        let log = dir.join("coturn.log");
+        // An empty configuration file, because Debian's /etc/turnserver.conf sends
+        // the log to syslog.
+        let config = dir.join("turnserver.conf");
+        std::fs::write(&config, "").unwrap();
+        let relay_ip = TURN_ADDR.split(':').next().unwrap();
+        let port = TURN_ADDR.split(':').nth(1).unwrap();
+        let child = Command::new("turnserver")
+            .arg("-c")
+            .arg(&config)
+            .args(["--listening-ip", relay_ip, "--relay-ip", relay_ip])
+            .args(["--listening-port", port])
+            .args(["--min-port", TURN_MIN_PORT, "--max-port", TURN_MAX_PORT])
+            .arg("--use-auth-secret")
+            .arg(format!("--static-auth-secret={secret}"))
+            .args(["--realm", "roomler"])
+            .args(["--no-tls", "--no-dtls", "--no-cli", "--fingerprint"])
+            // Janus's candidates are on 127.0.0.2, which coturn rejects as a peer
+            // address unless loopback peers are allowed.
+            .arg("--allow-loopback-peers")
+            // Verbose, because coturn logs each request's result only then.
+            .args(["--verbose", "--log-file=stdout"])
+            .arg("--userdb")
+            .arg(dir.join("turndb"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("failed to start turnserver");
+        let coturn = Coturn { child, log };
+        coturn.wait_until_listening();
+        coturn
+    }
+
+    fn wait_until_listening(&self) {
+        let socket = UdpSocket::bind("127.0.0.3:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // A STUN binding request (RFC 5389): type 0x0001, length 0, the magic
+        // cookie and a 12-byte transaction id.
+        let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        request.extend_from_slice(b"roomlertest1");
+        let deadline = std::time::Instant::now() + TURN_START_TIMEOUT;
+        let mut response = [0u8; 512];
+        while std::time::Instant::now() < deadline {
+            let _ = socket.send_to(&request, TURN_ADDR);
+            if socket.recv_from(&mut response).is_ok() {
+                return;
+            }
+        }
+        panic!(
+            "coturn did not respond on {TURN_ADDR} within {TURN_START_TIMEOUT:?}: {}",
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Returns the log lines that name the TURN user `user_id`. TURN REST
+    /// usernames are `EXPIRY:USER_ID`.
+    fn lines_of(&self, user_id: Uuid) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|line| line.contains(&format!(":{user_id}>")))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn random_secret() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// Starts the server with coturn's URL and `secret`, so that joins hand out TURN
+/// REST credentials signed with it.
+async fn fixture_with_turn(secret: &str) -> Fixture {
+    let secret = secret.to_string();
+    Fixture::start_with(move |settings| {
+        settings.turn_url = Some(format!("turn:{TURN_ADDR}?transport=udp"));
+        settings.turn_secret = Some(secret);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_clients_receive_each_other() {
+    if run_inside_namespace_with("relay_only_clients_receive_each_other", &["turnserver"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = random_secret();
+    let coturn = Coturn::start(dir.path(), &secret);
+    let fixture = fixture_with_turn(&secret).await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, true).await;
+    wait_until_flowing(&sessions, &users).await;
+
+    check_everyone(&sessions, &users);
+    // Relay-only clients gather no other candidates, so the media above went
+    // through allocations that coturn granted to each user.
+    for (user_id, _) in &users {
+        let lines = coturn.lines_of(*user_id);
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("ALLOCATE processed, success")),
+            "coturn granted no allocation to {user_id}: {}",
+            coturn.log_text()
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_turn_secret_gives_no_media() {
+    if run_inside_namespace_with("wrong_turn_secret_gives_no_media", &["turnserver"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let coturn = Coturn::start(dir.path(), &random_secret());
+    let fixture = fixture_with_turn(&random_secret()).await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, true).await;
+
+    // Each join gathered its relay candidates before it returned, so coturn has
+    // already rejected every user's credentials.
+    for (user_id, _) in &users {
+        let lines = coturn.lines_of(*user_id);
+        assert!(
+            lines.iter().any(|line| line.contains("401")),
+            "coturn did not reject the credentials of {user_id}: {}",
+            coturn.log_text()
+        );
+        assert!(
+            !lines.iter().any(|line| line.contains("success")),
+            "coturn accepted a request of {user_id}: {lines:?}"
+        );
+    }
+    // Without a relay candidate, ICE has no pair to check, so nothing can arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (index, session) in sessions.iter().enumerate() {
+        let stats = session.stats();
+        let received: u64 = stats
+            .iter()
+            .map(|remote| remote.audio_packets_received + remote.video_packets_received)
+            .sum();
+        assert_eq!(received, 0, "client {index} received media: {stats:?}");
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

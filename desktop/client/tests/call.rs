@@ -2,7 +2,8 @@
 //! server starts: every client decodes every other's video and audio (the test
 //! pattern's frame counter advances, and each sender's own tone frequency is
 //! detected), also when relayed through coturn only, mute stops the audio others
-//! receive, and `roomler call` writes the same statistics to a file.
+//! receive, a participant who leaves disappears from the others' participant lists
+//! and media, and `roomler call` writes the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use roomler_client::call::{CallOptions, CallReport, CallSession, RemoteStats};
+use roomler_client::call::{CallOptions, CallParticipant, CallReport, CallSession, RemoteStats};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
@@ -509,6 +510,116 @@ async fn wrong_turn_secret_gives_no_media() {
     }
 }
 
+fn participant_ids(list: &[CallParticipant]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = list.iter().map(|participant| participant.user_id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_removes_participant() {
+    if run_inside_namespace("leaving_removes_participant") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(3).await;
+    let mut sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+
+    // Each client lists the two others, with the feeds their media comes from.
+    for (index, session) in sessions.iter().enumerate() {
+        let list = session.participants();
+        let mut expected: Vec<Uuid> = users
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, (user_id, _))| *user_id)
+            .collect();
+        expected.sort();
+        assert_eq!(participant_ids(&list), expected, "client {index}: {list:?}");
+        for participant in &list {
+            let feed = stats_of(&session.stats(), participant.user_id).feed_id;
+            assert_eq!(participant.feed_id, feed, "client {index}: {participant:?}");
+            assert!(participant.publishing, "client {index}: {participant:?}");
+            assert!(!participant.muted, "client {index}: {participant:?}");
+        }
+    }
+
+    let carol = sessions.pop().unwrap();
+    let carol_id = users[2].0;
+    carol.leave().await.unwrap();
+    for (index, session) in sessions.iter().enumerate() {
+        let mut list = session.watch_participants();
+        let waited = tokio::time::timeout(
+            MEDIA_TIMEOUT,
+            list.wait_for(|list| !list.iter().any(|entry| entry.user_id == carol_id)),
+        )
+        .await;
+        assert!(
+            waited.is_ok(),
+            "client {index} still lists the participant who left: {:?}",
+            session.participants()
+        );
+        assert_eq!(
+            participant_ids(&session.participants()),
+            vec![users[1 - index].0],
+            "client {index}"
+        );
+    }
+
+    // Packets already in flight when Janus drops the feed still arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_leave: Vec<Vec<RemoteStats>> =
+        sessions.iter().map(|session| session.stats()).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (index, session) in sessions.iter().enumerate() {
+        let stats = session.stats();
+        let carol_before = stats_of(&after_leave[index], carol_id);
+        let carol_later = stats_of(&stats, carol_id);
+        assert_eq!(
+            carol_later.audio_packets_received, carol_before.audio_packets_received,
+            "client {index} kept receiving audio of the participant who left"
+        );
+        assert_eq!(
+            carol_later.video_packets_received, carol_before.video_packets_received,
+            "client {index} kept receiving video of the participant who left"
+        );
+        let other = 1 - index;
+        let before = stats_of(&after_leave[index], users[other].0);
+        let after = stats_of(&stats, users[other].0);
+        assert!(
+            after.video_frames_decoded > before.video_frames_decoded,
+            "client {index} stopped decoding the video of {other}: {after:?}"
+        );
+        assert!(
+            after.audio_frames_decoded > before.audio_frames_decoded,
+            "client {index} stopped decoding the audio of {other}: {after:?}"
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+/// Waits until `session` lists `user_id` with the microphone state `muted`.
+async fn wait_for_muted(session: &CallSession, user_id: Uuid, muted: bool) {
+    let mut list = session.watch_participants();
+    let waited = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        list.wait_for(|list| {
+            list.iter()
+                .any(|entry| entry.user_id == user_id && entry.muted == muted)
+        }),
+    )
+    .await;
+    assert!(
+        waited.is_ok(),
+        "the participant list never showed {user_id} with muted = {muted}: {:?}",
+        session.participants()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_stops_audio_others_receive() {
     if run_inside_namespace("mute_stops_audio_others_receive") {
@@ -532,6 +643,7 @@ async fn mute_stops_audio_others_receive() {
     assert!(before.audio_packets_received > 0, "{before:?}");
 
     alice.set_muted(true).await.unwrap();
+    wait_for_muted(&bob, users[0].0, true).await;
     // Packets already in flight when Janus stops relaying still arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let muted = stats_of(&bob.stats(), users[0].0);
@@ -547,6 +659,7 @@ async fn mute_stops_audio_others_receive() {
     );
 
     alice.set_muted(false).await.unwrap();
+    wait_for_muted(&bob, users[0].0, false).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let unmuted = stats_of(&bob.stats(), users[0].0);
     assert!(

@@ -4,6 +4,7 @@
 //! - [`signaling`]: the call frames of the WebSocket, with replies matched to
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
+//! - [`participants`]: the other participants, kept current from the call events.
 //! - [`media`]: the synthetic sources with their VP8 and Opus encoders, and the
 //!   decoding of each remote track, on threads of their own.
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
@@ -20,10 +21,12 @@
 //! `roomler-media` but not wired in here yet.
 
 pub mod media;
+pub mod participants;
 pub mod peer;
 pub mod report;
 pub mod signaling;
 
+pub use participants::CallParticipant;
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

@@ -34,6 +34,7 @@ use super::media::{
     self, EncodedAudio, EncodedStreams, RtpUnit, SharedStats, spawn_audio_decoder,
     spawn_video_decoder, video_frame_duration,
 };
+use super::participants::{CallParticipant, Participants};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
 /// How long ICE gathering may take before the description is sent as it is.
@@ -156,6 +157,7 @@ pub struct CallSession {
     pub feed_id: u64,
     publisher: Peer,
     received: Arc<Mutex<Received>>,
+    participants: Arc<Participants>,
     stop: CancellationToken,
 }
 
@@ -335,7 +337,7 @@ impl CallSession {
         let CallReply::Joined {
             call_id,
             feed_id,
-            participants,
+            participants: participants_list,
             ice_servers,
         } = signaling.request(CallRequest::Join).await?
         else {
@@ -388,7 +390,8 @@ impl CallSession {
         ));
 
         let received = Arc::new(Mutex::new(Received::default()));
-        let live: Vec<u64> = participants
+        let participants = Arc::new(Participants::new(feed_id, &participants_list));
+        let live: Vec<u64> = participants_list
             .iter()
             .filter(|participant| !participant.streams.is_empty())
             .map(|participant| participant.feed_id)
@@ -401,6 +404,7 @@ impl CallSession {
                 peer: None,
                 feeds: HashSet::new(),
                 received: received.clone(),
+                participants: participants.clone(),
                 stop: stop.clone(),
                 own_feed: feed_id,
             }
@@ -412,8 +416,21 @@ impl CallSession {
             feed_id,
             publisher,
             received,
+            participants,
             stop,
         })
+    }
+
+    /// Returns the other participants of the call, as the call events last
+    /// described them.
+    pub fn participants(&self) -> Vec<CallParticipant> {
+        self.participants.snapshot()
+    }
+
+    /// Returns a receiver of the participant list that is notified on every change,
+    /// for a call view that redraws its tiles.
+    pub fn watch_participants(&self) -> watch::Receiver<Vec<CallParticipant>> {
+        self.participants.subscribe()
     }
 
     /// Mutes or unmutes the microphone; the server stops relaying muted audio.
@@ -541,6 +558,7 @@ struct Subscriber {
     peer: Option<(Peer, watch::Receiver<bool>)>,
     feeds: HashSet<u64>,
     received: Arc<Mutex<Received>>,
+    participants: Arc<Participants>,
     stop: CancellationToken,
     own_feed: u64,
 }
@@ -559,6 +577,9 @@ impl Subscriber {
             };
             let Some(notice) = notice else { break };
             tracing::debug!(?notice, own_feed = self.own_feed, "call notice");
+            if let Notice::Event(event) = &notice {
+                self.participants.apply(event);
+            }
             let result = match notice {
                 Notice::Event(CallEvent::Published { feed_id, .. })
                     if feed_id != self.own_feed && !self.feeds.contains(&feed_id) =>

@@ -1,9 +1,10 @@
 //! Calls between headless clients through a real Janus, which the in-process
 //! server starts: every client decodes every other's video and audio (the test
 //! pattern's frame counter advances, and each sender's own tone frequency is
-//! detected), also when relayed through coturn only, mute stops the audio others
+//! detected), also when relayed through coturn only. Mute stops the audio others
 //! receive, a participant who leaves disappears from the others' participant lists
-//! and media, and `roomler call` writes the same statistics to a file.
+//! and media, and media comes back after the clients' address is cut off for a few
+//! seconds. `roomler call` writes the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
@@ -106,6 +107,37 @@ fn set_up_namespace() {
         let status = Command::new("ip").args(args).status().unwrap();
         assert!(status.success(), "ip {} failed", args.join(" "));
     }
+}
+
+/// Runs `ip` with `args` inside the namespace.
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {} failed", args.join(" "));
+}
+
+/// Drops every packet from and to the clients' address 127.0.0.3 until
+/// [`restore_client_address`], as if their network went away. The sockets stay
+/// bound, and the WebSockets on 127.0.0.1 stay up. Local delivery follows the
+/// `local` routing table, whose rule comes first, so it moves behind two
+/// blackhole rules.
+fn cut_client_address() {
+    ip(&["rule", "add", "pref", "100", "lookup", "local"]);
+    ip(&["rule", "del", "pref", "0"]);
+    ip(&[
+        "rule",
+        "add",
+        "pref",
+        "10",
+        "from",
+        "127.0.0.3",
+        "blackhole",
+    ]);
+    ip(&["rule", "add", "pref", "11", "to", "127.0.0.3", "blackhole"]);
+}
+
+fn restore_client_address() {
+    ip(&["rule", "del", "pref", "10"]);
+    ip(&["rule", "del", "pref", "11"]);
 }
 
 struct Fixture {
@@ -618,6 +650,92 @@ async fn wait_for_muted(session: &CallSession, user_id: Uuid, muted: bool) {
         "the participant list never showed {user_id} with muted = {muted}: {:?}",
         session.participants()
     );
+}
+
+/// How long the clients' address stays cut off: longer than the 4 s of silence
+/// after which the `webrtc` crate fails an ICE connection with the engine's
+/// timeouts, so that only an ICE restart brings the media back.
+const NETWORK_OUTAGE: Duration = Duration::from_secs(6);
+
+/// Checks whether `now` shows video and audio that arrived after `before`: the
+/// frame counter moved on past `before`'s, new audio packets came in, and the
+/// sender's tone is detected.
+fn flowing_since(before: &RemoteStats, now: &RemoteStats, tone_hz: f32) -> bool {
+    let counter_before = before.frame_counter_max.unwrap_or(0);
+    now.frame_counter_max
+        .is_some_and(|max| max > counter_before + COUNTER_ADVANCE)
+        && now.audio_packets_received > before.audio_packets_received
+        && tone_matches(now, tone_hz)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_returns_after_network_drop() {
+    if run_inside_namespace("media_returns_after_network_drop") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+
+    cut_client_address();
+    // Packets already in flight when the rules apply still arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cut: Vec<Vec<RemoteStats>> = sessions.iter().map(|session| session.stats()).collect();
+    tokio::time::sleep(NETWORK_OUTAGE - Duration::from_millis(500)).await;
+    let during: Vec<Vec<RemoteStats>> = sessions.iter().map(|session| session.stats()).collect();
+    restore_client_address();
+
+    // The cut was real: nothing arrived while the address was gone.
+    for (index, (at_cut, at_end)) in cut.iter().zip(&during).enumerate() {
+        let other = 1 - index;
+        let at_cut = stats_of(at_cut, users[other].0);
+        let at_end = stats_of(at_end, users[other].0);
+        assert_eq!(
+            at_end.video_packets_received, at_cut.video_packets_received,
+            "client {index} received video of {other} during the outage"
+        );
+        assert_eq!(
+            at_end.audio_packets_received, at_cut.audio_packets_received,
+            "client {index} received audio of {other} during the outage"
+        );
+    }
+
+    let recovered = |index: usize| {
+        let other = 1 - index;
+        let before = stats_of(&during[index], users[other].0);
+        let now = stats_of(&sessions[index].stats(), users[other].0);
+        flowing_since(&before, &now, TONES_HZ[other])
+    };
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    while tokio::time::Instant::now() < deadline && !(recovered(0) && recovered(1)) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (index, session) in sessions.iter().enumerate() {
+        let other = 1 - index;
+        let before = stats_of(&during[index], users[other].0);
+        let now = stats_of(&session.stats(), users[other].0);
+        assert!(
+            now.frame_counter_max
+                .is_some_and(|max| max > before.frame_counter_max.unwrap_or(0) + COUNTER_ADVANCE),
+            "client {index}: the video of {other} did not come back: before {before:?}, \
+             now {now:?}"
+        );
+        assert!(
+            now.audio_packets_received > before.audio_packets_received,
+            "client {index}: the audio of {other} did not come back: {now:?}"
+        );
+        assert!(
+            tone_matches(&now, TONES_HZ[other]),
+            "client {index}: expected the {} Hz tone of {other} after the outage, detected {:?}",
+            TONES_HZ[other],
+            now.tone_hz
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

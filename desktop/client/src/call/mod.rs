@@ -5,6 +5,7 @@
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
 //! - [`participants`]: the other participants, kept current from the call events.
+//! - [`recovery`]: ICE restarts of a connection that a network drop broke.
 //! - [`media`]: the synthetic sources with their VP8 and Opus encoders, and the
 //!   decoding of each remote track, on threads of their own.
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
@@ -23,6 +24,7 @@
 pub mod media;
 pub mod participants;
 pub mod peer;
+mod recovery;
 pub mod report;
 pub mod signaling;
 

@@ -26,8 +26,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCSdpType,
-    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
 };
 
 use super::media::{
@@ -35,10 +36,11 @@ use super::media::{
     spawn_video_decoder, video_frame_duration,
 };
 use super::participants::{CallParticipant, Participants};
+use super::recovery::{self, PublisherRestart, SubscriberRestart};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
 /// How long ICE gathering may take before the description is sent as it is.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often and how long a remote track's `mid` is looked up.
 const MID_LOOKUPS: u32 = 40;
 const MID_LOOKUP_INTERVAL: Duration = Duration::from_millis(50);
@@ -125,13 +127,14 @@ pub enum CallError {
     Media(#[from] media::MediaError),
 }
 
-fn webrtc_error(error: impl std::fmt::Display) -> CallError {
+pub(super) fn webrtc_error(error: impl std::fmt::Display) -> CallError {
     CallError::WebRtc(error.to_string())
 }
 
 /// Gathering and connection state, for one peer connection.
 struct Handler {
     gathered: watch::Sender<bool>,
+    ice_state: watch::Sender<RTCIceConnectionState>,
     tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
 }
 
@@ -141,6 +144,11 @@ impl PeerConnectionEventHandler for Handler {
         if state == RTCIceGatheringState::Complete {
             let _ = self.gathered.send(true);
         }
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        tracing::debug!(%state, "ICE connection state");
+        self.ice_state.send_replace(state);
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -186,11 +194,18 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
     }
 }
 
+/// A new peer connection with the receivers of its gathering and ICE state.
+type BuiltPeer = (
+    Peer,
+    watch::Receiver<bool>,
+    watch::Receiver<RTCIceConnectionState>,
+);
+
 async fn build_peer(
     options: &CallOptions,
     ice_servers: &[IceServer],
     tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
-) -> Result<(Peer, watch::Receiver<bool>), CallError> {
+) -> Result<BuiltPeer, CallError> {
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_default_codecs()
@@ -211,12 +226,25 @@ async fn build_peer(
     }
     // Loopback candidates, because test namespaces use 127/8 addresses on a veth,
     // and no mDNS, whose multicast socket fails where no multicast route exists.
+    // An ICE restart binds new sockets, because the old ones may name an address
+    // that a network change took away.
     let settings = SettingEngineBuilder::new()
         .with_include_loopback_candidate(true)
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_ice_timeouts(
+            Some(recovery::ICE_DISCONNECTED_TIMEOUT),
+            Some(recovery::ICE_FAILED_TIMEOUT),
+            Some(recovery::ICE_KEEPALIVE_INTERVAL),
+        )
+        .with_discard_local_candidates_during_ice_restart(true)
         .build();
     let (gathered, gathered_rx) = watch::channel(false);
-    let handler = Arc::new(Handler { gathered, tracks });
+    let (ice_state, ice_state_rx) = watch::channel(RTCIceConnectionState::New);
+    let handler = Arc::new(Handler {
+        gathered,
+        ice_state,
+        tracks,
+    });
     let peer = PeerConnectionBuilder::new()
         .with_configuration(configuration.build())
         .with_media_engine(media_engine)
@@ -227,7 +255,7 @@ async fn build_peer(
         .build()
         .await
         .map_err(webrtc_error)?;
-    Ok((Arc::new(peer), gathered_rx))
+    Ok((Arc::new(peer), gathered_rx, ice_state_rx))
 }
 
 /// Sets the local description and waits for ICE gathering (half-trickle).
@@ -240,6 +268,11 @@ async fn local_description(
         .await
         .map_err(webrtc_error)?;
     let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
+    describe_local(&**peer).await
+}
+
+/// Returns the local description in effect, with the candidates gathered so far.
+pub(super) async fn describe_local(peer: &dyn PeerConnection) -> Result<Jsep, CallError> {
     let local = peer
         .local_description()
         .await
@@ -255,7 +288,7 @@ async fn local_description(
     })
 }
 
-fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
+pub(super) fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
     match jsep.kind {
         JsepKind::Offer => RTCSessionDescription::offer(jsep.sdp.clone()),
         JsepKind::Answer => RTCSessionDescription::answer(jsep.sdp.clone()),
@@ -344,7 +377,8 @@ impl CallSession {
             return Err(CallError::UnexpectedReply("join"));
         };
 
-        let (publisher, mut gathered) = build_peer(&options, &ice_servers, None).await?;
+        let (publisher, mut gathered, publisher_ice) =
+            build_peer(&options, &ice_servers, None).await?;
         let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
         let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
@@ -371,6 +405,16 @@ impl CallSession {
             .await?;
 
         let stop = CancellationToken::new();
+        tokio::spawn(recovery::keep_connected(
+            PeerRole::Publisher,
+            publisher_ice,
+            PublisherRestart {
+                signaling: signaling.clone(),
+                peer: publisher.clone(),
+                gathered,
+            },
+            stop.clone(),
+        ));
         let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
         let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
         let encoded = media::start_sources(options.tone_hz)?;
@@ -396,6 +440,7 @@ impl CallSession {
             .filter(|participant| !participant.streams.is_empty())
             .map(|participant| participant.feed_id)
             .collect();
+        let (restart_requests, restarts) = mpsc::unbounded_channel();
         tokio::spawn(
             Subscriber {
                 signaling: signaling.clone(),
@@ -405,6 +450,8 @@ impl CallSession {
                 feeds: HashSet::new(),
                 received: received.clone(),
                 participants: participants.clone(),
+                restart_requests,
+                restarts,
                 stop: stop.clone(),
                 own_feed: feed_id,
             }
@@ -559,6 +606,10 @@ struct Subscriber {
     feeds: HashSet<u64>,
     received: Arc<Mutex<Received>>,
     participants: Arc<Participants>,
+    /// ICE restarts that the subscribing connection's [`recovery::keep_connected`]
+    /// requests, run by this task between Janus's renegotiations.
+    restart_requests: mpsc::UnboundedSender<()>,
+    restarts: mpsc::UnboundedReceiver<()>,
     stop: CancellationToken,
     own_feed: u64,
 }
@@ -573,6 +624,10 @@ impl Subscriber {
         loop {
             let notice = tokio::select! {
                 () = self.stop.cancelled() => break,
+                Some(()) = self.restarts.recv() => {
+                    self.restart_ice().await;
+                    continue;
+                }
                 notice = notices.recv() => notice,
             };
             let Some(notice) = notice else { break };
@@ -656,14 +711,23 @@ impl Subscriber {
         }
         if self.peer.is_none() {
             let (tracks, tracks_rx) = mpsc::unbounded_channel();
-            let peer = build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
+            let (peer, gathered, ice_state) =
+                build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
             tokio::spawn(read_tracks(
-                peer.0.clone(),
+                peer.clone(),
                 tracks_rx,
                 self.received.clone(),
                 self.stop.clone(),
             ));
-            self.peer = Some(peer);
+            tokio::spawn(recovery::keep_connected(
+                PeerRole::Subscriber,
+                ice_state,
+                SubscriberRestart {
+                    requests: self.restart_requests.clone(),
+                },
+                self.stop.clone(),
+            ));
+            self.peer = Some((peer, gathered));
         }
         let (peer, gathered) = self.peer.as_mut().unwrap();
         peer.set_remote_description(remote_description(&offer)?)
@@ -682,6 +746,15 @@ impl Subscriber {
             })
             .await;
         Ok(())
+    }
+
+    async fn restart_ice(&mut self) {
+        let Some((peer, gathered)) = self.peer.as_mut() else {
+            return;
+        };
+        if let Err(error) = recovery::restart_subscriber(&self.signaling, &**peer, gathered).await {
+            tracing::warn!(%error, own_feed = self.own_feed, "subscriber ICE restart failed");
+        }
     }
 }
 

@@ -587,9 +587,10 @@ async fn leaving_removes_participant() {
             MEDIA_TIMEOUT,
             list.wait_for(|list| !list.iter().any(|entry| entry.user_id == carol_id)),
         )
-        .await;
+        .await
+        .is_ok_and(|result| result.is_ok());
         assert!(
-            waited.is_ok(),
+            waited,
             "client {index} still lists the participant who left: {:?}",
             session.participants()
         );
@@ -644,9 +645,10 @@ async fn wait_for_muted(session: &CallSession, user_id: Uuid, muted: bool) {
                 .any(|entry| entry.user_id == user_id && entry.muted == muted)
         }),
     )
-    .await;
+    .await
+    .is_ok_and(|result| result.is_ok());
     assert!(
-        waited.is_ok(),
+        waited,
         "the participant list never showed {user_id} with muted = {muted}: {:?}",
         session.participants()
     );

@@ -475,7 +475,9 @@ impl CallSession {
     }
 
     /// Returns a receiver of the participant list that is notified on every change,
-    /// for a call view that redraws its tiles.
+    /// for a call view that redraws its tiles. Drop each `Ref` that `borrow` or
+    /// `wait_for` returns at once, because while one lives the session cannot apply
+    /// call events, so it neither subscribes nor renegotiates.
     pub fn watch_participants(&self) -> watch::Receiver<Vec<CallParticipant>> {
         self.participants.subscribe()
     }

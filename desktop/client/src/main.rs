@@ -551,9 +551,9 @@ async fn stay_in_call(
     }
     let report = CallReport {
         room_id,
-        call_id: session.call_id,
+        call_id: session.call_id(),
         user_id: engine.user_id(),
-        feed_id: session.feed_id,
+        feed_id: session.feed_id(),
         tone_hz,
         seconds: joined.elapsed().as_secs_f64(),
         remotes: session.stats(),

@@ -4,7 +4,8 @@
 //! detected), also when relayed through coturn only. Mute stops the audio others
 //! receive, a participant who leaves disappears from the others' participant lists
 //! and media, and media comes back after the clients' address is cut off for a few
-//! seconds. `roomler call` writes the same statistics to a file.
+//! seconds or after a client's WebSocket closes. `roomler call` writes the same
+//! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
@@ -735,6 +736,88 @@ async fn media_returns_after_network_drop() {
             now.tone_hz
         );
     }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_rejoins_after_websocket_closes() {
+    if run_inside_namespace("client_rejoins_after_websocket_closes") {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+    let (alice_id, bob_id) = (users[0].0, users[1].0);
+    let old_feed = sessions[0].feed_id();
+
+    // The server closes Alice's WebSocket, as on a lost connection, and takes her
+    // out of the call.
+    fixture.state.hub.end_sessions(alice_id, None);
+    let mut list = sessions[1].watch_participants();
+    let rejoined = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        list.wait_for(|list| {
+            list.iter()
+                .any(|entry| entry.user_id == alice_id && entry.feed_id != old_feed)
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(
+        rejoined,
+        "Bob never saw Alice join again: {:?}",
+        sessions[1].participants()
+    );
+    // Bob's list names Alice's new feed before her join finishes publishing.
+    let new_feed = sessions[1]
+        .participants()
+        .iter()
+        .find(|entry| entry.user_id == alice_id)
+        .map(|entry| entry.feed_id)
+        .unwrap();
+
+    let alice_receives = || {
+        let stats = sessions[0].stats();
+        stats
+            .iter()
+            .find(|remote| remote.user_id == Some(bob_id))
+            .cloned()
+    };
+    let bob_receives = || {
+        let stats = sessions[1].stats();
+        stats
+            .iter()
+            .find(|remote| remote.feed_id == new_feed)
+            .cloned()
+    };
+    let flowing = |remote: Option<RemoteStats>, tone_hz: f32| {
+        remote.is_some_and(|remote| counter_advanced(&remote) && tone_matches(&remote, tone_hz))
+    };
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    while tokio::time::Instant::now() < deadline
+        && !(flowing(alice_receives(), TONES_HZ[1]) && flowing(bob_receives(), TONES_HZ[0]))
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sessions[0].feed_id(),
+        new_feed,
+        "Alice's session has another feed"
+    );
+    let alice_stats =
+        alice_receives().expect("Alice receives nothing from Bob after joining again");
+    check_remote(0, 1, &alice_stats);
+    let bob_stats = bob_receives().unwrap_or_else(|| {
+        panic!(
+            "Bob has no statistics of Alice's new feed {new_feed}: {:?}",
+            sessions[1].stats()
+        )
+    });
+    check_remote(1, 0, &bob_stats);
     for session in sessions {
         session.leave().await.unwrap();
     }

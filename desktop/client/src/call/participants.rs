@@ -5,6 +5,8 @@
 //! every `participant_joined`, `participant_left`, `published`, mute, camera and
 //! speaking event. The session's own participant is never in it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use roomler_shared::call::{CallEvent, Participant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -46,7 +48,7 @@ impl CallParticipant {
 /// The participant list of one session, shared between the task that reads the
 /// call events and the callers of [`CallSession::participants`](super::CallSession::participants).
 pub(crate) struct Participants {
-    own_feed: u64,
+    own_feed: AtomicU64,
     list: watch::Sender<Vec<CallParticipant>>,
 }
 
@@ -58,9 +60,20 @@ impl Participants {
             .map(CallParticipant::from_participant)
             .collect();
         Participants {
-            own_feed,
+            own_feed: AtomicU64::new(own_feed),
             list: watch::Sender::new(list),
         }
+    }
+
+    /// Starts the list again from the reply of a new `join`, which gave this session
+    /// the feed `own_feed`.
+    pub(crate) fn reset(&self, own_feed: u64, joined: &[Participant]) {
+        self.own_feed.store(own_feed, Ordering::Relaxed);
+        let list = joined
+            .iter()
+            .map(CallParticipant::from_participant)
+            .collect();
+        self.list.send_replace(list);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<CallParticipant> {
@@ -73,8 +86,9 @@ impl Participants {
 
     /// Applies one call event, and notifies the receivers only when the list changed.
     pub(crate) fn apply(&self, event: &CallEvent) {
+        let own_feed = self.own_feed.load(Ordering::Relaxed);
         self.list
-            .send_if_modified(|list| apply_event(list, self.own_feed, event));
+            .send_if_modified(|list| apply_event(list, own_feed, event));
     }
 }
 
@@ -260,6 +274,22 @@ mod tests {
         participants.apply(&CallEvent::Muted { user_id: alice });
         assert!(receiver.has_changed().unwrap());
         assert!(receiver.borrow_and_update()[0].muted);
+    }
+
+    #[test]
+    fn reset_replaces_list_and_own_feed() {
+        let alice = Uuid::now_v7();
+        let participants = Participants::new(OWN_FEED, &[participant(alice, 7)]);
+        participants.reset(2, &[participant(alice, 9)]);
+        let list = participants.snapshot();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].feed_id, 9);
+
+        // The new own feed is left out.
+        participants.apply(&CallEvent::ParticipantJoined {
+            participant: participant(Uuid::now_v7(), 2),
+        });
+        assert_eq!(participants.snapshot().len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,7 +90,7 @@ struct RemoteTrack {
 /// Statistics by remote track id, and the maps from track id to subscriber `mid`
 /// (from the offer's `a=msid` lines) and from `mid` to feed.
 #[derive(Default)]
-struct Received {
+pub(super) struct Received {
     by_track: HashMap<String, RemoteTrack>,
     mids: HashMap<String, String>,
     streams: Vec<SubscribedStream>,
@@ -158,15 +159,35 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// A joined call.
+/// A joined call, which joins again by itself when its WebSocket closes.
 pub struct CallSession {
-    signaling: Arc<CallSignaling>,
-    pub call_id: Uuid,
-    pub feed_id: u64,
-    publisher: Peer,
+    connection: Arc<Mutex<Connection>>,
     received: Arc<Mutex<Received>>,
     participants: Arc<Participants>,
+    /// The microphone state that a new join restores.
+    muted: Arc<AtomicBool>,
     stop: CancellationToken,
+}
+
+/// One join of the call: its WebSocket, its ids and the publishing connection.
+/// A new join after the WebSocket closed replaces it.
+#[derive(Clone)]
+pub(super) struct Connection {
+    pub(super) signaling: Arc<CallSignaling>,
+    call_id: Uuid,
+    feed_id: u64,
+    pub(super) publisher: Peer,
+    /// Stops the tasks of this join only.
+    pub(super) stop: CancellationToken,
+}
+
+/// The WebSocket URL, token, room and options of a join, kept for joining again.
+#[derive(Clone)]
+pub(super) struct JoinTarget {
+    ws_url: String,
+    token: String,
+    pub(super) room_id: Uuid,
+    options: CallOptions,
 }
 
 impl Drop for CallSession {
@@ -358,15 +379,54 @@ async fn payload_type(peer: &Peer, ssrc: u32, kind: RtpCodecKind) -> Result<u8, 
 
 impl CallSession {
     /// Joins the call of `room_id`, publishes the synthetic media and subscribes to
-    /// every other participant that publishes, now and later.
+    /// every other participant that publishes, now and later. When the WebSocket
+    /// closes later, the session joins again with new peer connections.
     pub async fn join(
         ws_url: &str,
         token: &str,
         room_id: Uuid,
         options: CallOptions,
     ) -> Result<Self, CallError> {
-        let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
+        let target = JoinTarget {
+            ws_url: ws_url.to_string(),
+            token: token.to_string(),
+            room_id,
+            options,
+        };
+        let received = Arc::new(Mutex::new(Received::default()));
+        let participants = Arc::new(Participants::new(0, &[]));
+        let stop = CancellationToken::new();
+        let connection = Self::connect(&target, &received, &participants, &stop).await?;
+        let session = CallSession {
+            connection: Arc::new(Mutex::new(connection)),
+            received,
+            participants,
+            muted: Arc::new(AtomicBool::new(false)),
+            stop,
+        };
+        tokio::spawn(recovery::rejoin_on_close(
+            target,
+            session.connection.clone(),
+            session.received.clone(),
+            session.participants.clone(),
+            session.muted.clone(),
+            session.stop.clone(),
+        ));
+        Ok(session)
+    }
+
+    /// Joins once: opens the WebSocket, publishes and starts the subscribing task.
+    /// Its tasks stop with `session_stop` or with the returned connection's `stop`.
+    pub(super) async fn connect(
+        target: &JoinTarget,
+        received: &Arc<Mutex<Received>>,
+        participants: &Arc<Participants>,
+        session_stop: &CancellationToken,
+    ) -> Result<Connection, CallError> {
+        let (signaling, notices) =
+            CallSignaling::connect(&target.ws_url, &target.token, target.room_id).await?;
         let signaling = Arc::new(signaling);
+        let options = target.options.clone();
         let CallReply::Joined {
             call_id,
             feed_id,
@@ -404,7 +464,9 @@ impl CallSession {
             })
             .await?;
 
-        let stop = CancellationToken::new();
+        let stop = session_stop.child_token();
+        // A failed join stops the tasks it already started.
+        let stop_on_error = stop.clone().drop_guard();
         tokio::spawn(recovery::keep_connected(
             PeerRole::Publisher,
             publisher_ice,
@@ -433,8 +495,10 @@ impl CallSession {
             stop.clone(),
         ));
 
-        let received = Arc::new(Mutex::new(Received::default()));
-        let participants = Arc::new(Participants::new(feed_id, &participants_list));
+        // Statistics start again with each join, because the subscriber's mids and
+        // track ids start again with its new peer connection.
+        *received.lock().unwrap() = Received::default();
+        participants.reset(feed_id, &participants_list);
         let live: Vec<u64> = participants_list
             .iter()
             .filter(|participant| !participant.streams.is_empty())
@@ -457,15 +521,28 @@ impl CallSession {
             }
             .run(live, notices),
         );
-        Ok(CallSession {
+        stop_on_error.disarm();
+        Ok(Connection {
             signaling,
             call_id,
             feed_id,
             publisher,
-            received,
-            participants,
             stop,
         })
+    }
+
+    /// Returns the id of the call, as the last join reported it.
+    pub fn call_id(&self) -> Uuid {
+        self.connection.lock().unwrap().call_id
+    }
+
+    /// Returns this participant's Janus publisher id, which changes with each join.
+    pub fn feed_id(&self) -> u64 {
+        self.connection.lock().unwrap().feed_id
+    }
+
+    fn signaling(&self) -> Arc<CallSignaling> {
+        self.connection.lock().unwrap().signaling.clone()
     }
 
     /// Returns the other participants of the call, as the call events last
@@ -484,7 +561,8 @@ impl CallSession {
 
     /// Mutes or unmutes the microphone; the server stops relaying muted audio.
     pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
-        self.signaling
+        self.muted.store(muted, Ordering::Relaxed);
+        self.signaling()
             .request(CallRequest::Configure {
                 audio_muted: Some(muted),
                 camera_off: None,
@@ -494,7 +572,8 @@ impl CallSession {
         Ok(())
     }
 
-    /// Returns the statistics of every remote participant so far, by feed.
+    /// Returns the statistics of every remote participant since the last join, by
+    /// feed.
     pub fn stats(&self) -> Vec<RemoteStats> {
         let received = self.received.lock().unwrap();
         let mut by_feed: HashMap<u64, RemoteStats> = HashMap::new();
@@ -533,8 +612,9 @@ impl CallSession {
     /// Leaves the call and closes both peer connections.
     pub async fn leave(self) -> Result<(), CallError> {
         self.stop.cancel();
-        let result = self.signaling.request(CallRequest::Leave).await;
-        let _ = self.publisher.close().await;
+        let connection = self.connection.lock().unwrap().clone();
+        let result = connection.signaling.request(CallRequest::Leave).await;
+        let _ = connection.publisher.close().await;
         result.map(|_| ()).map_err(CallError::from)
     }
 }

@@ -9,8 +9,14 @@
 //! (the subscriber, after `restart_subscriber` asks Janus for one). With
 //! `discard_local_candidates_during_ice_restart`, the crate also binds fresh
 //! sockets and gathers new candidates, so the restart copes with a changed address.
+//!
+//! [`rejoin_on_close`] handles the loss of the call's WebSocket. The server then
+//! takes the participant out of the call and Janus drops both its connections, so
+//! the session joins again with new peer connections and a new feed.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roomler_shared::call::{CallReply, CallRequest, Jsep, PeerRole};
@@ -19,7 +25,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::{PeerConnection, RTCIceConnectionState, RTCSessionDescription};
 
-use super::peer::{CallError, GATHER_TIMEOUT, describe_local, remote_description, webrtc_error};
+use super::participants::Participants;
+use super::peer::{
+    CallError, CallSession, Connection, GATHER_TIMEOUT, JoinTarget, Received, describe_local,
+    remote_description, webrtc_error,
+};
 use super::signaling::CallSignaling;
 
 /// ICE timeouts of both peer connections, far below the crate's defaults (5 s to
@@ -35,6 +45,11 @@ pub(crate) const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const DISCONNECTED_GRACE: Duration = Duration::from_secs(1);
 /// How long a restarted connection may take to connect before the next restart.
 const RESTART_RETRY: Duration = Duration::from_secs(5);
+
+/// The first and the longest wait before joining again after the WebSocket closed;
+/// each failed attempt doubles the wait.
+const REJOIN_DELAY_MIN: Duration = Duration::from_millis(250);
+const REJOIN_DELAY_MAX: Duration = Duration::from_secs(10);
 
 /// One peer connection's ICE restart, with the signaling it takes.
 pub(crate) trait RestartIce: Send {
@@ -169,8 +184,8 @@ impl RestartIce for PublisherRestart {
 }
 
 /// The ICE restart of the subscribing connection, which only the task that owns
-/// it may run, because Janus's renegotiations go through that task too. This asks
-/// that task, which then calls [`restart_subscriber`].
+/// it may run, because Janus's renegotiations go through that task too. It sends
+/// that task a request, and the task calls [`restart_subscriber`].
 pub(crate) struct SubscriberRestart {
     pub(crate) requests: mpsc::UnboundedSender<()>,
 }
@@ -213,4 +228,58 @@ pub(crate) async fn restart_subscriber(
         })
         .await?;
     Ok(())
+}
+
+/// Joins the call again, with new peer connections, each time the WebSocket of
+/// the current join closes, until `stop`. A muted session stays muted.
+pub(super) async fn rejoin_on_close(
+    target: JoinTarget,
+    connection: Arc<Mutex<Connection>>,
+    received: Arc<Mutex<Received>>,
+    participants: Arc<Participants>,
+    muted: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
+    let room_id = target.room_id;
+    loop {
+        let current = connection.lock().unwrap().clone();
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = current.signaling.closed() => {}
+        }
+        current.stop.cancel();
+        let _ = current.publisher.close().await;
+        tracing::info!(%room_id, "the call's WebSocket closed, joining again");
+
+        let mut delay = REJOIN_DELAY_MIN;
+        let mut attempt = 1u32;
+        let joined = loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            match CallSession::connect(&target, &received, &participants, &stop).await {
+                Ok(joined) => break joined,
+                Err(error) => {
+                    tracing::warn!(%room_id, attempt, %error, "failed to join the call again");
+                    delay = (delay * 2).min(REJOIN_DELAY_MAX);
+                    attempt += 1;
+                }
+            }
+        };
+        let signaling = joined.signaling.clone();
+        *connection.lock().unwrap() = joined;
+        tracing::info!(%room_id, attempt, "joined the call again");
+
+        if muted.load(Ordering::Relaxed) {
+            let mute = CallRequest::Configure {
+                audio_muted: Some(true),
+                camera_off: None,
+                substreams: Vec::new(),
+            };
+            if let Err(error) = signaling.request(mute).await {
+                tracing::warn!(%room_id, %error, "failed to mute again after joining again");
+            }
+        }
+    }
 }

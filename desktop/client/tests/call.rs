@@ -8,11 +8,10 @@
 //! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
-//! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
-//! whose end `v0` carries 127.0.0.2 (Janus and coturn) and 127.0.0.3 (the clients).
-//! The namespace goes away with the last process in it. Without root, the `janus`
-//! program, or for the relay tests coturn's `turnserver`, the tests print why they
-//! are skipped and pass.
+//! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
+//! 127.0.0.2 (Janus and coturn) and 127.0.0.3 (the clients). Without root, the
+//! `janus` program, or for the relay tests coturn's `turnserver`, the tests print
+//! why they are skipped and pass.
 
 use std::io::Write;
 use std::net::UdpSocket;
@@ -21,13 +20,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use roomler_client::call::{CallOptions, CallParticipant, CallReport, CallSession, RemoteStats};
+use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// Set in the re-run inside the namespace.
-const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";
 const PASSWORD: &str = "correct horse battery";
 /// How long every client may take to receive every other's media.
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,76 +43,6 @@ const TURN_MIN_PORT: &str = "49160";
 const TURN_MAX_PORT: &str = "49200";
 /// How long coturn may take to respond to its first STUN request after its start.
 const TURN_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs the test `name` inside a new network namespace, or returns `false` when
-/// this is the run inside, so the caller does the work.
-fn run_inside_namespace(name: &str) -> bool {
-    run_inside_namespace_with(name, &[])
-}
-
-/// Like [`run_inside_namespace`], for a test that also needs `programs`.
-fn run_inside_namespace_with(name: &str, programs: &[&str]) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        set_up_namespace();
-        return false;
-    }
-    let missing_program = programs
-        .iter()
-        .find(|program| roomler_server::calls::supervisor::find_binary(program).is_none())
-        .map(|program| format!("the {program} program is not installed"));
-    if let Some(reason) = missing_prerequisite().or(missing_program) {
-        println!("skipped {name}: {reason}");
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .status()
-        .expect("failed to run unshare");
-    assert!(
-        status.success(),
-        "{name} failed inside its network namespace"
-    );
-    true
-}
-
-fn missing_prerequisite() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("network namespaces need root".into());
-    }
-    for program in ["janus", "unshare", "ip"] {
-        if roomler_server::calls::supervisor::find_binary(program).is_none() {
-            return Some(format!("the {program} program is not installed"));
-        }
-    }
-    None
-}
-
-fn set_up_namespace() {
-    let commands: [&[&str]; 6] = [
-        &["link", "set", "lo", "up"],
-        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-        &["addr", "add", "127.0.0.2/32", "dev", "v0"],
-        &["addr", "add", "127.0.0.3/32", "dev", "v0"],
-        &["link", "set", "v0", "up"],
-        &["link", "set", "v1", "up"],
-    ];
-    for args in commands {
-        let status = Command::new("ip").args(args).status().unwrap();
-        assert!(status.success(), "ip {} failed", args.join(" "));
-    }
-}
-
-/// Runs `ip` with `args` inside the namespace.
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().unwrap();
-    assert!(status.success(), "ip {} failed", args.join(" "));
-}
 
 /// Drops every packet from and to the clients' address 127.0.0.3 until
 /// [`restore_client_address`], as if their network went away. The sockets stay
@@ -354,7 +282,7 @@ async fn everyone_receives_everyone(count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_receive_each_other() {
-    if run_inside_namespace("two_clients_receive_each_other") {
+    if roomler_netns::run_inside_namespace("two_clients_receive_each_other", &["janus"]) {
         return;
     }
     everyone_receives_everyone(2).await;
@@ -362,7 +290,7 @@ async fn two_clients_receive_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_clients_receive_each_other() {
-    if run_inside_namespace("three_clients_receive_each_other") {
+    if roomler_netns::run_inside_namespace("three_clients_receive_each_other", &["janus"]) {
         return;
     }
     everyone_receives_everyone(3).await;
@@ -474,7 +402,10 @@ async fn fixture_with_turn(secret: &str) -> Fixture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_clients_receive_each_other() {
-    if run_inside_namespace_with("relay_only_clients_receive_each_other", &["turnserver"]) {
+    if roomler_netns::run_inside_namespace(
+        "relay_only_clients_receive_each_other",
+        &["janus", "turnserver"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -505,7 +436,10 @@ async fn relay_only_clients_receive_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_turn_secret_gives_no_media() {
-    if run_inside_namespace_with("wrong_turn_secret_gives_no_media", &["turnserver"]) {
+    if roomler_netns::run_inside_namespace(
+        "wrong_turn_secret_gives_no_media",
+        &["janus", "turnserver"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -551,7 +485,7 @@ fn participant_ids(list: &[CallParticipant]) -> Vec<Uuid> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_removes_participant() {
-    if run_inside_namespace("leaving_removes_participant") {
+    if roomler_netns::run_inside_namespace("leaving_removes_participant", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -673,7 +607,7 @@ fn flowing_since(before: &RemoteStats, now: &RemoteStats, tone_hz: f32) -> bool 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_returns_after_network_drop() {
-    if run_inside_namespace("media_returns_after_network_drop") {
+    if roomler_netns::run_inside_namespace("media_returns_after_network_drop", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -743,7 +677,7 @@ async fn media_returns_after_network_drop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_rejoins_after_websocket_closes() {
-    if run_inside_namespace("client_rejoins_after_websocket_closes") {
+    if roomler_netns::run_inside_namespace("client_rejoins_after_websocket_closes", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -825,7 +759,7 @@ async fn client_rejoins_after_websocket_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_stops_audio_others_receive() {
-    if run_inside_namespace("mute_stops_audio_others_receive") {
+    if roomler_netns::run_inside_namespace("mute_stops_audio_others_receive", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -883,7 +817,7 @@ fn roomler(profile: &std::path::Path, args: &[&str]) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_command_writes_stats() {
-    if run_inside_namespace("call_command_writes_stats") {
+    if roomler_netns::run_inside_namespace("call_command_writes_stats", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;

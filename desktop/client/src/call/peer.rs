@@ -279,6 +279,19 @@ async fn build_peer(
     Ok((Arc::new(peer), gathered_rx, ice_state_rx))
 }
 
+/// Closes its peer connection when dropped, unless it was emptied first.
+struct ClosePeerOnDrop(Option<Peer>);
+
+impl Drop for ClosePeerOnDrop {
+    fn drop(&mut self) {
+        if let Some(peer) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = peer.close().await;
+            });
+        }
+    }
+}
+
 /// Sets the local description and waits for ICE gathering (half-trickle).
 async fn local_description(
     peer: &Peer,
@@ -439,6 +452,9 @@ impl CallSession {
 
         let (publisher, mut gathered, publisher_ice) =
             build_peer(&options, &ice_servers, None).await?;
+        // A failed join closes the publishing connection, so that failed attempts
+        // to join again leave none open.
+        let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
         let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
         let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
@@ -522,6 +538,7 @@ impl CallSession {
             .run(live, notices),
         );
         stop_on_error.disarm();
+        close_on_error.0 = None;
         Ok(Connection {
             signaling,
             call_id,

@@ -69,10 +69,15 @@ inside ip link set v0 up
 inside ip link set v1 up
 
 turn_secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-inside turnserver --listening-ip=127.0.0.2 --relay-ip=127.0.0.2 --listening-port=3478 \
+# An empty configuration file and a user database of its own, because Debian's
+# /etc/turnserver.conf sends the log to syslog. With --verbose, coturn logs the result
+# of each request.
+: >"$work/turnserver.conf"
+inside turnserver -c "$work/turnserver.conf" --userdb "$work/turndb" \
+  --listening-ip=127.0.0.2 --relay-ip=127.0.0.2 --listening-port=3478 \
   --use-auth-secret --static-auth-secret="$turn_secret" --realm=roomler \
   --no-tls --no-dtls --no-cli --allow-loopback-peers --fingerprint \
-  --min-port=49160 --max-port=49200 --log-file=stdout >"$work/coturn.log" 2>&1 &
+  --min-port=49160 --max-port=49200 --verbose --log-file=stdout >"$work/coturn.log" 2>&1 &
 pids+=("$!")
 
 port=3000
@@ -122,6 +127,10 @@ for index in $(seq "$clients"); do
   echo "== client$index"
   cat "$work/stats$index.json" 2>/dev/null || tail -20 "$work/client$index.log"
 done
+if [ "$relay" = yes ]; then
+  echo "== coturn allocations"
+  grep -c "ALLOCATE processed, success" "$work/coturn.log" || true
+fi
 if [ "$status" -ne 0 ]; then
   echo "== server log"
   tail -40 "$work/server.log"

@@ -3,12 +3,10 @@
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, and everything a test
 //! starts must stay off the machine's real interfaces. So each test re-runs itself
-//! inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair, and
-//! starts the server there, which starts Janus. The namespace goes away with the
-//! last process in it. The tests need root and the `janus` program; without them
-//! they print why they are skipped and pass.
+//! inside a fresh network namespace (see `roomler-netns`), and starts the server
+//! there, which starts Janus. The tests need root and the `janus` program. Without
+//! them they print why they are skipped and pass.
 
-use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -20,72 +18,11 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Set in the re-run inside the namespace.
-const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";
 /// How long a call reply or event may take; a first join also starts Janus.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "correct horse battery";
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Runs the test named `name` of this binary inside a new network namespace, or
-/// returns `false` when this is already the run inside, so the caller does the work.
-fn run_inside_namespace(name: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        set_up_namespace();
-        return false;
-    }
-    if let Some(reason) = missing_prerequisite() {
-        println!("skipped {name}: {reason}");
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .status()
-        .expect("failed to run unshare");
-    assert!(
-        status.success(),
-        "{name} failed inside its network namespace"
-    );
-    true
-}
-
-fn missing_prerequisite() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("network namespaces need root".into());
-    }
-    if roomler_server::calls::supervisor::find_binary("janus").is_none() {
-        return Some("the janus program is not installed (Debian package janus)".into());
-    }
-    for program in ["unshare", "ip"] {
-        if roomler_server::calls::supervisor::find_binary(program).is_none() {
-            return Some(format!("the {program} program is not installed"));
-        }
-    }
-    None
-}
-
-/// Brings up `lo` and a veth pair whose end `v0` carries 127.0.0.2, the address
-/// Janus gathers its candidates on.
-fn set_up_namespace() {
-    let commands: [&[&str]; 5] = [
-        &["link", "set", "lo", "up"],
-        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-        &["addr", "add", "127.0.0.2/32", "dev", "v0"],
-        &["link", "set", "v0", "up"],
-        &["link", "set", "v1", "up"],
-    ];
-    for args in commands {
-        let status = Command::new("ip").args(args).status().unwrap();
-        assert!(status.success(), "ip {} failed", args.join(" "));
-    }
-}
 
 struct Fixture {
     base: String,
@@ -340,7 +277,7 @@ async fn room_with_members(fixture: &Fixture, count: usize) -> (String, Vec<(Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_signaling_with_real_janus() {
-    if run_inside_namespace("call_signaling_with_real_janus") {
+    if roomler_netns::run_inside_namespace("call_signaling_with_real_janus", &["janus"]) {
         return;
     }
     let fixture = Fixture::start(|settings| {
@@ -483,7 +420,7 @@ async fn call_signaling_with_real_janus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_refusals_and_secrets() {
-    if run_inside_namespace("call_refusals_and_secrets") {
+    if roomler_netns::run_inside_namespace("call_refusals_and_secrets", &["janus"]) {
         return;
     }
     let fixture = Fixture::start(|_| {}).await;
@@ -604,7 +541,7 @@ async fn removed_reason(client: &mut Client) -> String {
 /// join again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_the_room_leaves_its_call() {
-    if run_inside_namespace("leaving_the_room_leaves_its_call") {
+    if roomler_netns::run_inside_namespace("leaving_the_room_leaves_its_call", &["janus"]) {
         return;
     }
     let fixture = Fixture::start(|_| {}).await;

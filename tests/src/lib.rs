@@ -11,7 +11,8 @@
 //! - [`netns`] re-runs a test inside a network namespace of its own, for calls.
 
 pub mod desktop;
-pub mod netns;
+
+pub use roomler_netns as netns;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

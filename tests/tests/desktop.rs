@@ -831,7 +831,7 @@ impl CallBot {
             "--for",
             "300",
             "--bind",
-            netns::CLIENT_ADDR,
+            netns::CLIENT_IP,
             "--tone-hz",
             "660",
         ])
@@ -867,7 +867,7 @@ impl CallBot {
 /// that the app's test pattern and tone reached him.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desktop_call_scenario() -> Result<()> {
-    if netns::run_inside("desktop_call_scenario", &["janus"]) {
+    if netns::run_inside_namespace("desktop_call_scenario", &["janus"]) {
         return Ok(());
     }
     let Some(prerequisites) = Prerequisites::find(&binary("roomler-desktop"))? else {
@@ -877,7 +877,7 @@ async fn desktop_call_scenario() -> Result<()> {
     let mut options = ServerOptions::new(binary("roomler-server"));
     options.env.push((
         "ROOMLER_JANUS_ICE_ENFORCE_LIST".into(),
-        netns::JANUS_ADDR.into(),
+        netns::JANUS_IP.into(),
     ));
     let server = ServerProcess::start(&options).await?;
     let bob = setup_bob(&server).await?;

@@ -91,24 +91,15 @@ pub struct CallParticipant {
     pub camera_off: bool,
 }
 
-impl From<roomler_shared::call::Participant> for CallParticipant {
-    fn from(participant: roomler_shared::call::Participant) -> Self {
-        let roomler_shared::call::Participant {
-            user_id,
-            username,
-            display_name,
-            feed_id,
-            audio_muted,
-            camera_off,
-            streams: _,
-        } = participant;
+impl From<roomler_client::call::CallParticipant> for CallParticipant {
+    fn from(participant: roomler_client::call::CallParticipant) -> Self {
         CallParticipant {
-            user_id,
-            username,
-            display_name,
-            feed_id,
-            audio_muted,
-            camera_off,
+            user_id: participant.user_id,
+            username: participant.username,
+            display_name: participant.display_name,
+            feed_id: participant.feed_id,
+            audio_muted: participant.muted,
+            camera_off: participant.camera_off,
         }
     }
 }
@@ -444,17 +435,16 @@ pub async fn join_call(
         .map_err(call_error)?;
     let joined = JoinedCall {
         room_id,
-        call_id: session.call_id,
-        feed_id: session.feed_id,
+        call_id: session.call_id(),
+        feed_id: session.feed_id(),
         participants: session
-            .joined_with
-            .iter()
-            .cloned()
+            .participants()
+            .into_iter()
             .map(CallParticipant::from)
             .collect(),
     };
     let mut removed = session.removed();
-    let call_id = session.call_id;
+    let call_id = session.call_id();
     *calls.active.lock().await = Some((room_id, session));
     tauri::async_runtime::spawn(async move {
         let Ok(reason) = removed
@@ -469,7 +459,7 @@ pub async fn join_call(
         let mut active = calls.active.lock().await;
         if active
             .as_ref()
-            .is_some_and(|(_, session)| session.call_id == call_id)
+            .is_some_and(|(_, session)| session.call_id() == call_id)
         {
             active.take();
             calls.board.clear();

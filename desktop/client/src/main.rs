@@ -608,9 +608,9 @@ async fn stay_in_call(
     let join_ms = (joined - started).as_secs_f64() * 1000.0;
     let report = |session: &CallSession| CallReport {
         room_id,
-        call_id: session.call_id,
+        call_id: session.call_id(),
         user_id: engine.user_id(),
-        feed_id: session.feed_id,
+        feed_id: session.feed_id(),
         tone_hz,
         seconds: joined.elapsed().as_secs_f64(),
         join_ms,

@@ -1,31 +1,36 @@
 //! Calls between headless clients through a real Janus, which the in-process
 //! server starts: every client decodes every other's video and audio (the test
 //! pattern's frame counter advances, and each sender's own tone frequency is
-//! detected), mute stops the audio others receive, and `roomler call` writes the
-//! same statistics to a file.
+//! detected), also when relayed through coturn only. Mute stops the audio others
+//! receive, a participant who leaves disappears from the others' participant lists
+//! and media, and media comes back after the clients' address is cut off for a few
+//! seconds or after a client's WebSocket closes. `roomler call` writes the same
+//! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
-//! itself inside a fresh network namespace (`unshare -n`) with `lo` and a veth pair
-//! whose end `v0` carries 127.0.0.2 (Janus) and 127.0.0.3 (the clients). The
-//! namespace goes away with the last process in it. Without root or the `janus`
-//! program the tests print why they are skipped and pass.
+//! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
+//! 127.0.0.2 (Janus and coturn) and 127.0.0.3 (the clients). Without root, the
+//! `janus` program, or for the relay tests coturn's `turnserver`, the tests print
+//! why they are skipped and pass.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use roomler_client::call::{
-    CallOptions, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats, Tile, VideoInput,
+    CallOptions, CallParticipant, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats,
+    Tile, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
+use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use roomler_shared::call::CallEvent;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// Set in the re-run inside the namespace.
-const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";
 const PASSWORD: &str = "correct horse battery";
 /// How long every client may take to receive every other's media.
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,59 +42,36 @@ const TONE_TOLERANCE_HZ: f32 = 3.0;
 /// Frames the decoded counter must advance by: a third of a second of video.
 const COUNTER_ADVANCE: u32 = 10;
 
-/// Runs the test `name` inside a new network namespace, or returns `false` when
-/// this is the run inside, so the caller does the work.
-fn run_inside_namespace(name: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        set_up_namespace();
-        return false;
-    }
-    if let Some(reason) = missing_prerequisite() {
-        println!("skipped {name}: {reason}");
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .status()
-        .expect("failed to run unshare");
-    assert!(
-        status.success(),
-        "{name} failed inside its network namespace"
-    );
-    true
+/// Where coturn listens inside the namespace, and the range of its relay ports.
+const TURN_ADDR: &str = "127.0.0.2:3478";
+const TURN_MIN_PORT: &str = "49160";
+const TURN_MAX_PORT: &str = "49200";
+/// How long coturn may take to respond to its first STUN request after its start.
+const TURN_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Drops every packet from and to the clients' address 127.0.0.3 until
+/// [`restore_client_address`], as if their network went away. The sockets stay
+/// bound, and the WebSockets on 127.0.0.1 stay up. Local delivery follows the
+/// `local` routing table, whose rule comes first, so it moves behind two
+/// blackhole rules.
+fn cut_client_address() {
+    ip(&["rule", "add", "pref", "100", "lookup", "local"]);
+    ip(&["rule", "del", "pref", "0"]);
+    ip(&[
+        "rule",
+        "add",
+        "pref",
+        "10",
+        "from",
+        "127.0.0.3",
+        "blackhole",
+    ]);
+    ip(&["rule", "add", "pref", "11", "to", "127.0.0.3", "blackhole"]);
 }
 
-fn missing_prerequisite() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("network namespaces need root".into());
-    }
-    for program in ["janus", "unshare", "ip"] {
-        if roomler_server::calls::supervisor::find_binary(program).is_none() {
-            return Some(format!("the {program} program is not installed"));
-        }
-    }
-    None
-}
-
-fn set_up_namespace() {
-    let commands: [&[&str]; 6] = [
-        &["link", "set", "lo", "up"],
-        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-        &["addr", "add", "127.0.0.2/32", "dev", "v0"],
-        &["addr", "add", "127.0.0.3/32", "dev", "v0"],
-        &["link", "set", "v0", "up"],
-        &["link", "set", "v1", "up"],
-    ];
-    for args in commands {
-        let status = Command::new("ip").args(args).status().unwrap();
-        assert!(status.success(), "ip {} failed", args.join(" "));
-    }
+fn restore_client_address() {
+    ip(&["rule", "del", "pref", "10"]);
+    ip(&["rule", "del", "pref", "11"]);
 }
 
 struct Fixture {
@@ -107,6 +89,11 @@ impl Drop for Fixture {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the server with the settings that `configure` changes.
+    async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -122,6 +109,7 @@ impl Fixture {
             ..Settings::default()
         };
         settings.rate_limit.enabled = false;
+        configure(&mut settings);
         let state = AppState::open(settings).unwrap();
         let server = Server::bind(state.clone()).await.unwrap();
         let addr = server.local_addr();
@@ -241,33 +229,57 @@ fn check_remote(index: usize, other: usize, remote: &RemoteStats) {
     );
 }
 
-/// Joins `count` clients to one call and checks that each decodes every other's
-/// video and audio: the frame counter advances and the sender's tone is detected.
-async fn everyone_receives_everyone(count: usize) {
-    let fixture = Fixture::start().await;
-    let (room_id, users) = fixture.room(count).await;
+/// Joins every user to the call of `room_id`, each with its own tone.
+async fn join_everyone(
+    fixture: &Fixture,
+    room_id: Uuid,
+    users: &[(Uuid, String)],
+    relay_only: bool,
+) -> Vec<CallSession> {
     let mut sessions = Vec::new();
     for (index, (_, token)) in users.iter().enumerate() {
-        let session = CallSession::join(&fixture.ws_url(), token, room_id, options(index))
+        let options = CallOptions {
+            relay_only,
+            ..options(index)
+        };
+        let session = CallSession::join(&fixture.ws_url(), token, room_id, options)
             .await
             .unwrap();
         sessions.push(session);
     }
+    sessions
+}
+
+/// Waits until every client decodes every other's media, or [`MEDIA_TIMEOUT`].
+async fn wait_until_flowing(sessions: &[CallSession], users: &[(Uuid, String)]) {
     // ICE and DTLS take a moment per connection on a loaded machine.
     let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
-    while tokio::time::Instant::now() < deadline && !all_flowing(&sessions, &users) {
+    while tokio::time::Instant::now() < deadline && !all_flowing(sessions, users) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
+/// Asserts that every client decoded every other's video and audio.
+fn check_everyone(sessions: &[CallSession], users: &[(Uuid, String)]) {
     for (index, session) in sessions.iter().enumerate() {
         let stats = session.stats();
-        assert_eq!(stats.len(), count - 1, "client {index}: {stats:?}");
+        assert_eq!(stats.len(), sessions.len() - 1, "client {index}: {stats:?}");
         for (other, (user_id, _)) in users.iter().enumerate() {
             if other != index {
                 check_remote(index, other, &stats_of(&stats, *user_id));
             }
         }
     }
+}
+
+/// Joins `count` clients to one call and checks that each decodes every other's
+/// video and audio: the frame counter advances and the sender's tone is detected.
+async fn everyone_receives_everyone(count: usize) {
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(count).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
     for session in sessions {
         session.leave().await.unwrap();
     }
@@ -275,7 +287,7 @@ async fn everyone_receives_everyone(count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_receive_each_other() {
-    if run_inside_namespace("two_clients_receive_each_other") {
+    if roomler_netns::run_inside_namespace("two_clients_receive_each_other", &["janus"]) {
         return;
     }
     everyone_receives_everyone(2).await;
@@ -283,15 +295,476 @@ async fn two_clients_receive_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_clients_receive_each_other() {
-    if run_inside_namespace("three_clients_receive_each_other") {
+    if roomler_netns::run_inside_namespace("three_clients_receive_each_other", &["janus"]) {
         return;
     }
     everyone_receives_everyone(3).await;
 }
 
+/// coturn from the `turnserver` program, inside the test's namespace, checking
+/// TURN REST credentials against a shared secret. It writes its log to a file.
+struct Coturn {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Coturn {
+    /// Starts coturn with `secret` as its `static-auth-secret`, and waits until it
+    /// responds to a STUN binding request.
+    fn start(dir: &Path, secret: &str) -> Self {
+        let log = dir.join("coturn.log");
+        // An empty configuration file, because Debian's /etc/turnserver.conf sends
+        // the log to syslog.
+        let config = dir.join("turnserver.conf");
+        std::fs::write(&config, "").unwrap();
+        let relay_ip = TURN_ADDR.split(':').next().unwrap();
+        let port = TURN_ADDR.split(':').nth(1).unwrap();
+        let child = Command::new("turnserver")
+            .arg("-c")
+            .arg(&config)
+            .args(["--listening-ip", relay_ip, "--relay-ip", relay_ip])
+            .args(["--listening-port", port])
+            .args(["--min-port", TURN_MIN_PORT, "--max-port", TURN_MAX_PORT])
+            .arg("--use-auth-secret")
+            .arg(format!("--static-auth-secret={secret}"))
+            .args(["--realm", "roomler"])
+            .args(["--no-tls", "--no-dtls", "--no-cli", "--fingerprint"])
+            // Janus's candidates are on 127.0.0.2, which coturn rejects as a peer
+            // address unless loopback peers are allowed.
+            .arg("--allow-loopback-peers")
+            // Verbose, because coturn logs each request's result only then.
+            .args(["--verbose", "--log-file=stdout"])
+            .arg("--userdb")
+            .arg(dir.join("turndb"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("failed to start turnserver");
+        let coturn = Coturn { child, log };
+        coturn.wait_until_listening();
+        coturn
+    }
+
+    fn wait_until_listening(&self) {
+        let socket = UdpSocket::bind("127.0.0.3:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // A STUN binding request (RFC 5389): type 0x0001, length 0, the magic
+        // cookie and a 12-byte transaction id.
+        let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        request.extend_from_slice(b"roomlertest1");
+        let deadline = std::time::Instant::now() + TURN_START_TIMEOUT;
+        let mut response = [0u8; 512];
+        while std::time::Instant::now() < deadline {
+            let _ = socket.send_to(&request, TURN_ADDR);
+            if socket.recv_from(&mut response).is_ok() {
+                return;
+            }
+        }
+        panic!(
+            "coturn did not respond on {TURN_ADDR} within {TURN_START_TIMEOUT:?}: {}",
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Returns the log lines that name the TURN user `user_id`. TURN REST
+    /// usernames are `EXPIRY:USER_ID`.
+    fn lines_of(&self, user_id: Uuid) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|line| line.contains(&format!(":{user_id}>")))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn random_secret() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// Starts the server with coturn's URL and `secret`, so that joins hand out TURN
+/// REST credentials signed with it.
+async fn fixture_with_turn(secret: &str) -> Fixture {
+    let secret = secret.to_string();
+    Fixture::start_with(move |settings| {
+        settings.turn_url = Some(format!("turn:{TURN_ADDR}?transport=udp"));
+        settings.turn_secret = Some(secret);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_clients_receive_each_other() {
+    if roomler_netns::run_inside_namespace(
+        "relay_only_clients_receive_each_other",
+        &["janus", "turnserver"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = random_secret();
+    let coturn = Coturn::start(dir.path(), &secret);
+    let fixture = fixture_with_turn(&secret).await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, true).await;
+    wait_until_flowing(&sessions, &users).await;
+
+    check_everyone(&sessions, &users);
+    // Relay-only clients gather no other candidates, so the media above went
+    // through allocations that coturn granted to each user.
+    for (user_id, _) in &users {
+        let lines = coturn.lines_of(*user_id);
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("ALLOCATE processed, success")),
+            "coturn granted no allocation to {user_id}: {}",
+            coturn.log_text()
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_turn_secret_gives_no_media() {
+    if roomler_netns::run_inside_namespace(
+        "wrong_turn_secret_gives_no_media",
+        &["janus", "turnserver"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let coturn = Coturn::start(dir.path(), &random_secret());
+    let fixture = fixture_with_turn(&random_secret()).await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, true).await;
+
+    // Each join gathered its relay candidates before it returned, so coturn has
+    // already rejected every user's credentials.
+    for (user_id, _) in &users {
+        let lines = coturn.lines_of(*user_id);
+        assert!(
+            lines.iter().any(|line| line.contains("401")),
+            "coturn did not reject the credentials of {user_id}: {}",
+            coturn.log_text()
+        );
+        assert!(
+            !lines.iter().any(|line| line.contains("success")),
+            "coturn accepted a request of {user_id}: {lines:?}"
+        );
+    }
+    // Without a relay candidate, ICE has no pair to check, so nothing can arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (index, session) in sessions.iter().enumerate() {
+        let stats = session.stats();
+        let received: u64 = stats
+            .iter()
+            .map(|remote| remote.audio_packets_received + remote.video_packets_received)
+            .sum();
+        assert_eq!(received, 0, "client {index} received media: {stats:?}");
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+fn participant_ids(list: &[CallParticipant]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = list.iter().map(|participant| participant.user_id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_removes_participant() {
+    if roomler_netns::run_inside_namespace("leaving_removes_participant", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(3).await;
+    let mut sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+
+    // Each client lists the two others, with the feeds their media comes from.
+    for (index, session) in sessions.iter().enumerate() {
+        let list = session.participants();
+        let mut expected: Vec<Uuid> = users
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, (user_id, _))| *user_id)
+            .collect();
+        expected.sort();
+        assert_eq!(participant_ids(&list), expected, "client {index}: {list:?}");
+        for participant in &list {
+            let feed = stats_of(&session.stats(), participant.user_id).feed_id;
+            assert_eq!(participant.feed_id, feed, "client {index}: {participant:?}");
+            assert!(participant.publishing, "client {index}: {participant:?}");
+            assert!(!participant.muted, "client {index}: {participant:?}");
+        }
+    }
+
+    let carol = sessions.pop().unwrap();
+    let carol_id = users[2].0;
+    carol.leave().await.unwrap();
+    for (index, session) in sessions.iter().enumerate() {
+        let mut list = session.watch_participants();
+        let waited = tokio::time::timeout(
+            MEDIA_TIMEOUT,
+            list.wait_for(|list| !list.iter().any(|entry| entry.user_id == carol_id)),
+        )
+        .await
+        .is_ok_and(|result| result.is_ok());
+        assert!(
+            waited,
+            "client {index} still lists the participant who left: {:?}",
+            session.participants()
+        );
+        assert_eq!(
+            participant_ids(&session.participants()),
+            vec![users[1 - index].0],
+            "client {index}"
+        );
+    }
+
+    // Packets already in flight when Janus drops the feed still arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_leave: Vec<Vec<RemoteStats>> =
+        sessions.iter().map(|session| session.stats()).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (index, session) in sessions.iter().enumerate() {
+        let stats = session.stats();
+        let carol_before = stats_of(&after_leave[index], carol_id);
+        let carol_later = stats_of(&stats, carol_id);
+        assert_eq!(
+            carol_later.audio_packets_received, carol_before.audio_packets_received,
+            "client {index} kept receiving audio of the participant who left"
+        );
+        assert_eq!(
+            carol_later.video_packets_received, carol_before.video_packets_received,
+            "client {index} kept receiving video of the participant who left"
+        );
+        let other = 1 - index;
+        let before = stats_of(&after_leave[index], users[other].0);
+        let after = stats_of(&stats, users[other].0);
+        assert!(
+            after.video_frames_decoded > before.video_frames_decoded,
+            "client {index} stopped decoding the video of {other}: {after:?}"
+        );
+        assert!(
+            after.audio_frames_decoded > before.audio_frames_decoded,
+            "client {index} stopped decoding the audio of {other}: {after:?}"
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+/// Waits until `session` lists `user_id` with the microphone state `muted`.
+async fn wait_for_muted(session: &CallSession, user_id: Uuid, muted: bool) {
+    let mut list = session.watch_participants();
+    let waited = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        list.wait_for(|list| {
+            list.iter()
+                .any(|entry| entry.user_id == user_id && entry.muted == muted)
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(
+        waited,
+        "the participant list never showed {user_id} with muted = {muted}: {:?}",
+        session.participants()
+    );
+}
+
+/// How long the clients' address stays cut off: longer than the 4 s of silence
+/// after which the `webrtc` crate fails an ICE connection with the engine's
+/// timeouts, so that only an ICE restart brings the media back.
+const NETWORK_OUTAGE: Duration = Duration::from_secs(6);
+
+/// Checks whether `now` shows video and audio that arrived after `before`: the
+/// frame counter moved on past `before`'s, new audio packets came in, and the
+/// sender's tone is detected.
+fn flowing_since(before: &RemoteStats, now: &RemoteStats, tone_hz: f32) -> bool {
+    let counter_before = before.frame_counter_max.unwrap_or(0);
+    now.frame_counter_max
+        .is_some_and(|max| max > counter_before + COUNTER_ADVANCE)
+        && now.audio_packets_received > before.audio_packets_received
+        && tone_matches(now, tone_hz)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_returns_after_network_drop() {
+    if roomler_netns::run_inside_namespace("media_returns_after_network_drop", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+
+    cut_client_address();
+    // Packets already in flight when the rules apply still arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cut: Vec<Vec<RemoteStats>> = sessions.iter().map(|session| session.stats()).collect();
+    tokio::time::sleep(NETWORK_OUTAGE - Duration::from_millis(500)).await;
+    let during: Vec<Vec<RemoteStats>> = sessions.iter().map(|session| session.stats()).collect();
+    restore_client_address();
+
+    // The cut was real: nothing arrived while the address was gone.
+    for (index, (at_cut, at_end)) in cut.iter().zip(&during).enumerate() {
+        let other = 1 - index;
+        let at_cut = stats_of(at_cut, users[other].0);
+        let at_end = stats_of(at_end, users[other].0);
+        assert_eq!(
+            at_end.video_packets_received, at_cut.video_packets_received,
+            "client {index} received video of {other} during the outage"
+        );
+        assert_eq!(
+            at_end.audio_packets_received, at_cut.audio_packets_received,
+            "client {index} received audio of {other} during the outage"
+        );
+    }
+
+    let recovered = |index: usize| {
+        let other = 1 - index;
+        let before = stats_of(&during[index], users[other].0);
+        let now = stats_of(&sessions[index].stats(), users[other].0);
+        flowing_since(&before, &now, TONES_HZ[other])
+    };
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    while tokio::time::Instant::now() < deadline && !(recovered(0) && recovered(1)) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (index, session) in sessions.iter().enumerate() {
+        let other = 1 - index;
+        let before = stats_of(&during[index], users[other].0);
+        let now = stats_of(&session.stats(), users[other].0);
+        assert!(
+            now.frame_counter_max
+                .is_some_and(|max| max > before.frame_counter_max.unwrap_or(0) + COUNTER_ADVANCE),
+            "client {index}: the video of {other} did not come back: before {before:?}, \
+             now {now:?}"
+        );
+        assert!(
+            now.audio_packets_received > before.audio_packets_received,
+            "client {index}: the audio of {other} did not come back: {now:?}"
+        );
+        assert!(
+            tone_matches(&now, TONES_HZ[other]),
+            "client {index}: expected the {} Hz tone of {other} after the outage, detected {:?}",
+            TONES_HZ[other],
+            now.tone_hz
+        );
+    }
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_rejoins_after_websocket_closes() {
+    if roomler_netns::run_inside_namespace("client_rejoins_after_websocket_closes", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(&fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+    let (alice_id, bob_id) = (users[0].0, users[1].0);
+    let old_feed = sessions[0].feed_id();
+
+    // The server closes Alice's WebSocket, as on a lost connection, and takes her
+    // out of the call.
+    fixture.state.hub.end_sessions(alice_id, None);
+    let mut list = sessions[1].watch_participants();
+    let rejoined = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        list.wait_for(|list| {
+            list.iter()
+                .any(|entry| entry.user_id == alice_id && entry.feed_id != old_feed)
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(
+        rejoined,
+        "Bob never saw Alice join again: {:?}",
+        sessions[1].participants()
+    );
+    // Bob's list names Alice's new feed before her join finishes publishing.
+    let new_feed = sessions[1]
+        .participants()
+        .iter()
+        .find(|entry| entry.user_id == alice_id)
+        .map(|entry| entry.feed_id)
+        .unwrap();
+
+    let alice_receives = || {
+        let stats = sessions[0].stats();
+        stats
+            .iter()
+            .find(|remote| remote.user_id == Some(bob_id))
+            .cloned()
+    };
+    let bob_receives = || {
+        let stats = sessions[1].stats();
+        stats
+            .iter()
+            .find(|remote| remote.feed_id == new_feed)
+            .cloned()
+    };
+    let flowing = |remote: Option<RemoteStats>, tone_hz: f32| {
+        remote.is_some_and(|remote| counter_advanced(&remote) && tone_matches(&remote, tone_hz))
+    };
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    while tokio::time::Instant::now() < deadline
+        && !(flowing(alice_receives(), TONES_HZ[1]) && flowing(bob_receives(), TONES_HZ[0]))
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sessions[0].feed_id(),
+        new_feed,
+        "Alice's session has another feed"
+    );
+    let alice_stats =
+        alice_receives().expect("Alice receives nothing from Bob after joining again");
+    check_remote(0, 1, &alice_stats);
+    let bob_stats = bob_receives().unwrap_or_else(|| {
+        panic!(
+            "Bob has no statistics of Alice's new feed {new_feed}: {:?}",
+            sessions[1].stats()
+        )
+    });
+    check_remote(1, 0, &bob_stats);
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_stops_audio_others_receive() {
-    if run_inside_namespace("mute_stops_audio_others_receive") {
+    if roomler_netns::run_inside_namespace("mute_stops_audio_others_receive", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -312,6 +785,7 @@ async fn mute_stops_audio_others_receive() {
     assert!(before.audio_packets_received > 0, "{before:?}");
 
     alice.set_muted(true).await.unwrap();
+    wait_for_muted(&bob, users[0].0, true).await;
     // Packets already in flight when Janus stops relaying still arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let muted = stats_of(&bob.stats(), users[0].0);
@@ -327,6 +801,7 @@ async fn mute_stops_audio_others_receive() {
     );
 
     alice.set_muted(false).await.unwrap();
+    wait_for_muted(&bob, users[0].0, false).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let unmuted = stats_of(&bob.stats(), users[0].0);
     assert!(
@@ -383,7 +858,7 @@ async fn call_report(mut child: std::process::Child, stats: &std::path::Path) ->
 /// while in the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_bot_sends_without_receiving() {
-    if run_inside_namespace("load_bot_sends_without_receiving") {
+    if roomler_netns::run_inside_namespace("load_bot_sends_without_receiving", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -437,7 +912,7 @@ async fn load_bot_sends_without_receiving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_command_writes_stats() {
-    if run_inside_namespace("call_command_writes_stats") {
+    if roomler_netns::run_inside_namespace("call_command_writes_stats", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;
@@ -550,7 +1025,8 @@ async fn pictures_stop(recorder: &Recorder, tile: Tile) -> bool {
 /// engine's room call list following the call events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_view_gets_pictures_levels_and_events() {
-    if run_inside_namespace("call_view_gets_pictures_levels_and_events") {
+    if roomler_netns::run_inside_namespace("call_view_gets_pictures_levels_and_events", &["janus"])
+    {
         return;
     }
     let fixture = Fixture::start().await;
@@ -594,15 +1070,10 @@ async fn call_view_gets_pictures_levels_and_events() {
         .await
         .unwrap();
     let bob_tile = Tile::Remote {
-        feed_id: bob.feed_id,
+        feed_id: bob.feed_id(),
     };
-    assert_eq!(
-        alice.joined_with,
-        Vec::new(),
-        "nobody was in the call before"
-    );
-    assert_eq!(bob.joined_with.len(), 1);
-    assert_eq!(bob.joined_with[0].user_id, users[0].0);
+    assert_eq!(bob.participants().len(), 1);
+    assert_eq!(bob.participants()[0].user_id, users[0].0);
 
     wait_until(
         "the self view and Bob's tile have pictures and levels",
@@ -654,7 +1125,7 @@ async fn call_view_gets_pictures_levels_and_events() {
         hidden.video_frames_decoded
     );
     let shown_again = recorder.pictures(bob_tile);
-    alice.set_visible(Some([bob.feed_id].into()));
+    alice.set_visible(Some([bob.feed_id()].into()));
     wait_until("Bob's tile shows again", || {
         recorder.pictures(bob_tile) > shown_again + 5
     })
@@ -713,7 +1184,7 @@ async fn call_view_gets_pictures_levels_and_events() {
 /// A participant whom a moderator bans from the room hears why and stops sending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn banned_participant_is_removed_from_call() {
-    if run_inside_namespace("banned_participant_is_removed_from_call") {
+    if roomler_netns::run_inside_namespace("banned_participant_is_removed_from_call", &["janus"]) {
         return;
     }
     let fixture = Fixture::start().await;

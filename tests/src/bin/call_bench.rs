@@ -183,7 +183,7 @@ impl Bench {
             .arg("--profile")
             .arg(&profile)
             .args(["call", ROOM, "--synthetic", "--for", "86400"])
-            .args(["--bind", netns::CLIENT_ADDR, "--stats-every", "1"])
+            .args(["--bind", netns::CLIENT_IP, "--stats-every", "1"])
             .arg("--stats")
             .arg(&stats)
             .args(flags)
@@ -285,7 +285,7 @@ async fn run(args: &Args) -> Result<Report> {
     let mut options = ServerOptions::new(binary("roomler-server"));
     options.env.push((
         "ROOMLER_JANUS_ICE_ENFORCE_LIST".into(),
-        netns::JANUS_ADDR.into(),
+        netns::JANUS_IP.into(),
     ));
     // Every participant logs in once; the default limits would reject the bots.
     options

@@ -4,6 +4,8 @@
 //! - [`signaling`]: the call frames of the WebSocket, with replies matched to
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
+//! - [`participants`]: the other participants, kept current from the call events.
+//! - [`recovery`]: ICE restarts of a connection that a network drop broke.
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
 //!   own, with pictures and audio levels handed to a [`MediaOutput`].
@@ -22,14 +24,17 @@
 //! yet; each participant sends one VP8 layer.
 
 pub mod media;
+pub mod participants;
 pub mod peer;
 pub mod playback;
+mod recovery;
 pub mod report;
 pub mod signaling;
 
 pub use media::{
     AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
 };
+pub use participants::CallParticipant;
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};
 pub use signaling::{CallSignaling, SignalingError};

@@ -4,13 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, RenderProcessor};
 use roomler_shared::call::{
-    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, Participant,
-    PeerRole, StreamRef, SubscribedStream,
+    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
+    SubscribedStream,
 };
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -26,8 +27,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCSdpType,
-    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
 };
 
 use super::media::{
@@ -35,11 +37,13 @@ use super::media::{
     SendSwitches, SharedStats, SpeakerChoice, VisibleFeeds, spawn_audio_decoder,
     spawn_video_decoder, video_frame_duration,
 };
+use super::participants::{CallParticipant, Participants};
 use super::playback::{Playback, PlaybackMix, start_playback};
+use super::recovery::{self, PublisherRestart, SubscriberRestart};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
 /// How long ICE gathering may take before the description is sent as it is.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often and how long a remote track's `mid` is looked up.
 const MID_LOOKUPS: u32 = 40;
 const MID_LOOKUP_INTERVAL: Duration = Duration::from_millis(50);
@@ -99,7 +103,7 @@ struct RemoteTrack {
 /// Statistics by remote track id, and the maps from track id to subscriber `mid`
 /// (from the offer's `a=msid` lines) and from `mid` to feed.
 #[derive(Default)]
-struct Received {
+pub(super) struct Received {
     by_track: HashMap<String, RemoteTrack>,
     mids: HashMap<String, String>,
     streams: Vec<SubscribedStream>,
@@ -137,13 +141,14 @@ pub enum CallError {
     Media(#[from] media::MediaError),
 }
 
-fn webrtc_error(error: impl std::fmt::Display) -> CallError {
+pub(super) fn webrtc_error(error: impl std::fmt::Display) -> CallError {
     CallError::WebRtc(error.to_string())
 }
 
 /// Gathering and connection state, for one peer connection.
 struct Handler {
     gathered: watch::Sender<bool>,
+    ice_state: watch::Sender<RTCIceConnectionState>,
     tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
 }
 
@@ -155,6 +160,11 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        tracing::debug!(%state, "ICE connection state");
+        self.ice_state.send_replace(state);
+    }
+
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         if let Some(tracks) = &self.tracks {
             let _ = tracks.send(track);
@@ -162,25 +172,82 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// A joined call.
+/// A joined call, which joins again by itself when its WebSocket closes.
 pub struct CallSession {
-    signaling: Arc<CallSignaling>,
-    pub call_id: Uuid,
-    pub feed_id: u64,
-    /// The other participants when this one joined; call events tell what changed
-    /// since.
-    pub joined_with: Vec<Participant>,
-    publisher: Peer,
+    connection: Arc<Mutex<Connection>>,
     received: Arc<Mutex<Received>>,
-    switches: Arc<SendSwitches>,
-    visible: VisibleFeeds,
-    playback: tokio::sync::Mutex<Option<Playback>>,
-    mix: Arc<PlaybackMix>,
-    /// Hands new sources to the task that sends the media.
-    sources: mpsc::UnboundedSender<EncodedStreams>,
+    participants: Arc<Participants>,
+    /// The microphone state that a new join restores.
+    muted: Arc<AtomicBool>,
+    media: Arc<SessionMedia>,
     /// Set to the server's reason when it removed this participant from the call.
     removed: watch::Receiver<Option<String>>,
     stop: CancellationToken,
+}
+
+/// The media of a session, which outlives each join: the chosen devices, the
+/// switches, the shown feeds and the playback.
+pub(super) struct SessionMedia {
+    setup: Mutex<MediaSetup>,
+    switches: Arc<SendSwitches>,
+    visible: VisibleFeeds,
+    /// The decoders always queue their audio, so that a speaker can be chosen
+    /// later in the call.
+    mix: Arc<PlaybackMix>,
+    playback: tokio::sync::Mutex<Option<Playback>>,
+    removed: watch::Sender<Option<String>>,
+}
+
+impl SessionMedia {
+    fn setup(&self) -> MediaSetup {
+        self.setup.lock().unwrap().clone()
+    }
+
+    fn sinks(&self) -> RemoteSinks {
+        let setup = self.setup.lock().unwrap();
+        RemoteSinks {
+            output: setup.output.clone(),
+            visible: self.visible.clone(),
+            playback: Some(self.mix.clone()),
+        }
+    }
+
+    /// Plays the mix through the speaker of `choice`, feeding `render`, the new
+    /// microphone's echo canceller. The old speaker closes first, as some devices
+    /// play one stream at a time.
+    async fn replace_playback(
+        &self,
+        choice: &SpeakerChoice,
+        render: Option<RenderProcessor>,
+    ) -> Result<(), CallError> {
+        let mut playback = self.playback.lock().await;
+        playback.take();
+        *playback = open_playback(choice, &self.mix, render).await?;
+        Ok(())
+    }
+}
+
+/// One join of the call: its WebSocket, its ids and the publishing connection.
+/// A new join after the WebSocket closed replaces it.
+#[derive(Clone)]
+pub(super) struct Connection {
+    pub(super) signaling: Arc<CallSignaling>,
+    call_id: Uuid,
+    feed_id: u64,
+    pub(super) publisher: Peer,
+    /// Hands new sources to the task that sends this join's media.
+    sources: mpsc::UnboundedSender<EncodedStreams>,
+    /// Stops the tasks of this join only.
+    pub(super) stop: CancellationToken,
+}
+
+/// The WebSocket URL, token, room and options of a join, kept for joining again.
+#[derive(Clone)]
+pub(super) struct JoinTarget {
+    ws_url: String,
+    token: String,
+    pub(super) room_id: Uuid,
+    options: CallOptions,
 }
 
 impl Drop for CallSession {
@@ -208,11 +275,18 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
     }
 }
 
+/// A new peer connection with the receivers of its gathering and ICE state.
+type BuiltPeer = (
+    Peer,
+    watch::Receiver<bool>,
+    watch::Receiver<RTCIceConnectionState>,
+);
+
 async fn build_peer(
     options: &CallOptions,
     ice_servers: &[IceServer],
     tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
-) -> Result<(Peer, watch::Receiver<bool>), CallError> {
+) -> Result<BuiltPeer, CallError> {
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_default_codecs()
@@ -233,12 +307,25 @@ async fn build_peer(
     }
     // Loopback candidates, because test namespaces use 127/8 addresses on a veth,
     // and no mDNS, whose multicast socket fails where no multicast route exists.
+    // An ICE restart binds new sockets, because the old ones may name an address
+    // that a network change took away.
     let settings = SettingEngineBuilder::new()
         .with_include_loopback_candidate(true)
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_ice_timeouts(
+            Some(recovery::ICE_DISCONNECTED_TIMEOUT),
+            Some(recovery::ICE_FAILED_TIMEOUT),
+            Some(recovery::ICE_KEEPALIVE_INTERVAL),
+        )
+        .with_discard_local_candidates_during_ice_restart(true)
         .build();
     let (gathered, gathered_rx) = watch::channel(false);
-    let handler = Arc::new(Handler { gathered, tracks });
+    let (ice_state, ice_state_rx) = watch::channel(RTCIceConnectionState::New);
+    let handler = Arc::new(Handler {
+        gathered,
+        ice_state,
+        tracks,
+    });
     let peer = PeerConnectionBuilder::new()
         .with_configuration(configuration.build())
         .with_media_engine(media_engine)
@@ -249,7 +336,20 @@ async fn build_peer(
         .build()
         .await
         .map_err(webrtc_error)?;
-    Ok((Arc::new(peer), gathered_rx))
+    Ok((Arc::new(peer), gathered_rx, ice_state_rx))
+}
+
+/// Closes its peer connection when dropped, unless it was emptied first.
+struct ClosePeerOnDrop(Option<Peer>);
+
+impl Drop for ClosePeerOnDrop {
+    fn drop(&mut self) {
+        if let Some(peer) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = peer.close().await;
+            });
+        }
+    }
 }
 
 /// Sets the local description and waits for ICE gathering (half-trickle).
@@ -262,6 +362,11 @@ async fn local_description(
         .await
         .map_err(webrtc_error)?;
     let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
+    describe_local(&**peer).await
+}
+
+/// Returns the local description in effect, with the candidates gathered so far.
+pub(super) async fn describe_local(peer: &dyn PeerConnection) -> Result<Jsep, CallError> {
     let local = peer
         .local_description()
         .await
@@ -277,7 +382,7 @@ async fn local_description(
     })
 }
 
-fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
+pub(super) fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, CallError> {
     match jsep.kind {
         JsepKind::Offer => RTCSessionDescription::offer(jsep.sdp.clone()),
         JsepKind::Answer => RTCSessionDescription::answer(jsep.sdp.clone()),
@@ -347,7 +452,8 @@ async fn payload_type(peer: &Peer, ssrc: u32, kind: RtpCodecKind) -> Result<u8, 
 
 impl CallSession {
     /// Joins the call of `room_id`, publishes the synthetic media and subscribes to
-    /// every other participant that publishes, now and later.
+    /// every other participant that publishes, now and later. When the WebSocket
+    /// closes later, the session joins again with new peer connections.
     pub async fn join(
         ws_url: &str,
         token: &str,
@@ -367,27 +473,87 @@ impl CallSession {
         options: CallOptions,
         setup: MediaSetup,
     ) -> Result<Self, CallError> {
+        let speaker = setup.speaker.clone();
+        let (removed_tx, removed) = watch::channel(None);
+        let media = Arc::new(SessionMedia {
+            setup: Mutex::new(setup),
+            switches: Arc::new(SendSwitches::default()),
+            visible: Arc::new(RwLock::new(None)),
+            mix: Arc::new(PlaybackMix::default()),
+            playback: tokio::sync::Mutex::new(None),
+            removed: removed_tx,
+        });
+        // The speaker opens before the server counts the user in, so a missing one
+        // fails the join early.
+        media.replace_playback(&speaker, None).await?;
+        let target = JoinTarget {
+            ws_url: ws_url.to_string(),
+            token: token.to_string(),
+            room_id,
+            options,
+        };
+        let received = Arc::new(Mutex::new(Received::default()));
+        let participants = Arc::new(Participants::new(0, &[]));
+        let stop = CancellationToken::new();
+        let connection = Self::connect(&target, &received, &participants, &media, &stop).await?;
+        let session = CallSession {
+            connection: Arc::new(Mutex::new(connection)),
+            received,
+            participants,
+            muted: Arc::new(AtomicBool::new(false)),
+            media,
+            removed,
+            stop,
+        };
+        tokio::spawn(recovery::rejoin_on_close(
+            target,
+            session.connection.clone(),
+            session.received.clone(),
+            session.participants.clone(),
+            session.media.clone(),
+            session.muted.clone(),
+            session.stop.clone(),
+        ));
+        Ok(session)
+    }
+
+    /// Joins once: opens the WebSocket, publishes and starts the subscribing task.
+    /// Its tasks stop with `session_stop` or with the returned connection's `stop`.
+    pub(super) async fn connect(
+        target: &JoinTarget,
+        received: &Arc<Mutex<Received>>,
+        participants: &Arc<Participants>,
+        session_media: &Arc<SessionMedia>,
+        session_stop: &CancellationToken,
+    ) -> Result<Connection, CallError> {
         // Opening the devices first means a missing camera fails the join before
         // the server counts the user in.
-        let switches = Arc::new(SendSwitches::default());
-        let mut encoded = media::start_sources(&setup, switches.clone())?;
-        // The decoders always queue their audio, so that a speaker can be chosen
-        // later in the call.
-        let mix = Arc::new(PlaybackMix::default());
-        let playback = open_playback(&setup.speaker, &mix, encoded.render.take()).await?;
-        let (signaling, notices) = CallSignaling::connect(ws_url, token, room_id).await?;
+        let setup = session_media.setup();
+        let mut encoded = media::start_sources(&setup, session_media.switches.clone())?;
+        if let Some(render) = encoded.render.take() {
+            session_media
+                .replace_playback(&setup.speaker, Some(render))
+                .await?;
+        }
+        let (signaling, notices) =
+            CallSignaling::connect(&target.ws_url, &target.token, target.room_id).await?;
         let signaling = Arc::new(signaling);
+        let options = target.options.clone();
         let CallReply::Joined {
             call_id,
             feed_id,
-            participants,
+            participants: participants_list,
             ice_servers,
         } = signaling.request(CallRequest::Join).await?
         else {
             return Err(CallError::UnexpectedReply("join"));
         };
 
-        let (publisher, mut gathered) = build_peer(&options, &ice_servers, None).await?;
+        let (publisher, mut gathered, publisher_ice) =
+            build_peer(&options, &ice_servers, None).await?;
+        // A failed join closes the publishing connection, so that failed attempts
+        // to join again leave none open.
+        let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
         let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
         let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
@@ -413,10 +579,22 @@ impl CallSession {
             })
             .await?;
 
-        let stop = CancellationToken::new();
-        let (sources, sources_rx) = mpsc::unbounded_channel();
+        let stop = session_stop.child_token();
+        // A failed join stops the tasks it already started.
+        let stop_on_error = stop.clone().drop_guard();
+        tokio::spawn(recovery::keep_connected(
+            PeerRole::Publisher,
+            publisher_ice,
+            PublisherRestart {
+                signaling: signaling.clone(),
+                peer: publisher.clone(),
+                gathered,
+            },
+            stop.clone(),
+        ));
         let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
         let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
+        let (sources, sources_rx) = mpsc::unbounded_channel();
         tokio::spawn(send_media(
             Outgoing {
                 track: audio,
@@ -433,59 +611,104 @@ impl CallSession {
             stop.clone(),
         ));
 
-        let received = Arc::new(Mutex::new(Received::default()));
-        let visible = Arc::new(RwLock::new(None));
-        let live: Vec<u64> = participants
+        // Statistics start again with each join, because the subscriber's mids and
+        // track ids start again with its new peer connection.
+        *received.lock().unwrap() = Received::default();
+        participants.reset(feed_id, &participants_list);
+        let live: Vec<u64> = participants_list
             .iter()
             .filter(|participant| !participant.streams.is_empty())
             .map(|participant| participant.feed_id)
             .collect();
-        let (removed_tx, removed) = watch::channel(None);
+        let (restart_requests, restarts) = mpsc::unbounded_channel();
         let subscriber = Subscriber {
-            removed: removed_tx.clone(),
             signaling: signaling.clone(),
             options,
             ice_servers,
             peer: None,
             feeds: HashSet::new(),
             received: received.clone(),
+            participants: participants.clone(),
+            restart_requests,
+            restarts,
             stop: stop.clone(),
+            session_stop: session_stop.clone(),
             own_feed: feed_id,
-            sinks: RemoteSinks {
-                output: setup.output.clone(),
-                visible: visible.clone(),
-                playback: Some(mix.clone()),
-            },
+            sinks: session_media.sinks(),
+            removed: session_media.removed.clone(),
         };
         if setup.subscribe {
             tokio::spawn(subscriber.run(live, notices));
         } else {
             // A send-only participant reads the notices only so that they do not
-            // pile up.
-            tokio::spawn(drain_notices(notices, removed_tx, stop.clone()));
+            // pile up, and to hear when the server removes it.
+            tokio::spawn(drain_notices(
+                notices,
+                session_media.removed.clone(),
+                session_stop.clone(),
+                stop.clone(),
+            ));
         }
-        Ok(CallSession {
+        stop_on_error.disarm();
+        close_on_error.0 = None;
+        Ok(Connection {
             signaling,
             call_id,
             feed_id,
-            joined_with: participants,
             publisher,
-            received,
-            switches,
-            visible,
-            playback: tokio::sync::Mutex::new(playback),
-            mix,
             sources,
-            removed,
             stop,
         })
+    }
+
+    /// Returns the id of the call, as the last join reported it.
+    pub fn call_id(&self) -> Uuid {
+        self.connection.lock().unwrap().call_id
+    }
+
+    /// Returns this participant's Janus publisher id, which changes with each join.
+    pub fn feed_id(&self) -> u64 {
+        self.connection.lock().unwrap().feed_id
+    }
+
+    fn signaling(&self) -> Arc<CallSignaling> {
+        self.connection.lock().unwrap().signaling.clone()
+    }
+
+    /// Returns the other participants of the call, as the call events last
+    /// described them.
+    pub fn participants(&self) -> Vec<CallParticipant> {
+        self.participants.snapshot()
+    }
+
+    /// Returns a receiver of the participant list that is notified on every change,
+    /// for a call view that redraws its tiles. Drop each `Ref` that `borrow` or
+    /// `wait_for` returns at once, because while one lives the session cannot apply
+    /// call events, so it neither subscribes nor renegotiates.
+    pub fn watch_participants(&self) -> watch::Receiver<Vec<CallParticipant>> {
+        self.participants.subscribe()
+    }
+
+    /// Mutes or unmutes the microphone: nothing is sent while it is muted, and the
+    /// server stops relaying the stream and notifies the others.
+    pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
+        self.muted.store(muted, Ordering::Relaxed);
+        self.media.switches.set_microphone_on(!muted);
+        self.signaling()
+            .request(CallRequest::Configure {
+                audio_muted: Some(muted),
+                camera_off: None,
+                substreams: Vec::new(),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Turns the camera off or on: nothing is sent while it is off, and the server
     /// notifies the others.
     pub async fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
-        self.switches.set_camera_on(!off);
-        self.signaling
+        self.media.switches.set_camera_on(!off);
+        self.signaling()
             .request(CallRequest::Configure {
                 audio_muted: None,
                 camera_off: Some(off),
@@ -496,15 +719,16 @@ impl CallSession {
     }
 
     /// Switches to the camera, microphone and speaker of `setup` without leaving
-    /// the call: the new devices open first, so a failure keeps the old ones.
+    /// the call: the new devices open first, so a failure keeps the old ones. A
+    /// later join uses them too.
     pub async fn switch_media(&self, setup: &MediaSetup) -> Result<(), CallError> {
-        let mut encoded = media::start_sources(setup, self.switches.clone())?;
-        let mut playback = self.playback.lock().await;
-        // The old speaker closes before the new one opens, as some devices play one
-        // stream at a time.
-        playback.take();
-        *playback = open_playback(&setup.speaker, &self.mix, encoded.render.take()).await?;
-        self.sources
+        let mut encoded = media::start_sources(setup, self.media.switches.clone())?;
+        self.media
+            .replace_playback(&setup.speaker, encoded.render.take())
+            .await?;
+        *self.media.setup.lock().unwrap() = setup.clone();
+        let sources = self.connection.lock().unwrap().sources.clone();
+        sources
             .send(encoded)
             .map_err(|_| CallError::WebRtc("the call has ended".into()))?;
         Ok(())
@@ -520,24 +744,11 @@ impl CallSession {
     /// Decodes the video of these feeds only, or of every feed with `None`. A feed
     /// shown again starts at its next keyframe.
     pub fn set_visible(&self, feeds: Option<HashSet<u64>>) {
-        *self.visible.write().unwrap() = feeds;
+        *self.media.visible.write().unwrap() = feeds;
     }
 
-    /// Mutes or unmutes the microphone: nothing is sent while it is muted, and the
-    /// server stops relaying the stream and notifies the others.
-    pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
-        self.switches.set_microphone_on(!muted);
-        self.signaling
-            .request(CallRequest::Configure {
-                audio_muted: Some(muted),
-                camera_off: None,
-                substreams: Vec::new(),
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Returns the statistics of every remote participant so far, by feed.
+    /// Returns the statistics of every remote participant since the last join, by
+    /// feed.
     pub fn stats(&self) -> Vec<RemoteStats> {
         let received = self.received.lock().unwrap();
         let mut by_feed: HashMap<u64, RemoteStats> = HashMap::new();
@@ -587,8 +798,9 @@ impl CallSession {
     /// Leaves the call and closes both peer connections.
     pub async fn leave(self) -> Result<(), CallError> {
         self.stop.cancel();
-        let result = self.signaling.request(CallRequest::Leave).await;
-        let _ = self.publisher.close().await;
+        let connection = self.connection.lock().unwrap().clone();
+        let result = connection.signaling.request(CallRequest::Leave).await;
+        let _ = connection.publisher.close().await;
         result.map(|_| ()).map_err(CallError::from)
     }
 }
@@ -603,6 +815,7 @@ fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
 async fn drain_notices(
     mut notices: mpsc::UnboundedReceiver<Notice>,
     removed: watch::Sender<Option<String>>,
+    session_stop: CancellationToken,
     stop: CancellationToken,
 ) {
     loop {
@@ -613,14 +826,15 @@ async fn drain_notices(
         match notice {
             None => return,
             Some(Notice::Signal(CallSignal::Removed { reason })) => {
-                end_call(&removed, &stop, reason);
+                end_call(&removed, &session_stop, reason);
             }
             Some(_) => {}
         }
     }
 }
 
-/// Stops the media after the server removed this participant from the call.
+/// Stops the session after the server removed this participant from the call, so
+/// that it neither sends nor joins again.
 fn end_call(removed: &watch::Sender<Option<String>>, stop: &CancellationToken, reason: String) {
     tracing::info!(%reason, "the server removed this participant from the call");
     let _ = removed.send(Some(reason));
@@ -716,14 +930,21 @@ struct Subscriber {
     peer: Option<(Peer, watch::Receiver<bool>)>,
     feeds: HashSet<u64>,
     received: Arc<Mutex<Received>>,
+    participants: Arc<Participants>,
+    /// ICE restarts that the subscribing connection's [`recovery::keep_connected`]
+    /// requests, run by this task between Janus's renegotiations.
+    restart_requests: mpsc::UnboundedSender<()>,
+    restarts: mpsc::UnboundedReceiver<()>,
     stop: CancellationToken,
+    /// Stops the whole session, e.g. after the server removed this participant.
+    session_stop: CancellationToken,
     own_feed: u64,
     sinks: RemoteSinks,
     removed: watch::Sender<Option<String>>,
 }
 
-/// Where the decoder threads of remote tracks deliver: pictures and levels, and
-/// the played audio.
+/// The destinations of the decoder threads of remote tracks: pictures and levels,
+/// and the played audio.
 #[derive(Clone)]
 struct RemoteSinks {
     output: Option<Arc<dyn MediaOutput>>,
@@ -741,10 +962,17 @@ impl Subscriber {
         loop {
             let notice = tokio::select! {
                 () = self.stop.cancelled() => break,
+                Some(()) = self.restarts.recv() => {
+                    self.restart_ice().await;
+                    continue;
+                }
                 notice = notices.recv() => notice,
             };
             let Some(notice) = notice else { break };
             tracing::debug!(?notice, own_feed = self.own_feed, "call notice");
+            if let Notice::Event(event) = &notice {
+                self.participants.apply(event);
+            }
             let result = match notice {
                 Notice::Event(CallEvent::Published { feed_id, .. })
                     if feed_id != self.own_feed && !self.feeds.contains(&feed_id) =>
@@ -759,7 +987,7 @@ impl Subscriber {
                     self.answer(jsep, streams).await
                 }
                 Notice::Signal(CallSignal::Removed { reason }) => {
-                    end_call(&self.removed, &self.stop, reason);
+                    end_call(&self.removed, &self.session_stop, reason);
                     Ok(())
                 }
                 _ => Ok(()),
@@ -825,15 +1053,24 @@ impl Subscriber {
         }
         if self.peer.is_none() {
             let (tracks, tracks_rx) = mpsc::unbounded_channel();
-            let peer = build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
+            let (peer, gathered, ice_state) =
+                build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
             tokio::spawn(read_tracks(
-                peer.0.clone(),
+                peer.clone(),
                 tracks_rx,
                 self.received.clone(),
                 self.sinks.clone(),
                 self.stop.clone(),
             ));
-            self.peer = Some(peer);
+            tokio::spawn(recovery::keep_connected(
+                PeerRole::Subscriber,
+                ice_state,
+                SubscriberRestart {
+                    requests: self.restart_requests.clone(),
+                },
+                self.stop.clone(),
+            ));
+            self.peer = Some((peer, gathered));
         }
         let (peer, gathered) = self.peer.as_mut().unwrap();
         peer.set_remote_description(remote_description(&offer)?)
@@ -853,10 +1090,19 @@ impl Subscriber {
             .await;
         Ok(())
     }
+
+    async fn restart_ice(&mut self) {
+        let Some((peer, gathered)) = self.peer.as_mut() else {
+            return;
+        };
+        if let Err(error) = recovery::restart_subscriber(&self.signaling, &**peer, gathered).await {
+            tracing::warn!(%error, own_feed = self.own_feed, "subscriber ICE restart failed");
+        }
+    }
 }
 
 /// Hands the packets of each remote track to a decoder thread of its own, with
-/// the statistics keyed by the track id, and the pictures and levels to `output`.
+/// the statistics keyed by the track id, and the pictures and levels to `sinks`.
 async fn read_tracks(
     peer: Peer,
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,

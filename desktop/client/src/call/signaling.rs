@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// How long a call request waits for its reply; a join may start the server's Janus.
@@ -55,6 +56,8 @@ pub struct CallSignaling {
     outgoing: mpsc::UnboundedSender<String>,
     waiting: Waiting,
     next_request: AtomicU64,
+    /// Cancelled when the WebSocket closes.
+    closed: CancellationToken,
 }
 
 impl CallSignaling {
@@ -87,6 +90,8 @@ impl CallSignaling {
             }
         });
         let replies = waiting.clone();
+        let closed = CancellationToken::new();
+        let reader_closed = closed.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let WsMessage::Text(text) = message else {
@@ -98,6 +103,7 @@ impl CallSignaling {
                 dispatch(control, room_id, &replies, &notices);
             }
             replies.lock().unwrap().clear();
+            reader_closed.cancel();
         });
 
         // Any first frame starts the live stream without a replay.
@@ -108,8 +114,14 @@ impl CallSignaling {
             outgoing,
             waiting,
             next_request: AtomicU64::new(1),
+            closed,
         };
         Ok((signaling, notices_rx))
+    }
+
+    /// Waits until the WebSocket closes, whichever side closed it.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await;
     }
 
     /// Sends `request` and waits for its reply.

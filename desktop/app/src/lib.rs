@@ -17,6 +17,7 @@
 //! - [`notifications`]: which messages notify the user, and the notifications themselves.
 //! - [`state`]: the session: the open engine and the tasks that keep it live.
 //! - [`tray`]: the tray icon with the unread count.
+//! - [`uploads`]: the commands for uploads: the file dialog, progress and cancel.
 //!
 //! The TypeScript bindings in `ui/src/api/generated.ts` are generated from the command and
 //! event types here by [`bindings`]; a test fails when the committed file is out of date.
@@ -32,11 +33,12 @@ pub mod moderation;
 pub mod notifications;
 pub mod state;
 pub mod tray;
+pub mod uploads;
 
 use std::path::PathBuf;
 
 use roomler_client::Profile;
-use tauri::{Manager, RunEvent, WindowEvent};
+use tauri::{DragDropEvent, Manager, RunEvent, WindowEvent};
 use tauri_plugin_window_state::StateFlags;
 
 pub use cli::Options;
@@ -87,7 +89,10 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::search,
             commands::members,
             commands::mark_read,
-            commands::upload_file,
+            uploads::choose_files,
+            uploads::upload_file,
+            uploads::cancel_upload,
+            uploads::stage_upload,
             moderation::update_room,
             moderation::create_invite,
             moderation::accept_invite,
@@ -104,7 +109,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             events::OpenRoom
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
-        .constant("UPLOAD_MAX_BYTES", commands::UPLOAD_MAX_BYTES)
+        .constant("STAGED_UPLOAD_MAX_BYTES", uploads::STAGED_UPLOAD_MAX_BYTES)
         // Every exported type only goes to the UI, so one TypeScript type per Rust type is
         // enough. With serde phases, specta-serde would add a `_Deserialize` variant of each.
         .disable_serde_phases()
@@ -144,6 +149,7 @@ pub fn run(options: Options) -> tauri::Result<()> {
         }))
         .plugin(window_state)
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(invoke_handler)
         .setup(move |app| {
             bindings.mount_events(app);
@@ -161,6 +167,11 @@ pub fn run(options: Options) -> tauri::Result<()> {
             Ok(())
         })
         .on_window_event(|window, event| {
+            // Files dropped on the window may be uploaded, as files chosen in the dialog.
+            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+                let state = window.state::<state::AppState>();
+                state.uploads().allow(paths.iter().cloned());
+            }
             // Closing the main window hides it, so live sync and notifications go on. The
             // tray's Quit item ends the app.
             if let WindowEvent::CloseRequested { api, .. } = event

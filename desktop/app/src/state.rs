@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attachments::Downloads;
 use crate::error::CommandError;
+use crate::uploads::Uploads;
 use crate::{events, notifications, tray};
 
 /// How long ending a session waits for its tasks to stop before it aborts them.
@@ -25,6 +26,7 @@ pub struct AppState {
     /// Held by each outbox flush that a command starts, so they run one at a time.
     flush_lock: Arc<tokio::sync::Mutex<()>>,
     downloads: Downloads,
+    uploads: Uploads,
 }
 
 /// A logged-in user's engine and the tasks that run for it.
@@ -42,6 +44,7 @@ impl AppState {
             session: Mutex::new(None),
             flush_lock: Arc::default(),
             downloads: Downloads::default(),
+            uploads: Uploads::default(),
         }
     }
 
@@ -52,6 +55,11 @@ impl AppState {
     /// Returns the attachment downloads in progress.
     pub fn downloads(&self) -> &Downloads {
         &self.downloads
+    }
+
+    /// Returns the uploads in progress and the paths the user chose to upload.
+    pub fn uploads(&self) -> &Uploads {
+        &self.uploads
     }
 
     pub fn server_hint(&self) -> Option<&str> {

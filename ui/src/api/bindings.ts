@@ -6,8 +6,9 @@
 //
 // Optional arguments are always sent, as `null`, which the Rust side reads as `None`.
 
-import { Channel } from '@tauri-apps/api/core';
+import { Channel, invoke } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 
 import {
   commands,
@@ -15,6 +16,7 @@ import {
   type CommandError,
   type DownloadProgress,
   type UploadedFile,
+  type UploadProgress,
 } from './generated';
 
 export type {
@@ -45,9 +47,10 @@ export type {
   RoomKind,
   SessionStatus,
   UploadedFile,
+  UploadProgress,
   UserRef,
 } from './generated';
-export { HISTORY_MAX_LIMIT, UPLOAD_MAX_BYTES } from './generated';
+export { HISTORY_MAX_LIMIT, STAGED_UPLOAD_MAX_BYTES } from './generated';
 
 import type {
   CachedRoom,
@@ -300,18 +303,6 @@ export function sendMessage(
   );
 }
 
-/**
- * Uploads a file's bytes to a room; a message then attaches it by the returned id. It
- * needs the server, so offline it fails with a `network` error.
- */
-export function uploadFile(
-  roomId: Uuid,
-  name: string,
-  bytes: Uint8Array,
-): Promise<UploadedFile> {
-  return unwrap(commands.uploadFile(roomId, name, Array.from(bytes)));
-}
-
 export function editMessage(
   roomId: Uuid,
   messageId: Uuid,
@@ -440,4 +431,73 @@ export function openAttachment(
   attachmentId: Uuid,
 ): Promise<void> {
   return done(commands.openAttachment(messageId, attachmentId));
+}
+
+// Uploads. They need the server, so offline they reject with a `network` error.
+
+/** Header of a `stage_upload` request with the file's name, as the shell reads it. */
+const FILE_NAME_HEADER = 'x-roomler-file-name';
+
+/**
+ * Opens the system's file dialog, titled `title`, and resolves with the paths of the
+ * files chosen, none when it was closed. {@link uploadFile} takes these paths.
+ */
+export function chooseFiles(title: string): Promise<string[]> {
+  return unwrap(commands.chooseFiles(title));
+}
+
+/**
+ * Uploads the file at `path` to a room; a message then attaches it by the returned id.
+ * `path` comes from {@link chooseFiles}, a drop ({@link onFileDrop}) or
+ * {@link stageUpload}. `onProgress` receives the bytes sent so far. The promise rejects
+ * with `cancelled` after {@link cancelUpload} with the same `uploadId`.
+ */
+export function uploadFile(
+  roomId: Uuid,
+  path: string,
+  uploadId: Uuid,
+  onProgress: (progress: UploadProgress) => void,
+): Promise<UploadedFile> {
+  const channel = new Channel<UploadProgress>();
+  channel.onmessage = onProgress;
+  return unwrap(commands.uploadFile(roomId, path, uploadId, channel));
+}
+
+/** Stops a running upload; resolves to false when none with that id was running. */
+export function cancelUpload(uploadId: Uuid): Promise<boolean> {
+  return commands.cancelUpload(uploadId);
+}
+
+/**
+ * Hands a file that only the page has, such as a pasted image, to the shell as a raw
+ * IPC body, and resolves with the path to give {@link uploadFile}. The generated
+ * binding cannot send a raw body, so this invokes the command itself.
+ */
+export async function stageUpload(
+  name: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  try {
+    return await invoke<string>('stage_upload', bytes, {
+      headers: { [FILE_NAME_HEADER]: encodeURIComponent(name) },
+    });
+  } catch (failure) {
+    throw toCommandError(failure);
+  }
+}
+
+/**
+ * Calls `handler` with the paths of files dropped on the window. The shell takes the
+ * drop, so the page's own `drop` event carries no files in the app.
+ */
+export async function onFileDrop(
+  handler: (paths: string[]) => void,
+): Promise<UnlistenFn> {
+  // Awaited inside this async function, so that outside the shell, where
+  // `getCurrentWebview` throws at once, the promise rejects instead.
+  return await getCurrentWebview().onDragDropEvent((event) => {
+    if (event.payload.type === 'drop' && event.payload.paths.length > 0) {
+      handler(event.payload.paths);
+    }
+  });
 }

@@ -110,14 +110,32 @@ export const commands = {
 	 */
 	markRead: (roomId: string, seq: number) => typedError<null, CommandError>(__TAURI_INVOKE("mark_read", { roomId, seq })),
 	/**
-	 *  Uploads a file that the UI read (from the file picker, a drop or a paste) to a room and
-	 *  returns what the server stored. A message then attaches it by its id. Uploads need the
-	 *  server, so offline this fails with a retryable `network` error.
-	 * 
-	 *  NOTE: the UI sends the bytes as one JSON array, which suits files of a few megabytes.
-	 *  Larger files need a command that streams from a path the user picked.
+	 *  Opens the system's file dialog and returns the paths of the files the user chose, none
+	 *  when the dialog was closed. `upload_file` then takes those paths. `title` is the
+	 *  dialog's title, in the UI's language.
 	 */
-	uploadFile: (roomId: string, name: string, bytes: number[]) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, name, bytes })),
+	chooseFiles: (title: string) => typedError<string[], CommandError>(__TAURI_INVOKE("choose_files", { title })),
+	/**
+	 *  Uploads a file that the user chose to a room and returns what the server stored. A
+	 *  message then attaches it by its id. `path` comes from `choose_files`, a drop on the
+	 *  window or `stage_upload`. `on_progress` receives the bytes sent so far, and
+	 *  `cancel_upload` with the same `upload_id` stops it with `cancelled`. Uploads need the
+	 *  server, so offline this fails with a retryable `network` error.
+	 */
+	uploadFile: (roomId: string, path: string, uploadId: string, onProgress: Channel<UploadProgress>) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, path, uploadId, onProgress })),
+	/**
+	 *  Stops a running upload, which drops its request. Returns false when no upload with that
+	 *  id was running.
+	 */
+	cancelUpload: (uploadId: string) => __TAURI_INVOKE<boolean>("cancel_upload", { uploadId }),
+	/**
+	 *  Writes a file's bytes that the page sent as a raw IPC body to the profile and returns
+	 *  its path for `upload_file`. The name is in the `x-roomler-file-name` header.
+	 * 
+	 *  The generated binding cannot send a raw body, so `ui/src/api/bindings.ts` invokes this
+	 *  command itself.
+	 */
+	stageUpload: () => typedError<string, CommandError>(__TAURI_INVOKE("stage_upload")),
 	/**
 	 *  Changes a room's name, topic or password. Absent values stay as they are. A password
 	 *  of `""` removes the password. Needs the moderator role.
@@ -164,7 +182,7 @@ export const events = {
 /* Constants */
 export const HISTORY_MAX_LIMIT = 1000 as const;
 
-export const UPLOAD_MAX_BYTES = 26214400 as const;
+export const STAGED_UPLOAD_MAX_BYTES = 26214400 as const;
 
 /* Types */
 export type Attachment = {
@@ -418,6 +436,14 @@ export type SessionStatus = {
 	user_id: string | null,
 	/**  The live connection; `offline` while logged out. */
 	connection: ConnectionState,
+};
+
+/**  How far an upload has come, sent to the UI while it runs. */
+export type UploadProgress = {
+	/**  Bytes sent so far. */
+	bytes: number,
+	/**  Size of the whole file in bytes. */
+	total: number,
 };
 
 /**  A file the server stored for a room, which a message attaches by `id`. */

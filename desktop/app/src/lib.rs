@@ -14,6 +14,7 @@
 //! - [`events`]: the events sent to the UI and the task that forwards the engine's changes.
 //! - [`moderation`]: the commands for room settings, invites, kicks, bans, roles, pins, a
 //!   room's files and direct messages.
+//! - [`notification_level`]: which messages notify the user, as chosen in Settings.
 //! - [`notifications`]: which messages notify the user, and the notifications themselves.
 //! - [`state`]: the session: the open engine and the tasks that keep it live.
 //! - [`tray`]: the tray icon with the unread count.
@@ -30,6 +31,7 @@ pub mod dto;
 pub mod error;
 pub mod events;
 pub mod moderation;
+pub mod notification_level;
 pub mod notifications;
 pub mod state;
 pub mod tray;
@@ -103,6 +105,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             moderation::set_pin,
             moderation::pins,
             moderation::room_files,
+            notification_level::notification_level,
+            notification_level::set_notification_level,
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,

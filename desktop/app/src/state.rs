@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attachments::Downloads;
 use crate::error::CommandError;
+use crate::notification_level::NotificationSettings;
 use crate::uploads::Uploads;
 use crate::{events, notifications, tray};
 
@@ -27,6 +28,7 @@ pub struct AppState {
     flush_lock: Arc<tokio::sync::Mutex<()>>,
     downloads: Downloads,
     uploads: Uploads,
+    notification_settings: NotificationSettings,
 }
 
 /// A logged-in user's engine and the tasks that run for it.
@@ -38,6 +40,7 @@ struct Session {
 
 impl AppState {
     pub fn new(profile: Profile, server_hint: Option<String>) -> Self {
+        let notification_settings = NotificationSettings::load(profile.dir());
         AppState {
             profile,
             server_hint,
@@ -45,6 +48,7 @@ impl AppState {
             flush_lock: Arc::default(),
             downloads: Downloads::default(),
             uploads: Uploads::default(),
+            notification_settings,
         }
     }
 
@@ -60,6 +64,11 @@ impl AppState {
     /// Returns the uploads in progress and the paths the user chose to upload.
     pub fn uploads(&self) -> &Uploads {
         &self.uploads
+    }
+
+    /// Returns the notification level chosen in Settings.
+    pub fn notification_settings(&self) -> &NotificationSettings {
+        &self.notification_settings
     }
 
     pub fn server_hint(&self) -> Option<&str> {
@@ -101,8 +110,12 @@ impl AppState {
             unread,
             shutdown.clone(),
         );
-        let (notifier, notifications) =
-            notifications::spawn(app.clone(), engine.clone(), shutdown.clone());
+        let (notifier, notifications) = notifications::spawn(
+            app.clone(),
+            engine.clone(),
+            self.notification_settings.clone(),
+            shutdown.clone(),
+        );
         let live = {
             let engine = engine.clone();
             let shutdown = shutdown.clone();

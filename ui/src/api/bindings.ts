@@ -34,6 +34,7 @@ export type {
   Member,
   Mention,
   Message,
+  NotificationLevel,
   OpenRoom,
   OperationKind,
   OutboxItem,
@@ -60,6 +61,7 @@ import type {
   LoginResult,
   Member,
   Message,
+  NotificationLevel,
   OpenRoom,
   OutboxItem,
   Role,
@@ -116,6 +118,18 @@ export function register(
 
 export function logout(): Promise<void> {
   return done(commands.logout());
+}
+
+// Notifications
+
+/** Which new messages show a native notification. */
+export function notificationLevel(): Promise<NotificationLevel> {
+  return commands.notificationLevel();
+}
+
+/** Sets which new messages notify, from the next one on; the shell stores it. */
+export function setNotificationLevel(level: NotificationLevel): Promise<void> {
+  return done(commands.setNotificationLevel(level));
 }
 
 // Rooms

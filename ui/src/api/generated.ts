@@ -171,6 +171,13 @@ export const commands = {
 	pins: (roomId: string) => typedError<Message[], CommandError>(__TAURI_INVOKE("pins", { roomId })),
 	/**  Lists the files of a room from the server, newest first. */
 	roomFiles: (roomId: string) => typedError<RoomFile[], CommandError>(__TAURI_INVOKE("room_files", { roomId })),
+	/**  Returns which new messages notify the user. */
+	notificationLevel: () => __TAURI_INVOKE<NotificationLevel>("notification_level"),
+	/**
+	 *  Sets which new messages notify the user, from the next message on, and stores it in the
+	 *  profile.
+	 */
+	setNotificationLevel: (level: NotificationLevel) => typedError<null, CommandError>(__TAURI_INVOKE("set_notification_level", { level })),
 };
 
 /** Events */
@@ -329,6 +336,15 @@ export type Message = {
 	created_at: string,
 	edited_at: string | null,
 };
+
+/**  Which new messages show a native notification. */
+export type NotificationLevel = 
+/**  No message notifies. */
+"off" | 
+/**  Direct messages, replies to the user and mentions of the user, `@room` or `@here`. */
+"mentions" | 
+/**  Every new message from someone else. */
+"all";
 
 /**  A request to show a room, sent after the user clicked a notification about it. */
 export type OpenRoom = {

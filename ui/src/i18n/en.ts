@@ -215,6 +215,16 @@ export default {
       system: 'Same as the system',
     },
     language: 'Language',
+    notifications: 'Notifications',
+    notificationLevels: {
+      all: 'All new messages',
+      mentions: 'Direct messages, replies and mentions',
+      off: 'Off',
+    },
+    notificationsLoadFailed:
+      'Failed to read the notification setting: {reason}',
+    notificationsSaveFailed:
+      'Failed to save the notification setting: {reason}',
   },
   moderation: {
     settings: 'Room settings',

@@ -211,6 +211,14 @@ const messages: MessageSchema = {
       system: '跟随系统',
     },
     language: '语言',
+    notifications: '通知',
+    notificationLevels: {
+      all: '所有新消息',
+      mentions: '私信、回复和提及',
+      off: '关闭',
+    },
+    notificationsLoadFailed: '读取通知设置失败：{reason}',
+    notificationsSaveFailed: '保存通知设置失败：{reason}',
   },
   moderation: {
     settings: '房间设置',

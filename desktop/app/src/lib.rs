@@ -78,6 +78,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             attachments::cancel_download,
             attachments::attachment_image,
             attachments::open_attachment,
+            attachments::download_room_file,
+            attachments::open_room_file,
             commands::history_page,
             commands::history_around,
             commands::load_older,

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
     AuthResponse, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, EditMessageRequest,
     ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest,
-    RegisterRequest, RoomList, SearchResults, SetRoleRequest, UpdateRoomRequest,
+    RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest, UpdateRoomRequest,
 };
 use roomler_shared::model::{Invite, Message, Role, Room, RoomKind, User};
 use serde::de::DeserializeOwned;
@@ -31,7 +31,7 @@ pub struct CreatedInvite {
 /// The body of `GET /api/rooms/{id}/files`.
 #[derive(Deserialize)]
 struct FileList {
-    files: Vec<FileInfo>,
+    files: Vec<RoomFileInfo>,
 }
 
 #[derive(Clone)]
@@ -239,8 +239,9 @@ impl ApiClient {
         Ok(page.messages)
     }
 
-    /// Fetches the files attached to a room's messages that are not deleted, newest first.
-    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<FileInfo>> {
+    /// Fetches the files attached to a room's messages that are not deleted, newest first,
+    /// with who uploaded each one and when.
+    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<RoomFileInfo>> {
         let path = format!("/api/rooms/{room_id}/files");
         let list: FileList = self.send(self.request(Method::GET, &path)).await?;
         Ok(list.files)

@@ -12,6 +12,7 @@ use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
@@ -341,7 +342,7 @@ async fn pins_list_follows_pin_and_unpin() {
 }
 
 #[tokio::test]
-async fn room_files_name_author_and_time() {
+async fn room_files_name_uploader_and_time() {
     let server = TestServer::start().await;
     let (alice, _alice_dir) = register(&server, "alice").await;
     let (bob, _bob_dir) = register(&server, "bob").await;
@@ -363,23 +364,78 @@ async fn room_files_name_author_and_time() {
 
     let files = alice.room_files(room.id).await.unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0].file.name, "report.txt");
-    assert_eq!(files[0].file.size, size);
+    assert_eq!(files[0].name, "report.txt");
+    assert_eq!(files[0].size, size);
     assert_eq!(
-        files[0].author.as_ref().map(|user| user.username.as_str()),
+        files[0]
+            .uploader
+            .as_ref()
+            .map(|user| user.username.as_str()),
         Some("alice")
     );
-    assert_eq!(files[0].posted_at, Some(posted.created_at));
+    assert!(
+        files[0].uploaded_at <= posted.created_at,
+        "uploaded at {} but posted at {}",
+        files[0].uploaded_at,
+        posted.created_at
+    );
 
-    // Bob has not cached the message yet, so his list has the file without its author.
+    // Bob has cached none of the room's messages, and the server still names the uploader.
+    assert!(bob.cache().history(room.id, None, 50).unwrap().is_empty());
     let files = bob.room_files(room.id).await.unwrap();
     assert_eq!(files.len(), 1);
-    assert!(files[0].author.is_none());
-    bob.history(room.id, 50).await.unwrap();
-    let files = bob.room_files(room.id).await.unwrap();
     assert_eq!(
-        files[0].author.as_ref().map(|user| user.username.as_str()),
+        files[0]
+            .uploader
+            .as_ref()
+            .map(|user| user.username.as_str()),
         Some("alice")
+    );
+    assert_eq!(
+        files[0].uploaded_at,
+        alice.room_files(room.id).await.unwrap()[0].uploaded_at
+    );
+}
+
+#[tokio::test]
+async fn room_file_downloads_uncached() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+    let bytes = b"minutes of the meeting".to_vec();
+    let size = bytes.len() as u64;
+    let uploaded = alice
+        .api()
+        .upload(
+            room.id,
+            "minutes.txt",
+            reqwest::Body::from(bytes.clone()),
+            size,
+        )
+        .await
+        .unwrap();
+    send(&alice, room.id, "minutes", vec![uploaded.id]).await;
+
+    // Bob has no cached message with the file, only the room's file list.
+    let attachment = bob.room_file(room.id, uploaded.id).await.unwrap();
+    assert_eq!(attachment.name, "minutes.txt");
+    assert_eq!(attachment.size, size);
+    let path = bob
+        .download(&attachment, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    let missing = Uuid::new_v4();
+    let error = bob.room_file(room.id, missing).await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Usage(message) if message.contains(&missing.to_string())),
+        "{error:?}"
     );
 }
 

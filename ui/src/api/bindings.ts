@@ -426,6 +426,25 @@ export function downloadAttachment(
   return unwrap(commands.downloadAttachment(messageId, attachmentId, channel));
 }
 
+/**
+ * Downloads a file of a room's file list into the profile and returns the file's path,
+ * as {@link downloadAttachment} does for a message's attachment.
+ */
+export function downloadRoomFile(
+  roomId: Uuid,
+  fileId: Uuid,
+  onProgress: (progress: DownloadProgress) => void,
+): Promise<string> {
+  const channel = new Channel<DownloadProgress>();
+  channel.onmessage = onProgress;
+  return unwrap(commands.downloadRoomFile(roomId, fileId, channel));
+}
+
+/** Opens a file of a room's file list with the system's program, downloading it first. */
+export function openRoomFile(roomId: Uuid, fileId: Uuid): Promise<void> {
+  return done(commands.openRoomFile(roomId, fileId));
+}
+
 /** Stops a running download; resolves to false when none was running. */
 export function cancelDownload(attachmentId: Uuid): Promise<boolean> {
   return commands.cancelDownload(attachmentId);

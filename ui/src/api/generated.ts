@@ -66,6 +66,17 @@ export const commands = {
 	 */
 	openAttachment: (messageId: string, attachmentId: string) => typedError<null, CommandError>(__TAURI_INVOKE("open_attachment", { messageId, attachmentId })),
 	/**
+	 *  Downloads a file of a room's file list into the profile and returns the file's path,
+	 *  as `download_attachment` does for a message's attachment. `cancel_download` with the
+	 *  file's id stops it.
+	 */
+	downloadRoomFile: (roomId: string, fileId: string, onProgress: Channel<DownloadProgress>) => typedError<string, CommandError>(__TAURI_INVOKE("download_room_file", { roomId, fileId, onProgress })),
+	/**
+	 *  Opens a file of a room's file list with the system's default program for its type,
+	 *  downloading it first unless it was downloaded before.
+	 */
+	openRoomFile: (roomId: string, fileId: string) => typedError<null, CommandError>(__TAURI_INVOKE("open_room_file", { roomId, fileId })),
+	/**
 	 *  Up to `limit` messages of a room before the message numbered `before` or after the one
 	 *  numbered `after` (give exactly one), oldest first, for a timeline that shows a window
 	 *  of a long history. Older pages are fetched into the cache first when it has too few.
@@ -337,7 +348,7 @@ export type Message = {
 	edited_at: string | null,
 };
 
-/**  Which new messages show a native notification. */
+/**  The set of new messages that show a native notification. */
 export type NotificationLevel = 
 /**  No message notifies. */
 "off" | 
@@ -422,18 +433,16 @@ export type Room = {
 	call: CallSummary | null,
 };
 
-/**
- *  A file of a room, with the author and time of the cached message that attached it.
- *  Both are absent when that message is not cached.
- */
+/**  A file attached to a room's messages, with who uploaded it and when. */
 export type RoomFile = {
 	id: string,
 	name: string,
 	/**  Size in bytes. */
 	size: number,
 	mime: string,
-	author: UserRef | null,
-	posted_at: string | null,
+	/**  `None` when the uploader's account no longer exists. */
+	uploader: UserRef | null,
+	uploaded_at: string,
 };
 
 export type RoomKind = "public" | "private" | "direct";

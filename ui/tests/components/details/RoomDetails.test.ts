@@ -1,7 +1,17 @@
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+const { FakeChannel } = vi.hoisted(() => ({
+  /** Stands in for Tauri's Channel: the test delivers progress through `onmessage`. */
+  FakeChannel: class<T> {
+    onmessage: (message: T) => void = () => {};
+  },
+}));
+
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  Channel: FakeChannel,
+}));
 
 import { invoke } from '@tauri-apps/api/core';
 
@@ -35,8 +45,8 @@ const FILE: RoomFile = {
   name: 'report.pdf',
   size: 2048,
   mime: 'application/pdf',
-  author: ALICE,
-  posted_at: '2024-05-01T12:00:00Z',
+  uploader: ALICE,
+  uploaded_at: '2024-05-01T12:00:00Z',
 };
 
 /** Mocks the commands RoomDetails sends. Alice owns the room and Bob is a member. */
@@ -220,6 +230,53 @@ describe('RoomDetails', () => {
     expect(file.text()).toContain('report.pdf');
     expect(file.text()).toContain('2 KiB');
     expect(file.text()).toContain('Alice Liddell');
+    expect(file.text()).toContain('2024');
+  });
+
+  it('downloads a file from the list', async () => {
+    const details = await mountDetails('member');
+    let finish: (path: string) => void = () => {};
+    let channel: InstanceType<
+      typeof FakeChannel<{ bytes: number; total: number }>
+    > | null = null;
+    invokeMock.mockImplementation(async (command: string, args?: unknown) => {
+      if (command === 'download_room_file') {
+        channel = (args as { onProgress: typeof channel }).onProgress;
+        return new Promise((resolve) => {
+          finish = resolve as (path: string) => void;
+        });
+      }
+      return null;
+    });
+    const file = details.get('[data-test="file-item"]');
+
+    await file.get('[data-test="attachment-download"]').trigger('click');
+    await flushPromises();
+    expect(
+      invokeMock.mock.calls.find(
+        ([name]) => name === 'download_room_file',
+      )?.[1],
+    ).toMatchObject({ roomId: 'room-general', fileId: 'file-1' });
+    channel!.onmessage({ bytes: 1024, total: 2048 });
+    await flushPromises();
+    expect(
+      file.get('[data-test="attachment-progress"]').attributes('aria-valuenow'),
+    ).toBe('50');
+    expect(
+      invokeMock.mock.calls.some(([name]) => name === 'download_attachment'),
+    ).toBe(false);
+
+    finish('/profile/files/file-1-report.pdf');
+    await flushPromises();
+
+    expect(file.get('[data-test="attachment-saved"]').attributes('title')).toBe(
+      '/profile/files/file-1-report.pdf',
+    );
+    await file.get('[data-test="attachment-open"]').trigger('click');
+    expect(invokeMock).toHaveBeenCalledWith('open_room_file', {
+      roomId: 'room-general',
+      fileId: 'file-1',
+    });
   });
 
   it('fetches the files again when one is posted', async () => {

@@ -104,6 +104,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             moderation::kick_member,
             moderation::ban_member,
             moderation::set_member_role,
+            moderation::transfer_ownership,
             moderation::set_pin,
             moderation::pins,
             moderation::room_files,

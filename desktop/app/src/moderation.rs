@@ -79,6 +79,20 @@ pub async fn open_direct(state: State<'_, AppState>, username: String) -> Comman
     Ok(room.into())
 }
 
+/// Makes the member `user_id` the room's owner and returns the members. The user, the
+/// owner until now, becomes a moderator. Needs the owner role.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %user_id))]
+pub async fn transfer_ownership(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    user_id: Uuid,
+) -> CommandResult<Vec<Member>> {
+    let members = state.engine()?.transfer_ownership(room_id, user_id).await?;
+    Ok(members.into_iter().map(Member::from).collect())
+}
+
 /// Removes a member from a room and returns the members left. Needs a role above the
 /// member's.
 #[tauri::command]

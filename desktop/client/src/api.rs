@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
     AuthResponse, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, EditMessageRequest,
     ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest,
-    RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest, UpdateRoomRequest,
+    RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest,
+    TransferOwnershipRequest, UpdateRoomRequest,
 };
 use roomler_shared::model::{Invite, Message, Role, Room, RoomKind, User};
 use serde::de::DeserializeOwned;
@@ -215,6 +216,16 @@ impl ApiClient {
     pub async fn ban(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
         let path = format!("/api/rooms/{room_id}/bans/{user_id}");
         self.send_empty(self.request(Method::PUT, &path)).await
+    }
+
+    /// Makes the member `user_id` the room's owner. The caller, the owner until now,
+    /// becomes a moderator.
+    pub async fn transfer_ownership(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/owner");
+        let builder = self
+            .request(Method::PUT, &path)
+            .json(&TransferOwnershipRequest { user_id });
+        self.send_empty(builder).await
     }
 
     pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> Result<()> {

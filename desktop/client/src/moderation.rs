@@ -77,6 +77,13 @@ impl Engine {
         self.refresh_members(room_id).await
     }
 
+    /// Makes the member `user_id` the room's owner and returns the members. The user, the
+    /// owner until now, becomes a moderator, which the refetched room list shows too.
+    pub async fn transfer_ownership(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Member>> {
+        self.api().transfer_ownership(room_id, user_id).await?;
+        self.refresh_members(room_id).await
+    }
+
     /// Pins or unpins a message and stores its new state in the cache.
     pub async fn set_pin(&self, message_id: Uuid, pinned: bool) -> Result<Message> {
         let message = self.api().set_pin(message_id, pinned).await?;

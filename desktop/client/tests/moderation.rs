@@ -398,6 +398,42 @@ async fn room_files_name_uploader_and_time() {
 }
 
 #[tokio::test]
+async fn ownership_transfer_swaps_roles() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+
+    // Only the owner may hand the room over.
+    let (status, code, _) = rejection(bob.transfer_ownership(room.id, bob.user_id()).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "insufficient_role");
+
+    let members = alice
+        .transfer_ownership(room.id, bob.user_id())
+        .await
+        .unwrap();
+    assert_eq!(
+        roles(&members),
+        [
+            ("alice".to_string(), Role::Moderator),
+            ("bob".to_string(), Role::Owner),
+        ]
+    );
+    let cached = alice.cache().find_room(&room.id.to_string()).unwrap();
+    assert_eq!(cached.and_then(|room| room.role), Some(Role::Moderator));
+
+    // Alice is no longer the owner, so she cannot take it back.
+    let (status, code, _) = rejection(alice.transfer_ownership(room.id, alice.user_id()).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "insufficient_role");
+}
+
+#[tokio::test]
 async fn room_file_downloads_uncached() {
     let server = TestServer::start().await;
     let (alice, _alice_dir) = register(&server, "alice").await;

@@ -221,6 +221,17 @@ export function banMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
   return unwrap(commands.banMember(roomId, userId));
 }
 
+/**
+ * Makes the member `userId` the room's owner and resolves with the members. The user, the
+ * owner until now, becomes a moderator.
+ */
+export function transferOwnership(
+  roomId: Uuid,
+  userId: Uuid,
+): Promise<Member[]> {
+  return unwrap(commands.transferOwnership(roomId, userId));
+}
+
 export function setMemberRole(
   roomId: Uuid,
   userId: Uuid,

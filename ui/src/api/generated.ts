@@ -174,6 +174,11 @@ export const commands = {
 	 */
 	setMemberRole: (roomId: string, userId: string, role: Role) => typedError<Member[], CommandError>(__TAURI_INVOKE("set_member_role", { roomId, userId, role })),
 	/**
+	 *  Makes the member `user_id` the room's owner and returns the members. The user, the
+	 *  owner until now, becomes a moderator. Needs the owner role.
+	 */
+	transferOwnership: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("transfer_ownership", { roomId, userId })),
+	/**
 	 *  Pins a message (`pinned`) or unpins it and returns the message. Needs the moderator
 	 *  role.
 	 */

@@ -253,6 +253,11 @@ export default {
     banTitle: 'Ban {name}?',
     banText: '{name} leaves the room and cannot join it again.',
     banConfirm: 'Ban',
+    owner: 'Make {name} the owner',
+    ownerTitle: 'Make {name} the owner?',
+    ownerText:
+      'You become a moderator. Only {name} can make you the owner again.',
+    ownerConfirm: 'Make owner',
     pin: 'Pin message',
     unpin: 'Unpin message',
   },

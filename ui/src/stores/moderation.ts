@@ -43,6 +43,13 @@ export const useModerationStore = defineStore('moderation', () => {
     useRoomsStore().members[roomId] = await api.banMember(roomId, userId);
   }
 
+  async function transferOwnership(roomId: Uuid, userId: Uuid): Promise<void> {
+    useRoomsStore().members[roomId] = await api.transferOwnership(
+      roomId,
+      userId,
+    );
+  }
+
   async function setRole(
     roomId: Uuid,
     userId: Uuid,
@@ -92,6 +99,7 @@ export const useModerationStore = defineStore('moderation', () => {
     kick,
     ban,
     setRole,
+    transferOwnership,
     setPin,
     acceptInvite,
     openDirect,

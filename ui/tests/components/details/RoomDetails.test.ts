@@ -65,6 +65,12 @@ function serve(myRole: Role) {
         return [FILE];
       case 'kick_member':
         return [makeMember(ME, myRole), makeMember(ALICE, 'owner')];
+      case 'transfer_ownership':
+        return [
+          makeMember(ME, 'moderator'),
+          makeMember(ALICE, 'moderator'),
+          makeMember(BOB, 'owner'),
+        ];
       default:
         return null;
     }
@@ -185,6 +191,63 @@ describe('RoomDetails', () => {
       userId: BOB.id,
     });
     expect(details.text()).not.toContain('@bob');
+  });
+
+  it('offers ownership only to the owner', async () => {
+    const asOwner = await mountDetails('owner');
+    expect(
+      row(asOwner, 'bob').find('[data-test="member-owner"]').exists(),
+    ).toBe(true);
+    expect(
+      row(asOwner, 'bob')
+        .get('[data-test="member-owner"]')
+        .attributes('aria-label'),
+    ).toBe('Make Bob Builder the owner');
+    asOwner.unmount();
+    document.body.innerHTML = '';
+
+    const asModerator = await mountDetails('moderator');
+    expect(asModerator.find('[data-test="member-owner"]').exists()).toBe(false);
+  });
+
+  it('transfers ownership only after confirmation', async () => {
+    const details = await mountDetails('owner');
+
+    await row(details, 'bob')
+      .get('[data-test="member-owner"]')
+      .trigger('click');
+    await flushPromises();
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'transfer_ownership',
+      expect.anything(),
+    );
+    const dialog = document.querySelector('[data-test="member-confirm"]');
+    expect(dialog?.textContent).toContain('Make Bob Builder the owner?');
+    expect(dialog?.textContent).toContain('You become a moderator.');
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-cancel"]')
+      ?.click();
+    await flushPromises();
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'transfer_ownership',
+      expect.anything(),
+    );
+
+    await row(details, 'bob')
+      .get('[data-test="member-owner"]')
+      .trigger('click');
+    await flushPromises();
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-ok"]')
+      ?.click();
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('transfer_ownership', {
+      roomId: 'room-general',
+      userId: BOB.id,
+    });
+    // The owner's actions are gone now that the user is a moderator.
+    expect(details.find('[data-test="member-owner"]').exists()).toBe(false);
   });
 
   it('does not kick when the confirmation is cancelled', async () => {

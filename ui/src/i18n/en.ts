@@ -243,6 +243,17 @@ export default {
     inviteCodeHint:
       'This server has no public URL configured, so share the code; people paste it under Rooms, Invite.',
     inviteExpires: 'Expires {time}',
+    inviteLifetime: 'Link expires after',
+    inviteLifetimes: {
+      hour: '1 hour',
+      day: '1 day',
+      week: '7 days',
+      month: '30 days',
+    },
+    copyInviteLink: 'Copy the invite link',
+    copyInviteCode: 'Copy the invite code',
+    copied: 'Copied to the clipboard.',
+    copyFailed: 'Failed to copy to the clipboard: {reason}',
     promote: 'Make {name} a moderator',
     demote: 'Make {name} a member',
     kick: 'Remove {name} from the room',

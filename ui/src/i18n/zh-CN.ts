@@ -236,6 +236,17 @@ const messages: MessageSchema = {
     inviteCodeHint:
       '此服务器未配置公开网址，请分享邀请码；对方在“房间”的“邀请”中粘贴即可。',
     inviteExpires: '{time} 过期',
+    inviteLifetime: '链接有效期',
+    inviteLifetimes: {
+      hour: '1 小时',
+      day: '1 天',
+      week: '7 天',
+      month: '30 天',
+    },
+    copyInviteLink: '复制邀请链接',
+    copyInviteCode: '复制邀请码',
+    copied: '已复制到剪贴板。',
+    copyFailed: '复制到剪贴板失败：{reason}',
     promote: '将 {name} 设为管理员',
     demote: '将 {name} 设为成员',
     kick: '将 {name} 移出房间',

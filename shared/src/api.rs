@@ -96,6 +96,23 @@ pub struct SetRoleRequest {
     pub role: crate::model::Role,
 }
 
+/// A user banned from a room, as the room's ban list returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Ban {
+    pub user: UserRef,
+    /// The moderator or owner who banned the user.
+    pub banned_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub banned_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BanList {
+    pub bans: Vec<Ban>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct TransferOwnershipRequest {

@@ -352,6 +352,25 @@ impl From<roomler_shared::api::RoomFileInfo> for RoomFile {
     }
 }
 
+/// A user banned from a room.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Ban {
+    pub user: UserRef,
+    /// The moderator or owner who banned the user.
+    pub banned_by: Uuid,
+    pub banned_at: String,
+}
+
+impl From<roomler_shared::api::Ban> for Ban {
+    fn from(ban: roomler_shared::api::Ban) -> Self {
+        Ban {
+            user: ban.user.into(),
+            banned_by: ban.banned_by,
+            banned_at: rfc3339(ban.banned_at),
+        }
+    }
+}
+
 /// An invite to a room, with the link to share when the server has a public URL configured.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct Invite {

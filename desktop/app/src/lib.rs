@@ -103,6 +103,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             moderation::open_direct,
             moderation::kick_member,
             moderation::ban_member,
+            moderation::bans,
+            moderation::unban_member,
             moderation::set_member_role,
             moderation::transfer_ownership,
             moderation::set_pin,

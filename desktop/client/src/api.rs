@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
-    AuthResponse, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, EditMessageRequest,
-    ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest,
-    RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest,
+    AuthResponse, Ban, BanList, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest,
+    EditMessageRequest, ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage,
+    PostMessageRequest, RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest,
     TransferOwnershipRequest, UpdateRoomRequest,
 };
 use roomler_shared::model::{Invite, Message, Role, Room, RoomKind, User};
@@ -216,6 +216,19 @@ impl ApiClient {
     pub async fn ban(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
         let path = format!("/api/rooms/{room_id}/bans/{user_id}");
         self.send_empty(self.request(Method::PUT, &path)).await
+    }
+
+    /// Fetches the users banned from a room, newest first. Needs the moderator role.
+    pub async fn bans(&self, room_id: Uuid) -> Result<Vec<Ban>> {
+        let path = format!("/api/rooms/{room_id}/bans");
+        let list: BanList = self.send(self.request(Method::GET, &path)).await?;
+        Ok(list.bans)
+    }
+
+    /// Lifts a user's ban from a room, so they may join again.
+    pub async fn unban(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/bans/{user_id}");
+        self.send_empty(self.request(Method::DELETE, &path)).await
     }
 
     /// Makes the member `user_id` the room's owner. The caller, the owner until now,

@@ -5,7 +5,7 @@
 //! rejections on unchanged, and after a change it refetches what the change touched into
 //! the cache.
 
-use roomler_shared::api::{RoomFileInfo, UpdateRoomRequest};
+use roomler_shared::api::{Ban, RoomFileInfo, UpdateRoomRequest};
 use roomler_shared::model::{Attachment, Member, Message, Role, Room};
 use uuid::Uuid;
 
@@ -75,6 +75,17 @@ impl Engine {
     pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> Result<Vec<Member>> {
         self.api().set_role(room_id, user_id, role).await?;
         self.refresh_members(room_id).await
+    }
+
+    /// Fetches the users banned from a room, newest first.
+    pub async fn bans(&self, room_id: Uuid) -> Result<Vec<Ban>> {
+        self.api().bans(room_id).await
+    }
+
+    /// Lifts a user's ban from a room and returns the bans left.
+    pub async fn unban(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Ban>> {
+        self.api().unban(room_id, user_id).await?;
+        self.api().bans(room_id).await
     }
 
     /// Makes the member `user_id` the room's owner and returns the members. The user, the

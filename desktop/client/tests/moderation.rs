@@ -398,6 +398,37 @@ async fn room_files_name_uploader_and_time() {
 }
 
 #[tokio::test]
+async fn bans_list_and_unban() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+    assert!(alice.bans(room.id).await.unwrap().is_empty());
+
+    alice.ban(room.id, bob.user_id()).await.unwrap();
+    let bans = alice.bans(room.id).await.unwrap();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].user.username, "bob");
+    assert_eq!(bans[0].banned_by, alice.user_id());
+
+    // Bob, no longer a member of the public room, may not list the bans.
+    let (status, code, _) = rejection(bob.bans(room.id).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "not_a_member");
+
+    let left = alice.unban(room.id, bob.user_id()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    bob.join("general", None).await.unwrap();
+    let (status, code, _) = rejection(alice.unban(room.id, bob.user_id()).await);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code, "ban_not_found");
+}
+
+#[tokio::test]
 async fn ownership_transfer_swaps_roles() {
     let server = TestServer::start().await;
     let (alice, _alice_dir) = register(&server, "alice").await;

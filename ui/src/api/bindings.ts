@@ -21,6 +21,7 @@ import {
 
 export type {
   Attachment,
+  Ban,
   CachedRoom,
   Change as CacheChange,
   CommandError,
@@ -54,6 +55,7 @@ export type {
 export { HISTORY_MAX_LIMIT, STAGED_UPLOAD_MAX_BYTES } from './generated';
 
 import type {
+  Ban,
   CachedRoom,
   EngineEvent,
   Invite,
@@ -122,7 +124,7 @@ export function logout(): Promise<void> {
 
 // Notifications
 
-/** Which new messages show a native notification. */
+/** Returns which new messages show a native notification. */
 export function notificationLevel(): Promise<NotificationLevel> {
   return commands.notificationLevel();
 }
@@ -219,6 +221,16 @@ export function kickMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
 /** Bans a user and resolves with the members left. */
 export function banMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
   return unwrap(commands.banMember(roomId, userId));
+}
+
+/** Lists the users banned from a room, newest first. Needs the moderator role. */
+export function bans(roomId: Uuid): Promise<Ban[]> {
+  return unwrap(commands.bans(roomId));
+}
+
+/** Lifts a user's ban, so they may join again, and resolves with the bans left. */
+export function unbanMember(roomId: Uuid, userId: Uuid): Promise<Ban[]> {
+  return unwrap(commands.unbanMember(roomId, userId));
 }
 
 /**

@@ -168,6 +168,13 @@ export const commands = {
 	kickMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("kick_member", { roomId, userId })),
 	/**  Bans a user from a room and returns the members left. Needs a role above the user's. */
 	banMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("ban_member", { roomId, userId })),
+	/**  Lists the users banned from a room, newest first. Needs the moderator role. */
+	bans: (roomId: string) => typedError<Ban[], CommandError>(__TAURI_INVOKE("bans", { roomId })),
+	/**
+	 *  Lifts a user's ban from a room, so they may join again, and returns the bans left.
+	 *  Needs the moderator role.
+	 */
+	unbanMember: (roomId: string, userId: string) => typedError<Ban[], CommandError>(__TAURI_INVOKE("unban_member", { roomId, userId })),
 	/**
 	 *  Makes a member a moderator or a plain member again and returns the members. Only a
 	 *  role below the user's own may be given, so in practice only the owner does this.
@@ -218,6 +225,14 @@ export type Attachment = {
 	url: string,
 	/**  Path of a thumbnail, for images the server could decode. */
 	thumbnail_url: string | null,
+};
+
+/**  A user banned from a room. */
+export type Ban = {
+	user: UserRef,
+	/**  The moderator or owner who banned the user. */
+	banned_by: string,
+	banned_at: string,
 };
 
 /**  A room as the cache stores it, with the user's unread count. */

@@ -183,6 +183,8 @@ export default {
     memberCount: 'no members | 1 member | {count} members',
     pinned: 'Pinned messages',
     noPinned: 'No pinned messages.',
+    banned: 'Banned users',
+    bannedAt: 'Banned {time}',
     kind: {
       public: 'Public room',
       private: 'Private room',
@@ -264,6 +266,8 @@ export default {
     banTitle: 'Ban {name}?',
     banText: '{name} leaves the room and cannot join it again.',
     banConfirm: 'Ban',
+    unban: 'Lift the ban on {name}',
+    unbanShort: 'Unban',
     owner: 'Make {name} the owner',
     ownerTitle: 'Make {name} the owner?',
     ownerText:

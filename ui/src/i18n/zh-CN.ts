@@ -179,6 +179,8 @@ const messages: MessageSchema = {
     memberCount: '没有成员 | 1 名成员 | {count} 名成员',
     pinned: '置顶消息',
     noPinned: '没有置顶消息。',
+    banned: '已封禁的用户',
+    bannedAt: '封禁于 {time}',
     kind: {
       public: '公开房间',
       private: '私有房间',
@@ -257,6 +259,8 @@ const messages: MessageSchema = {
     banTitle: '封禁 {name}？',
     banText: '{name} 将离开房间，且无法再次加入。',
     banConfirm: '封禁',
+    unban: '解除对 {name} 的封禁',
+    unbanShort: '解除封禁',
     owner: '将 {name} 设为所有者',
     ownerTitle: '将 {name} 设为所有者？',
     ownerText: '你将成为管理员。只有 {name} 能把所有权交还给你。',

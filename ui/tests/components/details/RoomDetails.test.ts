@@ -49,6 +49,16 @@ const FILE: RoomFile = {
   uploaded_at: '2024-05-01T12:00:00Z',
 };
 
+const BANNED = {
+  user: {
+    id: 'user-mallory',
+    username: 'mallory',
+    display_name: 'Mallory Mayhem',
+  },
+  banned_by: ALICE.id,
+  banned_at: '2024-05-02T09:00:00Z',
+};
+
 /** Mocks the commands RoomDetails sends. Alice owns the room and Bob is a member. */
 function serve(myRole: Role) {
   invokeMock.mockImplementation(async (command: string) => {
@@ -65,6 +75,10 @@ function serve(myRole: Role) {
         return [FILE];
       case 'kick_member':
         return [makeMember(ME, myRole), makeMember(ALICE, 'owner')];
+      case 'bans':
+        return [BANNED];
+      case 'unban_member':
+        return [];
       case 'transfer_ownership':
         return [
           makeMember(ME, 'moderator'),
@@ -191,6 +205,51 @@ describe('RoomDetails', () => {
       userId: BOB.id,
     });
     expect(details.text()).not.toContain('@bob');
+  });
+
+  it('lists bans for moderators and lifts one', async () => {
+    const details = await mountDetails('moderator');
+
+    expect(invokeMock).toHaveBeenCalledWith('bans', {
+      roomId: 'room-general',
+    });
+    const item = details.get('[data-test="ban-item"]');
+    expect(item.text()).toContain('Mallory Mayhem');
+    const lift = item.get('[data-test="ban-lift"]');
+    expect(lift.attributes('aria-label')).toBe(
+      'Lift the ban on Mallory Mayhem',
+    );
+
+    await lift.trigger('click');
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('unban_member', {
+      roomId: 'room-general',
+      userId: 'user-mallory',
+    });
+    expect(details.find('[data-test="ban-list"]').exists()).toBe(false);
+  });
+
+  it('hides bans from plain members', async () => {
+    const details = await mountDetails('member');
+
+    expect(invokeMock).not.toHaveBeenCalledWith('bans', expect.anything());
+    expect(details.find('[data-test="ban-list"]').exists()).toBe(false);
+  });
+
+  it('reloads the bans after a ban', async () => {
+    const details = await mountDetails('moderator');
+    const before = invokeMock.mock.calls.filter(([name]) => name === 'bans');
+
+    await row(details, 'bob').get('[data-test="member-ban"]').trigger('click');
+    await flushPromises();
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-ok"]')
+      ?.click();
+    await flushPromises();
+
+    const after = invokeMock.mock.calls.filter(([name]) => name === 'bans');
+    expect(after.length).toBe(before.length + 1);
   });
 
   it('offers ownership only to the owner', async () => {

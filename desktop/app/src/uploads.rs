@@ -123,6 +123,9 @@ impl Uploads {
 
     /// Writes bytes from the page to `uploads/ID/NAME` in the profile, records that path
     /// as chosen and returns it. NAME is `name` without folders.
+    ///
+    /// NOTE: a staged file whose upload never ends, because the app quit first, stays in
+    /// `uploads/` until someone deletes it.
     pub fn stage(&self, engine: &Engine, name: &str, bytes: &[u8]) -> CommandResult<PathBuf> {
         if bytes.len() > STAGED_UPLOAD_MAX_BYTES as usize {
             return Err(CommandError::invalid_input(format!(

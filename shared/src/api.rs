@@ -1,12 +1,13 @@
 //! Request and response bodies of the HTTP API.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
-use crate::model::{Member, Message, Room, RoomKind, User};
+use crate::model::{Member, Message, Room, RoomKind, User, UserRef};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -95,6 +96,23 @@ pub struct SetRoleRequest {
     pub role: crate::model::Role,
 }
 
+/// A user banned from a room, as the room's ban list returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Ban {
+    pub user: UserRef,
+    /// The moderator or owner who banned the user.
+    pub banned_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub banned_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BanList {
+    pub bans: Vec<Ban>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct TransferOwnershipRequest {
@@ -144,6 +162,21 @@ pub struct FileInfo {
     pub name: String,
     pub size: u64,
     pub mime: String,
+}
+
+/// A file attached to a room's messages, with who uploaded it and when, as the room's
+/// file list returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RoomFileInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    /// The account that uploaded the file, `None` when that account no longer exists.
+    pub uploader: Option<UserRef>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -154,6 +154,45 @@ pub async fn download_attachment(
     Ok(path.display().to_string())
 }
 
+/// Downloads a file of a room's file list into the profile and returns the file's path,
+/// as `download_attachment` does for a message's attachment. `cancel_download` with the
+/// file's id stops it.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %file_id))]
+pub async fn download_room_file(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    file_id: Uuid,
+    on_progress: Channel<DownloadProgress>,
+) -> CommandResult<String> {
+    let engine = state.engine()?;
+    let attachment = engine.room_file(room_id, file_id).await?;
+    let report = move |progress: Progress| {
+        if let Err(error) = on_progress.send(progress.into()) {
+            tracing::debug!(%error, "failed to send download progress to the UI");
+        }
+    };
+    let path = download_tracked(&state, &engine, &attachment, report).await?;
+    Ok(path.display().to_string())
+}
+
+/// Opens a file of a room's file list with the system's default program for its type,
+/// downloading it first unless it was downloaded before.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %file_id))]
+pub async fn open_room_file(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    file_id: Uuid,
+) -> CommandResult<()> {
+    let engine = state.engine()?;
+    let attachment = engine.room_file(room_id, file_id).await?;
+    let path = download_tracked(&state, &engine, &attachment, |_| {}).await?;
+    open_with_system(&path)
+}
+
 /// Stops a running download; the bytes so far stay for a later resume. Returns false when
 /// no download of that attachment was running.
 #[tauri::command]

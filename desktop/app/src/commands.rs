@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::cli::parse_server_url;
 use crate::dto::{
-    CachedRoom, Change, ConnectionState, LocalHit, Member, Message, OutboxItem, Room, UploadedFile,
+    CachedRoom, Change, ConnectionState, LocalHit, Member, Message, OutboxItem, Room,
 };
-use crate::error::{CommandError, ErrorCode};
+use crate::error::CommandError;
 use crate::events::{EngineEvent, emit};
 use crate::state::AppState;
 
@@ -425,56 +425,6 @@ pub async fn search(state: State<'_, AppState>, query: String) -> CommandResult<
     Ok(hits.into_iter().map(LocalHit::from).collect())
 }
 
-/// Maximum size in bytes of a file that `upload_file` takes. The bytes cross the IPC as a
-/// JSON array of numbers, about four characters per byte, so this bounds that message too.
-pub const UPLOAD_MAX_BYTES: u32 = 25 * 1024 * 1024;
-
-/// Uploads a file that the UI read (from the file picker, a drop or a paste) to a room and
-/// returns what the server stored. A message then attaches it by its id. Uploads need the
-/// server, so offline this fails with a retryable `network` error.
-///
-/// NOTE: the UI sends the bytes as one JSON array, which suits files of a few megabytes.
-/// Larger files need a command that streams from a path the user picked.
-#[tauri::command]
-#[specta::specta]
-#[tracing::instrument(skip_all, fields(%room_id, size = bytes.len()))]
-pub async fn upload_file(
-    state: State<'_, AppState>,
-    room_id: Uuid,
-    name: String,
-    bytes: Vec<u8>,
-) -> CommandResult<UploadedFile> {
-    let name = upload_name(&name)?;
-    if bytes.len() > UPLOAD_MAX_BYTES as usize {
-        return Err(CommandError::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "{name} has {} bytes, more than the app's upload limit of {UPLOAD_MAX_BYTES} bytes",
-                bytes.len()
-            ),
-        ));
-    }
-    let engine = state.engine()?;
-    let size = bytes.len() as u64;
-    let info = engine
-        .api()
-        .upload(room_id, &name, reqwest::Body::from(bytes), size)
-        .await?;
-    Ok(info.into())
-}
-
-/// Returns the last component of a file name the UI sent, or an error when none is left.
-fn upload_name(name: &str) -> Result<String, CommandError> {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
-    if last.is_empty() || last == "." || last == ".." {
-        return Err(CommandError::new(
-            ErrorCode::InvalidInput,
-            format!("invalid file name {name:?}: expected a name such as report.pdf"),
-        ));
-    }
-    Ok(last.to_string())
-}
-
 /// Lists the members of a room, fetched from the server into the cache, or from the cache
 /// alone when the server is unreachable.
 #[tauri::command]
@@ -506,24 +456,4 @@ pub async fn members(state: State<'_, AppState>, room_id: Uuid) -> CommandResult
 pub async fn mark_read(state: State<'_, AppState>, room_id: Uuid, seq: i64) -> CommandResult<()> {
     state.engine()?.mark_read(room_id, seq)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upload_name_keeps_last_component() {
-        assert_eq!(upload_name("report.pdf").unwrap(), "report.pdf");
-        assert_eq!(upload_name("/home/a/notes.txt").unwrap(), "notes.txt");
-        assert_eq!(upload_name("C:\\Users\\a\\cat.png").unwrap(), "cat.png");
-    }
-
-    #[test]
-    fn upload_name_rejects_empty_names() {
-        for name in ["", "  ", "folder/", "..", "a/."] {
-            let error = upload_name(name).unwrap_err();
-            assert_eq!(error.code, ErrorCode::InvalidInput, "{name:?}");
-        }
-    }
 }

@@ -318,8 +318,7 @@ impl From<roomler_shared::api::FileInfo> for UploadedFile {
     }
 }
 
-/// A file of a room, with the author and time of the cached message that attached it.
-/// Both are absent when that message is not cached.
+/// A file attached to a room's messages, with who uploaded it and when.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct RoomFile {
     pub id: Uuid,
@@ -327,30 +326,47 @@ pub struct RoomFile {
     /// Size in bytes.
     pub size: u64,
     pub mime: String,
-    pub author: Option<UserRef>,
-    pub posted_at: Option<String>,
+    /// `None` when the uploader's account no longer exists.
+    pub uploader: Option<UserRef>,
+    pub uploaded_at: String,
 }
 
-impl From<roomler_client::moderation::RoomFile> for RoomFile {
-    fn from(room_file: roomler_client::moderation::RoomFile) -> Self {
-        let roomler_client::moderation::RoomFile {
-            file,
-            author,
-            posted_at,
-        } = room_file;
-        let roomler_shared::api::FileInfo {
+impl From<roomler_shared::api::RoomFileInfo> for RoomFile {
+    fn from(file: roomler_shared::api::RoomFileInfo) -> Self {
+        let roomler_shared::api::RoomFileInfo {
             id,
             name,
             size,
             mime,
+            uploader,
+            uploaded_at,
         } = file;
         RoomFile {
             id,
             name,
             size,
             mime,
-            author: author.map(UserRef::from),
-            posted_at: posted_at.map(rfc3339),
+            uploader: uploader.map(UserRef::from),
+            uploaded_at: rfc3339(uploaded_at),
+        }
+    }
+}
+
+/// A user banned from a room.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Ban {
+    pub user: UserRef,
+    /// The moderator or owner who banned the user.
+    pub banned_by: Uuid,
+    pub banned_at: String,
+}
+
+impl From<roomler_shared::api::Ban> for Ban {
+    fn from(ban: roomler_shared::api::Ban) -> Self {
+        Ban {
+            user: ban.user.into(),
+            banned_by: ban.banned_by,
+            banned_at: rfc3339(ban.banned_at),
         }
     }
 }

@@ -16,9 +16,11 @@
 //! - [`events`]: the events sent to the UI and the task that forwards the engine's changes.
 //! - [`moderation`]: the commands for room settings, invites, kicks, bans, roles, pins, a
 //!   room's files and direct messages.
+//! - [`notification_level`]: which messages notify the user, as chosen in Settings.
 //! - [`notifications`]: which messages notify the user, and the notifications themselves.
 //! - [`state`]: the session: the open engine and the tasks that keep it live.
 //! - [`tray`]: the tray icon with the unread count.
+//! - [`uploads`]: the commands for uploads: the file dialog, progress and cancel.
 //!
 //! The TypeScript bindings in `ui/src/api/generated.ts` are generated from the command and
 //! event types here by [`bindings`]; a test fails when the committed file is out of date.
@@ -32,14 +34,16 @@ pub mod dto;
 pub mod error;
 pub mod events;
 pub mod moderation;
+pub mod notification_level;
 pub mod notifications;
 pub mod state;
 pub mod tray;
+pub mod uploads;
 
 use std::path::PathBuf;
 
 use roomler_client::Profile;
-use tauri::{Manager, RunEvent, WindowEvent};
+use tauri::{DragDropEvent, Manager, RunEvent, WindowEvent};
 use tauri_plugin_window_state::StateFlags;
 
 pub use cli::Options;
@@ -77,6 +81,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             attachments::cancel_download,
             attachments::attachment_image,
             attachments::open_attachment,
+            attachments::download_room_file,
+            attachments::open_room_file,
             commands::history_page,
             commands::history_around,
             commands::load_older,
@@ -90,14 +96,20 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::search,
             commands::members,
             commands::mark_read,
-            commands::upload_file,
+            uploads::choose_files,
+            uploads::upload_file,
+            uploads::cancel_upload,
+            uploads::stage_upload,
             moderation::update_room,
             moderation::create_invite,
             moderation::accept_invite,
             moderation::open_direct,
             moderation::kick_member,
             moderation::ban_member,
+            moderation::bans,
+            moderation::unban_member,
             moderation::set_member_role,
+            moderation::transfer_ownership,
             moderation::set_pin,
             moderation::pins,
             moderation::room_files,
@@ -113,6 +125,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             calls::call_levels,
             calls::call_stats,
             calls::room_calls,
+            notification_level::notification_level,
+            notification_level::set_notification_level,
         ])
         .events(tauri_specta::collect_events![
             events::EngineEvent,
@@ -120,9 +134,9 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             events::CallEnded
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
-        .constant("UPLOAD_MAX_BYTES", commands::UPLOAD_MAX_BYTES)
         .constant("FRAME_SCHEME", calls::FRAME_SCHEME)
         .constant("FRAME_HEADER_BYTES", calls::FRAME_HEADER_BYTES)
+        .constant("STAGED_UPLOAD_MAX_BYTES", uploads::STAGED_UPLOAD_MAX_BYTES)
         // Every exported type only goes to the UI, so one TypeScript type per Rust type is
         // enough. With serde phases, specta-serde would add a `_Deserialize` variant of each.
         .disable_serde_phases()
@@ -170,6 +184,7 @@ pub fn run(options: Options) -> tauri::Result<()> {
                 responder.respond(calls::frame_response(&board, uri.path(), uri.query()));
             });
         })
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(invoke_handler)
         .setup(move |app| {
             bindings.mount_events(app);
@@ -187,6 +202,11 @@ pub fn run(options: Options) -> tauri::Result<()> {
             Ok(())
         })
         .on_window_event(|window, event| {
+            // Files dropped on the window may be uploaded, as files chosen in the dialog.
+            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+                let state = window.state::<state::AppState>();
+                state.uploads().allow(paths.iter().cloned());
+            }
             // Closing the main window hides it, so live sync and notifications go on. The
             // tray's Quit item ends the app.
             if let WindowEvent::CloseRequested { api, .. } = event

@@ -10,7 +10,7 @@ use roomler_shared::api::UpdateRoomRequest;
 use tauri::{AppHandle, State};
 use uuid::Uuid;
 
-use crate::dto::{Change, Invite, Member, Message, Role, Room, RoomFile};
+use crate::dto::{Ban, Change, Invite, Member, Message, Role, Room, RoomFile};
 use crate::error::CommandError;
 use crate::events::{EngineEvent, emit};
 use crate::state::AppState;
@@ -77,6 +77,43 @@ pub async fn accept_invite(state: State<'_, AppState>, code: String) -> CommandR
 pub async fn open_direct(state: State<'_, AppState>, username: String) -> CommandResult<Room> {
     let room = state.engine()?.open_direct(&username).await?;
     Ok(room.into())
+}
+
+/// Lists the users banned from a room, newest first. Needs the moderator role.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id))]
+pub async fn bans(state: State<'_, AppState>, room_id: Uuid) -> CommandResult<Vec<Ban>> {
+    let bans = state.engine()?.bans(room_id).await?;
+    Ok(bans.into_iter().map(Ban::from).collect())
+}
+
+/// Lifts a user's ban from a room, so they may join again, and returns the bans left.
+/// Needs the moderator role.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %user_id))]
+pub async fn unban_member(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    user_id: Uuid,
+) -> CommandResult<Vec<Ban>> {
+    let bans = state.engine()?.unban(room_id, user_id).await?;
+    Ok(bans.into_iter().map(Ban::from).collect())
+}
+
+/// Makes the member `user_id` the room's owner and returns the members. The user, the
+/// owner until now, becomes a moderator. Needs the owner role.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip_all, fields(%room_id, %user_id))]
+pub async fn transfer_ownership(
+    state: State<'_, AppState>,
+    room_id: Uuid,
+    user_id: Uuid,
+) -> CommandResult<Vec<Member>> {
+    let members = state.engine()?.transfer_ownership(room_id, user_id).await?;
+    Ok(members.into_iter().map(Member::from).collect())
 }
 
 /// Removes a member from a room and returns the members left. Needs a role above the

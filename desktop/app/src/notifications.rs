@@ -1,5 +1,6 @@
 //! Native notifications for new messages that concern the user: direct messages, replies
-//! to the user's messages, and mentions of the user, `@room` or `@here`.
+//! to the user's messages, and mentions of the user, `@room` or `@here`. The level chosen
+//! in Settings ([`NotificationLevel`]) turns them off or extends them to every message.
 //!
 //! The live sync hands every `message.created` event to a [`Notifier`], whose task decides
 //! with [`reason`] and shows the notification. A click on it shows the main window and
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::events::{OpenRoom, emit};
+use crate::notification_level::{NotificationLevel, NotificationSettings};
 
 /// Messages older than this when they arrive are counted as unread but not notified: a
 /// catch-up after a night offline replays every message of the night.
@@ -41,18 +43,22 @@ pub enum Reason {
     Reply,
     /// A mention of the user, `@room` or `@here`.
     Mention,
+    /// Any other message, which notifies only at [`NotificationLevel::All`].
+    Message,
 }
 
-/// Decides whether `message` notifies the user `me`, and why. `room_kind` is `None` when
-/// the room is not in the cache, so only replies and mentions count. The user's own
-/// messages, deleted ones and those older than [`MAX_MESSAGE_AGE`] at `now` never notify.
+/// Decides whether `message` notifies the user `me` at `level`, and why. `room_kind` is
+/// `None` when the room is not in the cache, so at [`NotificationLevel::Mentions`] only
+/// replies and mentions count. At [`NotificationLevel::Off`], and for the user's own
+/// messages, deleted ones and those older than [`MAX_MESSAGE_AGE`] at `now`, nothing does.
 pub fn reason(
     message: &Message,
     room_kind: Option<RoomKind>,
     me: Uuid,
     now: OffsetDateTime,
+    level: NotificationLevel,
 ) -> Option<Reason> {
-    if message.author.id == me || message.deleted {
+    if level == NotificationLevel::Off || message.author.id == me || message.deleted {
         return None;
     }
     if now - message.created_at > MAX_MESSAGE_AGE {
@@ -73,7 +79,10 @@ pub fn reason(
         Mention::User { user_id, .. } => *user_id == me,
         Mention::Room | Mention::Here => true,
     });
-    mentioned.then_some(Reason::Mention)
+    if mentioned {
+        return Some(Reason::Mention);
+    }
+    (level == NotificationLevel::All).then_some(Reason::Message)
 }
 
 /// The title and body of a notification.
@@ -95,6 +104,7 @@ pub fn compose(message: &Message, reason: Reason, room: Option<&Room>) -> Notice
         Reason::Direct => author.clone(),
         Reason::Reply => format!("{author} replied to you in {place}"),
         Reason::Mention => format!("{author} mentioned you in {place}"),
+        Reason::Message => format!("{author} in {place}"),
     };
     let body = if message.body.trim().is_empty() && !message.attachments.is_empty() {
         match message.attachments.len() {
@@ -148,6 +158,7 @@ impl Notifier {
 pub(crate) fn spawn(
     app: AppHandle,
     engine: Arc<Engine>,
+    settings: NotificationSettings,
     shutdown: CancellationToken,
 ) -> (Notifier, JoinHandle<()>) {
     let (queue, mut events) = mpsc::channel::<Event>(QUEUE_CAPACITY);
@@ -160,7 +171,7 @@ pub(crate) fn spawn(
             let Some(event) = event else {
                 break;
             };
-            consider(&app, &engine, event);
+            consider(&app, &engine, settings.level(), event);
         }
     });
     let notifier = Notifier {
@@ -170,7 +181,10 @@ pub(crate) fn spawn(
     (notifier, task)
 }
 
-fn consider(app: &AppHandle, engine: &Engine, event: Event) {
+fn consider(app: &AppHandle, engine: &Engine, level: NotificationLevel, event: Event) {
+    if level == NotificationLevel::Off {
+        return;
+    }
     let message: Message = match serde_json::from_value(event.data) {
         Ok(message) => message,
         Err(error) => {
@@ -187,7 +201,7 @@ fn consider(app: &AppHandle, engine: &Engine, event: Event) {
     };
     let now = OffsetDateTime::now_utc();
     let kind = room.as_ref().map(|room| room.kind);
-    let Some(reason) = reason(&message, kind, engine.user_id(), now) else {
+    let Some(reason) = reason(&message, kind, engine.user_id(), now, level) else {
         return;
     };
     let notice = compose(&message, reason, room.as_ref());
@@ -247,6 +261,7 @@ mod tests {
     use super::*;
 
     const NOW: OffsetDateTime = datetime!(2026-05-01 12:00:00 UTC);
+    const MENTIONS: NotificationLevel = NotificationLevel::Mentions;
 
     fn user(name: &str) -> UserRef {
         UserRef {
@@ -290,8 +305,11 @@ mod tests {
     fn plain_message_stays_silent() {
         let (me, bob) = (user("me"), user("bob"));
         let message = message(&bob, "hello all");
-        assert_eq!(reason(&message, Some(RoomKind::Public), me.id, NOW), None);
-        assert_eq!(reason(&message, None, me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Public), me.id, NOW, MENTIONS),
+            None
+        );
+        assert_eq!(reason(&message, None, me.id, NOW, MENTIONS), None);
     }
 
     #[test]
@@ -303,7 +321,7 @@ mod tests {
             username: me.username.clone(),
         }];
         assert_eq!(
-            reason(&message, Some(RoomKind::Public), me.id, NOW),
+            reason(&message, Some(RoomKind::Public), me.id, NOW, MENTIONS),
             Some(Reason::Mention)
         );
     }
@@ -316,7 +334,10 @@ mod tests {
             user_id: carol.id,
             username: carol.username.clone(),
         }];
-        assert_eq!(reason(&message, Some(RoomKind::Private), me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Private), me.id, NOW, MENTIONS),
+            None
+        );
     }
 
     #[test]
@@ -326,7 +347,7 @@ mod tests {
             let mut message = message(&bob, "everyone");
             message.mentions = vec![mention.clone()];
             assert_eq!(
-                reason(&message, Some(RoomKind::Public), me.id, NOW),
+                reason(&message, Some(RoomKind::Public), me.id, NOW, MENTIONS),
                 Some(Reason::Mention),
                 "{mention:?}"
             );
@@ -339,11 +360,14 @@ mod tests {
         let mut message = message(&bob, "agreed");
         message.reply_to = reply_to(&me);
         assert_eq!(
-            reason(&message, Some(RoomKind::Public), me.id, NOW),
+            reason(&message, Some(RoomKind::Public), me.id, NOW, MENTIONS),
             Some(Reason::Reply)
         );
         // The room need not be cached for a reply to count.
-        assert_eq!(reason(&message, None, me.id, NOW), Some(Reason::Reply));
+        assert_eq!(
+            reason(&message, None, me.id, NOW, MENTIONS),
+            Some(Reason::Reply)
+        );
     }
 
     #[test]
@@ -351,7 +375,10 @@ mod tests {
         let (me, bob, carol) = (user("me"), user("bob"), user("carol"));
         let mut message = message(&bob, "agreed");
         message.reply_to = reply_to(&carol);
-        assert_eq!(reason(&message, Some(RoomKind::Public), me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Public), me.id, NOW, MENTIONS),
+            None
+        );
     }
 
     #[test]
@@ -359,7 +386,7 @@ mod tests {
         let (me, bob) = (user("me"), user("bob"));
         let message = message(&bob, "got a minute?");
         assert_eq!(
-            reason(&message, Some(RoomKind::Direct), me.id, NOW),
+            reason(&message, Some(RoomKind::Direct), me.id, NOW, MENTIONS),
             Some(Reason::Direct)
         );
     }
@@ -370,7 +397,10 @@ mod tests {
         let mut message = message(&me, "@room note to self");
         message.mentions = vec![Mention::Room];
         message.reply_to = reply_to(&me);
-        assert_eq!(reason(&message, Some(RoomKind::Direct), me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Direct), me.id, NOW, MENTIONS),
+            None
+        );
     }
 
     #[test]
@@ -378,7 +408,10 @@ mod tests {
         let (me, bob) = (user("me"), user("bob"));
         let mut message = message(&bob, "");
         message.deleted = true;
-        assert_eq!(reason(&message, Some(RoomKind::Direct), me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Direct), me.id, NOW, MENTIONS),
+            None
+        );
     }
 
     #[test]
@@ -386,12 +419,80 @@ mod tests {
         let (me, bob) = (user("me"), user("bob"));
         let mut message = message(&bob, "from last night");
         message.created_at = NOW - MAX_MESSAGE_AGE - Duration::from_secs(1);
-        assert_eq!(reason(&message, Some(RoomKind::Direct), me.id, NOW), None);
+        assert_eq!(
+            reason(&message, Some(RoomKind::Direct), me.id, NOW, MENTIONS),
+            None
+        );
         message.created_at = NOW - MAX_MESSAGE_AGE + Duration::from_secs(1);
         assert_eq!(
-            reason(&message, Some(RoomKind::Direct), me.id, NOW),
+            reason(&message, Some(RoomKind::Direct), me.id, NOW, MENTIONS),
             Some(Reason::Direct)
         );
+    }
+
+    #[test]
+    fn off_silences_everything() {
+        let (me, bob) = (user("me"), user("bob"));
+        let mut mention = message(&bob, "@me look");
+        mention.mentions = vec![Mention::User {
+            user_id: me.id,
+            username: me.username.clone(),
+        }];
+        let mut reply = message(&bob, "agreed");
+        reply.reply_to = reply_to(&me);
+        let direct = message(&bob, "got a minute?");
+        let off = NotificationLevel::Off;
+
+        assert_eq!(
+            reason(&mention, Some(RoomKind::Public), me.id, NOW, off),
+            None
+        );
+        assert_eq!(
+            reason(&reply, Some(RoomKind::Public), me.id, NOW, off),
+            None
+        );
+        assert_eq!(
+            reason(&direct, Some(RoomKind::Direct), me.id, NOW, off),
+            None
+        );
+    }
+
+    #[test]
+    fn all_notifies_plain_messages() {
+        let (me, bob) = (user("me"), user("bob"));
+        let all = NotificationLevel::All;
+        let plain = message(&bob, "hello all");
+        assert_eq!(
+            reason(&plain, Some(RoomKind::Public), me.id, NOW, all),
+            Some(Reason::Message)
+        );
+        assert_eq!(reason(&plain, None, me.id, NOW, all), Some(Reason::Message));
+
+        // The more specific reason still wins, for the notification's title.
+        let direct = message(&bob, "got a minute?");
+        assert_eq!(
+            reason(&direct, Some(RoomKind::Direct), me.id, NOW, all),
+            Some(Reason::Direct)
+        );
+    }
+
+    #[test]
+    fn all_skips_own_deleted_and_old() {
+        let (me, bob) = (user("me"), user("bob"));
+        let all = NotificationLevel::All;
+        let own = message(&me, "note to self");
+        assert_eq!(reason(&own, Some(RoomKind::Public), me.id, NOW, all), None);
+
+        let mut deleted = message(&bob, "");
+        deleted.deleted = true;
+        assert_eq!(
+            reason(&deleted, Some(RoomKind::Public), me.id, NOW, all),
+            None
+        );
+
+        let mut old = message(&bob, "from last night");
+        old.created_at = NOW - MAX_MESSAGE_AGE - Duration::from_secs(1);
+        assert_eq!(reason(&old, Some(RoomKind::Public), me.id, NOW, all), None);
     }
 
     #[test]
@@ -424,6 +525,9 @@ mod tests {
 
         let direct = compose(&message, Reason::Direct, Some(&room));
         assert_eq!(direct.title, "bob display");
+
+        let plain = compose(&message, Reason::Message, Some(&room));
+        assert_eq!(plain.title, "bob display in team.frontend");
     }
 
     #[test]

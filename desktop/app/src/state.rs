@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::attachments::Downloads;
 use crate::calls::Calls;
 use crate::error::CommandError;
+use crate::notification_level::NotificationSettings;
+use crate::uploads::Uploads;
 use crate::{events, notifications, tray};
 
 /// How long ending a session waits for its tasks to stop before it aborts them.
@@ -27,6 +29,8 @@ pub struct AppState {
     flush_lock: Arc<tokio::sync::Mutex<()>>,
     downloads: Downloads,
     calls: Calls,
+    uploads: Uploads,
+    notification_settings: NotificationSettings,
 }
 
 /// A logged-in user's engine and the tasks that run for it.
@@ -38,6 +42,7 @@ struct Session {
 
 impl AppState {
     pub fn new(profile: Profile, server_hint: Option<String>) -> Self {
+        let notification_settings = NotificationSettings::load(profile.dir());
         AppState {
             profile,
             server_hint,
@@ -45,6 +50,8 @@ impl AppState {
             flush_lock: Arc::default(),
             downloads: Downloads::default(),
             calls: Calls::default(),
+            uploads: Uploads::default(),
+            notification_settings,
         }
     }
 
@@ -60,6 +67,16 @@ impl AppState {
     /// Returns the attachment downloads in progress.
     pub fn downloads(&self) -> &Downloads {
         &self.downloads
+    }
+
+    /// Returns the uploads in progress and the paths the user chose to upload.
+    pub fn uploads(&self) -> &Uploads {
+        &self.uploads
+    }
+
+    /// Returns the notification level chosen in Settings.
+    pub fn notification_settings(&self) -> &NotificationSettings {
+        &self.notification_settings
     }
 
     pub fn server_hint(&self) -> Option<&str> {
@@ -101,8 +118,12 @@ impl AppState {
             unread,
             shutdown.clone(),
         );
-        let (notifier, notifications) =
-            notifications::spawn(app.clone(), engine.clone(), shutdown.clone());
+        let (notifier, notifications) = notifications::spawn(
+            app.clone(),
+            engine.clone(),
+            self.notification_settings.clone(),
+            shutdown.clone(),
+        );
         let live = {
             let engine = engine.clone();
             let shutdown = shutdown.clone();

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roomler_shared::api::{
-    AuthResponse, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, EditMessageRequest,
-    ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage, PostMessageRequest,
-    RegisterRequest, RoomList, SearchResults, SetRoleRequest, UpdateRoomRequest,
+    AuthResponse, Ban, BanList, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest,
+    EditMessageRequest, ErrorBody, FileInfo, JoinRoomRequest, LoginRequest, MessagePage,
+    PostMessageRequest, RegisterRequest, RoomFileInfo, RoomList, SearchResults, SetRoleRequest,
+    TransferOwnershipRequest, UpdateRoomRequest,
 };
 use roomler_shared::model::{Invite, Message, Role, Room, RoomKind, User};
 use serde::de::DeserializeOwned;
@@ -31,7 +32,7 @@ pub struct CreatedInvite {
 /// The body of `GET /api/rooms/{id}/files`.
 #[derive(Deserialize)]
 struct FileList {
-    files: Vec<FileInfo>,
+    files: Vec<RoomFileInfo>,
 }
 
 #[derive(Clone)]
@@ -217,6 +218,29 @@ impl ApiClient {
         self.send_empty(self.request(Method::PUT, &path)).await
     }
 
+    /// Fetches the users banned from a room, newest first. Needs the moderator role.
+    pub async fn bans(&self, room_id: Uuid) -> Result<Vec<Ban>> {
+        let path = format!("/api/rooms/{room_id}/bans");
+        let list: BanList = self.send(self.request(Method::GET, &path)).await?;
+        Ok(list.bans)
+    }
+
+    /// Lifts a user's ban from a room, so they may join again.
+    pub async fn unban(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/bans/{user_id}");
+        self.send_empty(self.request(Method::DELETE, &path)).await
+    }
+
+    /// Makes the member `user_id` the room's owner. The caller, the owner until now,
+    /// becomes a moderator.
+    pub async fn transfer_ownership(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let path = format!("/api/rooms/{room_id}/owner");
+        let builder = self
+            .request(Method::PUT, &path)
+            .json(&TransferOwnershipRequest { user_id });
+        self.send_empty(builder).await
+    }
+
     pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> Result<()> {
         let path = format!("/api/rooms/{room_id}/members/{user_id}/role");
         let builder = self
@@ -239,8 +263,9 @@ impl ApiClient {
         Ok(page.messages)
     }
 
-    /// Fetches the files attached to a room's messages that are not deleted, newest first.
-    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<FileInfo>> {
+    /// Fetches the files attached to a room's messages that are not deleted, newest first,
+    /// with who uploaded each one and when.
+    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<RoomFileInfo>> {
         let path = format!("/api/rooms/{room_id}/files");
         let list: FileList = self.send(self.request(Method::GET, &path)).await?;
         Ok(list.files)

@@ -834,9 +834,9 @@ impl Engine {
     }
 }
 
-/// Accessors for the engine's other modules.
 impl Engine {
-    pub(crate) fn profile(&self) -> &Profile {
+    /// Returns the profile the engine was opened on, e.g. for folders beside its cache.
+    pub fn profile(&self) -> &Profile {
         &self.profile
     }
 }

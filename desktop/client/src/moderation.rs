@@ -5,30 +5,13 @@
 //! rejections on unchanged, and after a change it refetches what the change touched into
 //! the cache.
 
-use std::collections::HashMap;
-
-use roomler_shared::api::{FileInfo, UpdateRoomRequest};
-use roomler_shared::model::{Member, Message, Role, Room, UserRef};
-use time::OffsetDateTime;
+use roomler_shared::api::{Ban, RoomFileInfo, UpdateRoomRequest};
+use roomler_shared::model::{Attachment, Member, Message, Role, Room};
 use uuid::Uuid;
 
 use crate::api::CreatedInvite;
 use crate::engine::Engine;
 use crate::error::{ClientError, Result};
-
-/// Maximum number of cached messages, newest first, that [`Engine::room_files`] reads to
-/// find who posted each file and when.
-pub const FILE_AUTHOR_SCAN_LIMIT: u32 = 2000;
-
-/// A file of a room, with the message that attached it when the cache has that message.
-#[derive(Debug, Clone)]
-pub struct RoomFile {
-    pub file: FileInfo,
-    /// The author of the message that attached the file.
-    pub author: Option<UserRef>,
-    /// When that message was posted.
-    pub posted_at: Option<OffsetDateTime>,
-}
 
 impl Engine {
     /// Changes a room's name, topic or password and refetches the room list. A password of
@@ -94,6 +77,24 @@ impl Engine {
         self.refresh_members(room_id).await
     }
 
+    /// Fetches the users banned from a room, newest first.
+    pub async fn bans(&self, room_id: Uuid) -> Result<Vec<Ban>> {
+        self.api().bans(room_id).await
+    }
+
+    /// Lifts a user's ban from a room and returns the bans left.
+    pub async fn unban(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Ban>> {
+        self.api().unban(room_id, user_id).await?;
+        self.api().bans(room_id).await
+    }
+
+    /// Makes the member `user_id` the room's owner and returns the members. The user, the
+    /// owner until now, becomes a moderator, which the refetched room list shows too.
+    pub async fn transfer_ownership(&self, room_id: Uuid, user_id: Uuid) -> Result<Vec<Member>> {
+        self.api().transfer_ownership(room_id, user_id).await?;
+        self.refresh_members(room_id).await
+    }
+
     /// Pins or unpins a message and stores its new state in the cache.
     pub async fn set_pin(&self, message_id: Uuid, pinned: bool) -> Result<Message> {
         let message = self.api().set_pin(message_id, pinned).await?;
@@ -107,40 +108,36 @@ impl Engine {
         self.api().pins(room_id).await
     }
 
-    /// Lists a room's files from the server, newest first, each with the author and time
-    /// of the cached message that attached it.
-    ///
-    /// NOTE: the server's file list has no uploader or upload time, so both come from the
-    /// newest [`FILE_AUTHOR_SCAN_LIMIT`] cached messages, and are `None` for a file whose
-    /// message is not among them.
-    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<RoomFile>> {
-        let files = self.api().room_files(room_id).await?;
+    /// Lists a room's files from the server, newest first, each with its uploader and
+    /// upload time.
+    pub async fn room_files(&self, room_id: Uuid) -> Result<Vec<RoomFileInfo>> {
+        self.api().room_files(room_id).await
+    }
 
-        let mut posts = HashMap::new();
-        for message in self
-            .cache()
-            .history(room_id, None, FILE_AUTHOR_SCAN_LIMIT)?
-        {
-            for attachment in &message.attachments {
-                // History is newest first, so the newest message that attached a file wins.
-                posts
-                    .entry(attachment.id)
-                    .or_insert_with(|| (message.author.clone(), message.created_at));
-            }
-        }
-
-        let files = files
+    /// Finds a file in a room's file list on the server and returns it as an attachment for
+    /// [`Engine::download`]. The list comes from the server because no cached message may
+    /// carry the file, so offline this fails with a network error even for a file
+    /// downloaded before.
+    pub async fn room_file(&self, room_id: Uuid, file_id: Uuid) -> Result<Attachment> {
+        let file = self
+            .room_files(room_id)
+            .await?
             .into_iter()
-            .map(|file| {
-                let post = posts.get(&file.id).cloned();
-                RoomFile {
-                    file,
-                    author: post.as_ref().map(|(author, _)| author.clone()),
-                    posted_at: post.map(|(_, at)| at),
-                }
-            })
-            .collect();
-        Ok(files)
+            .find(|file| file.id == file_id)
+            .ok_or_else(|| {
+                ClientError::Usage(format!(
+                    "file {file_id} not found in the files of room {room_id}; the message \
+                     that attached it may have been deleted"
+                ))
+            })?;
+        Ok(Attachment {
+            id: file.id,
+            url: format!("/api/files/{}", file.id),
+            name: file.name,
+            size: file.size,
+            mime: file.mime,
+            thumbnail_url: None,
+        })
     }
 
     /// Refetches a room's members into the cache, and the room list for its member count.

@@ -12,6 +12,7 @@ use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
@@ -341,7 +342,7 @@ async fn pins_list_follows_pin_and_unpin() {
 }
 
 #[tokio::test]
-async fn room_files_name_author_and_time() {
+async fn room_files_name_uploader_and_time() {
     let server = TestServer::start().await;
     let (alice, _alice_dir) = register(&server, "alice").await;
     let (bob, _bob_dir) = register(&server, "bob").await;
@@ -363,23 +364,145 @@ async fn room_files_name_author_and_time() {
 
     let files = alice.room_files(room.id).await.unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0].file.name, "report.txt");
-    assert_eq!(files[0].file.size, size);
+    assert_eq!(files[0].name, "report.txt");
+    assert_eq!(files[0].size, size);
     assert_eq!(
-        files[0].author.as_ref().map(|user| user.username.as_str()),
+        files[0]
+            .uploader
+            .as_ref()
+            .map(|user| user.username.as_str()),
         Some("alice")
     );
-    assert_eq!(files[0].posted_at, Some(posted.created_at));
+    assert!(
+        files[0].uploaded_at <= posted.created_at,
+        "uploaded at {} but posted at {}",
+        files[0].uploaded_at,
+        posted.created_at
+    );
 
-    // Bob has not cached the message yet, so his list has the file without its author.
+    // Bob has cached none of the room's messages, and the server still names the uploader.
+    assert!(bob.cache().history(room.id, None, 50).unwrap().is_empty());
     let files = bob.room_files(room.id).await.unwrap();
     assert_eq!(files.len(), 1);
-    assert!(files[0].author.is_none());
-    bob.history(room.id, 50).await.unwrap();
-    let files = bob.room_files(room.id).await.unwrap();
     assert_eq!(
-        files[0].author.as_ref().map(|user| user.username.as_str()),
+        files[0]
+            .uploader
+            .as_ref()
+            .map(|user| user.username.as_str()),
         Some("alice")
+    );
+    assert_eq!(
+        files[0].uploaded_at,
+        alice.room_files(room.id).await.unwrap()[0].uploaded_at
+    );
+}
+
+#[tokio::test]
+async fn bans_list_and_unban() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+    assert!(alice.bans(room.id).await.unwrap().is_empty());
+
+    alice.ban(room.id, bob.user_id()).await.unwrap();
+    let bans = alice.bans(room.id).await.unwrap();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].user.username, "bob");
+    assert_eq!(bans[0].banned_by, alice.user_id());
+
+    // Bob, no longer a member of the public room, may not list the bans.
+    let (status, code, _) = rejection(bob.bans(room.id).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "not_a_member");
+
+    let left = alice.unban(room.id, bob.user_id()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    bob.join("general", None).await.unwrap();
+    let (status, code, _) = rejection(alice.unban(room.id, bob.user_id()).await);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code, "ban_not_found");
+}
+
+#[tokio::test]
+async fn ownership_transfer_swaps_roles() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+
+    // Only the owner may hand the room over.
+    let (status, code, _) = rejection(bob.transfer_ownership(room.id, bob.user_id()).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "insufficient_role");
+
+    let members = alice
+        .transfer_ownership(room.id, bob.user_id())
+        .await
+        .unwrap();
+    assert_eq!(
+        roles(&members),
+        [
+            ("alice".to_string(), Role::Moderator),
+            ("bob".to_string(), Role::Owner),
+        ]
+    );
+    let cached = alice.cache().find_room(&room.id.to_string()).unwrap();
+    assert_eq!(cached.and_then(|room| room.role), Some(Role::Moderator));
+
+    // Alice is no longer the owner, so she cannot take it back.
+    let (status, code, _) = rejection(alice.transfer_ownership(room.id, alice.user_id()).await);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code, "insufficient_role");
+}
+
+#[tokio::test]
+async fn room_file_downloads_uncached() {
+    let server = TestServer::start().await;
+    let (alice, _alice_dir) = register(&server, "alice").await;
+    let (bob, _bob_dir) = register(&server, "bob").await;
+    let room = alice
+        .create_room("general", RoomKind::Public, None, None)
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+    let bytes = b"minutes of the meeting".to_vec();
+    let size = bytes.len() as u64;
+    let uploaded = alice
+        .api()
+        .upload(
+            room.id,
+            "minutes.txt",
+            reqwest::Body::from(bytes.clone()),
+            size,
+        )
+        .await
+        .unwrap();
+    send(&alice, room.id, "minutes", vec![uploaded.id]).await;
+
+    // Bob has no cached message with the file, only the room's file list.
+    let attachment = bob.room_file(room.id, uploaded.id).await.unwrap();
+    assert_eq!(attachment.name, "minutes.txt");
+    assert_eq!(attachment.size, size);
+    let path = bob
+        .download(&attachment, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    let missing = Uuid::new_v4();
+    let error = bob.room_file(room.id, missing).await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Usage(message) if message.contains(&missing.to_string())),
+        "{error:?}"
     );
 }
 

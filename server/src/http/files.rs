@@ -6,8 +6,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use roomler_shared::api::FileInfo;
+use std::collections::HashMap;
+
+use roomler_shared::api::{FileInfo, RoomFileInfo};
 use roomler_shared::limits;
+use roomler_shared::model::UserRef;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
@@ -142,7 +145,7 @@ pub(crate) async fn upload(
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct RoomFiles {
-    files: Vec<FileInfo>,
+    files: Vec<RoomFileInfo>,
 }
 
 #[utoipa::path(get, path = "/api/rooms/{id}/files", tag = "files",
@@ -153,16 +156,34 @@ pub(crate) async fn room_files(
     Path(room_id): Path<Uuid>,
 ) -> ApiResult<Json<RoomFiles>> {
     require_member(&state, auth.id(), room_id).await?;
-    let files = state.store.room_files(room_id, 200).await?;
-    let files = files
-        .into_iter()
-        .map(|file| FileInfo {
+    let records = state.store.room_files(room_id, 200).await?;
+
+    // Each uploader's account is read once, however many of the files they uploaded.
+    let mut uploaders: HashMap<Uuid, Option<UserRef>> = HashMap::new();
+    let mut files = Vec::with_capacity(records.len());
+    for file in records {
+        let uploader = match uploaders.get(&file.uploader_id) {
+            Some(uploader) => uploader.clone(),
+            None => {
+                let user = state.store.user_by_id(file.uploader_id).await?;
+                let uploader = user.map(|user| UserRef {
+                    id: user.id,
+                    username: user.username,
+                    display_name: user.display_name,
+                });
+                uploaders.insert(file.uploader_id, uploader.clone());
+                uploader
+            }
+        };
+        files.push(RoomFileInfo {
             id: file.id,
             name: file.name,
             size: file.size,
             mime: file.mime,
-        })
-        .collect();
+            uploader,
+            uploaded_at: file.created_at,
+        });
+    }
     Ok(Json(RoomFiles { files }))
 }
 

@@ -16,11 +16,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use roomler_shared::api::{
-    CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, JoinRoomRequest, MemberList,
-    RoomList, SetRoleRequest, TransferOwnershipRequest, UpdateRoomRequest,
+    Ban, BanList, CreateDirectRequest, CreateInviteRequest, CreateRoomRequest, JoinRoomRequest,
+    MemberList, RoomList, SetRoleRequest, TransferOwnershipRequest, UpdateRoomRequest,
 };
 use roomler_shared::limits;
-use roomler_shared::model::{Invite, Role, Room, RoomKind};
+use roomler_shared::model::{Invite, Role, Room, RoomKind, UserRef};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/rooms/{id}/leave", post(leave))
         .route("/rooms/{id}/members/{user_id}", delete(kick))
         .route("/rooms/{id}/members/{user_id}/role", put(set_role))
+        .route("/rooms/{id}/bans", get(bans))
         .route("/rooms/{id}/bans/{user_id}", put(ban).delete(unban))
         .route("/rooms/{id}/owner", put(transfer_ownership))
         .route("/rooms/{id}/invites", post(create_invite))
@@ -644,6 +645,34 @@ pub(crate) async fn ban(
         .await;
     tracing::info!(room_id = %id, %user_id, by = %auth.id(), "banned a user");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/rooms/{id}/bans", tag = "rooms",
+    responses((status = 200, body = BanList), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub(crate) async fn bans(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<BanList>> {
+    require_role(&state, auth.id(), id, Role::Moderator).await?;
+    let mut bans = Vec::new();
+    for ban in state.store.bans(id).await? {
+        // Bans of accounts that no longer exist are left out, since no user is left to unban.
+        let Some(user) = state.store.user_by_id(ban.user_id).await? else {
+            continue;
+        };
+        bans.push(Ban {
+            user: UserRef {
+                id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+            },
+            banned_by: ban.banned_by,
+            banned_at: ban.banned_at,
+        });
+    }
+    Ok(Json(BanList { bans }))
 }
 
 #[utoipa::path(delete, path = "/api/rooms/{id}/bans/{user_id}", tag = "rooms",

@@ -161,6 +161,14 @@ pub struct RoomChanges {
     pub password_hash: Option<Option<String>>,
 }
 
+/// A user banned from a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanRecord {
+    pub user_id: Uuid,
+    pub banned_by: Uuid,
+    pub banned_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone)]
 pub struct Membership {
     pub room_id: Uuid,
@@ -335,6 +343,8 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, room_id: Uuid) -> StoreResult<Vec<Member>>;
     async fn is_banned(&self, room_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
     async fn unban(&self, room_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    /// Lists the room's bans, newest first.
+    async fn bans(&self, room_id: Uuid) -> StoreResult<Vec<BanRecord>>;
     async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Fanout>;
     /// Removes a member from the room and from every sub-room below it.
     async fn remove_member(

@@ -7,6 +7,8 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::common::{Answer, TestServer, TestUser, answer};
@@ -281,6 +283,45 @@ async fn room_files_lists_attached_files() {
     assert_eq!(files[0]["id"], attached.to_string());
     assert_eq!(files[0]["name"], "a.bin");
     assert_eq!(files[0]["size"], 10);
+}
+
+#[tokio::test]
+async fn room_files_name_uploader_and_time() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let room = alice.create_public_room("general").await;
+    let joined = bob.join("general").await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    let before = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let from_alice = upload_ok(&alice, room, "a.bin", sample_bytes(10, 5)).await;
+    let from_bob = upload_ok(&bob, room, "b.bin", sample_bytes(10, 6)).await;
+    post_with_attachments(&alice, room, json!([from_alice])).await;
+    post_with_attachments(&bob, room, json!([from_bob])).await;
+    let after = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+
+    let listed = bob.get(&format!("/api/rooms/{room}/files")).await;
+
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let files = listed.body["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{}", listed.body);
+    let uploader_of = |id: Uuid| {
+        let file = files
+            .iter()
+            .find(|file| file["id"] == id.to_string())
+            .unwrap_or_else(|| panic!("{id} is not listed: {}", listed.body));
+        file["uploader"]["username"].as_str().unwrap().to_string()
+    };
+    assert_eq!(uploader_of(from_alice), "alice");
+    assert_eq!(uploader_of(from_bob), "bob");
+    for file in files {
+        let text = file["uploaded_at"].as_str().unwrap();
+        let uploaded_at = OffsetDateTime::parse(text, &Rfc3339).unwrap();
+        assert!(
+            before <= uploaded_at && uploaded_at <= after,
+            "{text} is not between {before} and {after}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1428,6 +1428,44 @@ async fn unban_lets_user_rejoin() {
 }
 
 #[tokio::test]
+async fn ban_list_names_banned_users() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    let general = alice.create_public_room("general").await;
+    carol.join("general").await;
+    let empty = alice.get(&format!("/api/rooms/{general}/bans")).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert_eq!(empty.body["bans"], json!([]));
+
+    assert_eq!(
+        ban(&alice, general, bob.id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let listed = alice.get(&format!("/api/rooms/{general}/bans")).await;
+
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let bans = listed.body["bans"].as_array().unwrap();
+    assert_eq!(bans.len(), 1, "{}", listed.body);
+    assert_eq!(bans[0]["user"]["id"], bob.id.to_string());
+    assert_eq!(bans[0]["user"]["username"], "bob");
+    assert_eq!(bans[0]["banned_by"], alice.id.to_string());
+    assert!(bans[0]["banned_at"].is_string(), "{}", listed.body);
+
+    // A plain member may not see who is banned.
+    let hidden = carol.get(&format!("/api/rooms/{general}/bans")).await;
+    assert_eq!(hidden.status, StatusCode::FORBIDDEN, "{}", hidden.body);
+    assert_eq!(hidden.code(), "insufficient_role");
+
+    alice
+        .delete(&format!("/api/rooms/{general}/bans/{}", bob.id))
+        .await;
+    let after_unban = alice.get(&format!("/api/rooms/{general}/bans")).await;
+    assert_eq!(after_unban.body["bans"], json!([]));
+}
+
+#[tokio::test]
 async fn ban_removes_from_sub_rooms() {
     let server = TestServer::start().await;
     let alice = server.register("alice").await;

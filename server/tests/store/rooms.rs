@@ -302,10 +302,15 @@ pub async fn ban_records_and_unban(store: Arc<dyn Store>) {
     assert_eq!(fanouts[0].event.kind, EventKind::MemberBanned);
     assert!(store.is_banned(team.id, bob.id).await.unwrap());
     assert!(store.membership(team.id, bob.id).await.unwrap().is_none());
+    let bans = store.bans(team.id).await.unwrap();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].user_id, bob.id);
+    assert_eq!(bans[0].banned_by, ada.id);
 
     assert!(store.unban(team.id, bob.id).await.unwrap());
     assert!(!store.is_banned(team.id, bob.id).await.unwrap());
     assert!(!store.unban(team.id, bob.id).await.unwrap());
+    assert!(store.bans(team.id).await.unwrap().is_empty());
 }
 
 pub async fn rename_renames_descendant_paths(store: Arc<dyn Store>) {

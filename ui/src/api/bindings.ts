@@ -6,8 +6,9 @@
 //
 // Optional arguments are always sent, as `null`, which the Rust side reads as `None`.
 
-import { Channel, convertFileSrc } from '@tauri-apps/api/core';
+import { Channel, convertFileSrc, invoke } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 
 import {
   commands,
@@ -15,6 +16,7 @@ import {
   type CommandError,
   type DownloadProgress,
   type UploadedFile,
+  type UploadProgress,
 } from './generated';
 
 export type {
@@ -32,6 +34,7 @@ export type {
   RoomCall,
   TileLevel,
   TileStats,
+  Ban,
   CachedRoom,
   Change as CacheChange,
   CommandError,
@@ -45,6 +48,7 @@ export type {
   Member,
   Mention,
   Message,
+  NotificationLevel,
   OpenRoom,
   OperationKind,
   OutboxItem,
@@ -58,16 +62,18 @@ export type {
   RoomKind,
   SessionStatus,
   UploadedFile,
+  UploadProgress,
   UserRef,
 } from './generated';
 export {
   FRAME_HEADER_BYTES,
   HISTORY_MAX_LIMIT,
-  UPLOAD_MAX_BYTES,
+  STAGED_UPLOAD_MAX_BYTES,
 } from './generated';
 
 import { FRAME_SCHEME } from './generated';
 import type {
+  Ban,
   CachedRoom,
   CallDevices,
   CallEnded,
@@ -82,6 +88,7 @@ import type {
   LoginResult,
   Member,
   Message,
+  NotificationLevel,
   OpenRoom,
   OutboxItem,
   Role,
@@ -138,6 +145,18 @@ export function register(
 
 export function logout(): Promise<void> {
   return done(commands.logout());
+}
+
+// Notifications
+
+/** Returns which new messages show a native notification. */
+export function notificationLevel(): Promise<NotificationLevel> {
+  return commands.notificationLevel();
+}
+
+/** Sets which new messages notify, from the next one on; the shell stores it. */
+export function setNotificationLevel(level: NotificationLevel): Promise<void> {
+  return done(commands.setNotificationLevel(level));
 }
 
 // Rooms
@@ -227,6 +246,27 @@ export function kickMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
 /** Bans a user and resolves with the members left. */
 export function banMember(roomId: Uuid, userId: Uuid): Promise<Member[]> {
   return unwrap(commands.banMember(roomId, userId));
+}
+
+/** Lists the users banned from a room, newest first. Needs the moderator role. */
+export function bans(roomId: Uuid): Promise<Ban[]> {
+  return unwrap(commands.bans(roomId));
+}
+
+/** Lifts a user's ban, so they may join again, and resolves with the bans left. */
+export function unbanMember(roomId: Uuid, userId: Uuid): Promise<Ban[]> {
+  return unwrap(commands.unbanMember(roomId, userId));
+}
+
+/**
+ * Makes the member `userId` the room's owner and resolves with the members. The user, the
+ * owner until now, becomes a moderator.
+ */
+export function transferOwnership(
+  roomId: Uuid,
+  userId: Uuid,
+): Promise<Member[]> {
+  return unwrap(commands.transferOwnership(roomId, userId));
 }
 
 export function setMemberRole(
@@ -323,18 +363,6 @@ export function sendMessage(
   return unwrap(
     commands.sendMessage(roomId, body, replyTo ?? null, attachments ?? []),
   );
-}
-
-/**
- * Uploads a file's bytes to a room; a message then attaches it by the returned id. It
- * needs the server, so offline it fails with a `network` error.
- */
-export function uploadFile(
-  roomId: Uuid,
-  name: string,
-  bytes: Uint8Array,
-): Promise<UploadedFile> {
-  return unwrap(commands.uploadFile(roomId, name, Array.from(bytes)));
 }
 
 export function editMessage(
@@ -520,6 +548,25 @@ export function downloadAttachment(
   return unwrap(commands.downloadAttachment(messageId, attachmentId, channel));
 }
 
+/**
+ * Downloads a file of a room's file list into the profile and returns the file's path,
+ * as {@link downloadAttachment} does for a message's attachment.
+ */
+export function downloadRoomFile(
+  roomId: Uuid,
+  fileId: Uuid,
+  onProgress: (progress: DownloadProgress) => void,
+): Promise<string> {
+  const channel = new Channel<DownloadProgress>();
+  channel.onmessage = onProgress;
+  return unwrap(commands.downloadRoomFile(roomId, fileId, channel));
+}
+
+/** Opens a file of a room's file list with the system's program, downloading it first. */
+export function openRoomFile(roomId: Uuid, fileId: Uuid): Promise<void> {
+  return done(commands.openRoomFile(roomId, fileId));
+}
+
 /** Stops a running download; resolves to false when none was running. */
 export function cancelDownload(attachmentId: Uuid): Promise<boolean> {
   return commands.cancelDownload(attachmentId);
@@ -539,4 +586,73 @@ export function openAttachment(
   attachmentId: Uuid,
 ): Promise<void> {
   return done(commands.openAttachment(messageId, attachmentId));
+}
+
+// Uploads. They need the server, so offline they reject with a `network` error.
+
+/** Header of a `stage_upload` request with the file's name, as the shell reads it. */
+const FILE_NAME_HEADER = 'x-roomler-file-name';
+
+/**
+ * Opens the system's file dialog, titled `title`, and resolves with the paths of the
+ * files chosen, none when it was closed. {@link uploadFile} takes these paths.
+ */
+export function chooseFiles(title: string): Promise<string[]> {
+  return unwrap(commands.chooseFiles(title));
+}
+
+/**
+ * Uploads the file at `path` to a room; a message then attaches it by the returned id.
+ * `path` comes from {@link chooseFiles}, a drop ({@link onFileDrop}) or
+ * {@link stageUpload}. `onProgress` receives the bytes sent so far. The promise rejects
+ * with `cancelled` after {@link cancelUpload} with the same `uploadId`.
+ */
+export function uploadFile(
+  roomId: Uuid,
+  path: string,
+  uploadId: Uuid,
+  onProgress: (progress: UploadProgress) => void,
+): Promise<UploadedFile> {
+  const channel = new Channel<UploadProgress>();
+  channel.onmessage = onProgress;
+  return unwrap(commands.uploadFile(roomId, path, uploadId, channel));
+}
+
+/** Stops a running upload; resolves to false when none with that id was running. */
+export function cancelUpload(uploadId: Uuid): Promise<boolean> {
+  return commands.cancelUpload(uploadId);
+}
+
+/**
+ * Hands a file that only the page has, such as a pasted image, to the shell as a raw
+ * IPC body, and resolves with the path to give {@link uploadFile}. The generated
+ * binding cannot send a raw body, so this invokes the command itself.
+ */
+export async function stageUpload(
+  name: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  try {
+    return await invoke<string>('stage_upload', bytes, {
+      headers: { [FILE_NAME_HEADER]: encodeURIComponent(name) },
+    });
+  } catch (failure) {
+    throw toCommandError(failure);
+  }
+}
+
+/**
+ * Calls `handler` with the paths of files dropped on the window. The shell takes the
+ * drop, so the page's own `drop` event carries no files in the app.
+ */
+export async function onFileDrop(
+  handler: (paths: string[]) => void,
+): Promise<UnlistenFn> {
+  // Awaited inside this async function, so that outside the shell, where
+  // `getCurrentWebview` throws at once, the promise rejects instead.
+  return await getCurrentWebview().onDragDropEvent((event) => {
+    if (event.payload.type === 'drop' && event.payload.paths.length > 0) {
+      handler(event.payload.paths);
+    }
+  });
 }

@@ -66,6 +66,17 @@ export const commands = {
 	 */
 	openAttachment: (messageId: string, attachmentId: string) => typedError<null, CommandError>(__TAURI_INVOKE("open_attachment", { messageId, attachmentId })),
 	/**
+	 *  Downloads a file of a room's file list into the profile and returns the file's path,
+	 *  as `download_attachment` does for a message's attachment. `cancel_download` with the
+	 *  file's id stops it.
+	 */
+	downloadRoomFile: (roomId: string, fileId: string, onProgress: Channel<DownloadProgress>) => typedError<string, CommandError>(__TAURI_INVOKE("download_room_file", { roomId, fileId, onProgress })),
+	/**
+	 *  Opens a file of a room's file list with the system's default program for its type,
+	 *  downloading it first unless it was downloaded before.
+	 */
+	openRoomFile: (roomId: string, fileId: string) => typedError<null, CommandError>(__TAURI_INVOKE("open_room_file", { roomId, fileId })),
+	/**
 	 *  Up to `limit` messages of a room before the message numbered `before` or after the one
 	 *  numbered `after` (give exactly one), oldest first, for a timeline that shows a window
 	 *  of a long history. Older pages are fetched into the cache first when it has too few.
@@ -110,14 +121,32 @@ export const commands = {
 	 */
 	markRead: (roomId: string, seq: number) => typedError<null, CommandError>(__TAURI_INVOKE("mark_read", { roomId, seq })),
 	/**
-	 *  Uploads a file that the UI read (from the file picker, a drop or a paste) to a room and
-	 *  returns what the server stored. A message then attaches it by its id. Uploads need the
-	 *  server, so offline this fails with a retryable `network` error.
-	 * 
-	 *  NOTE: the UI sends the bytes as one JSON array, which suits files of a few megabytes.
-	 *  Larger files need a command that streams from a path the user picked.
+	 *  Opens the system's file dialog and returns the paths of the files the user chose, none
+	 *  when the dialog was closed. `upload_file` then takes those paths. `title` is the
+	 *  dialog's title, in the UI's language.
 	 */
-	uploadFile: (roomId: string, name: string, bytes: number[]) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, name, bytes })),
+	chooseFiles: (title: string) => typedError<string[], CommandError>(__TAURI_INVOKE("choose_files", { title })),
+	/**
+	 *  Uploads a file that the user chose to a room and returns what the server stored. A
+	 *  message then attaches it by its id. `path` comes from `choose_files`, a drop on the
+	 *  window or `stage_upload`. `on_progress` receives the bytes sent so far, and
+	 *  `cancel_upload` with the same `upload_id` stops it with `cancelled`. Uploads need the
+	 *  server, so offline this fails with a retryable `network` error.
+	 */
+	uploadFile: (roomId: string, path: string, uploadId: string, onProgress: Channel<UploadProgress>) => typedError<UploadedFile, CommandError>(__TAURI_INVOKE("upload_file", { roomId, path, uploadId, onProgress })),
+	/**
+	 *  Stops a running upload, which drops its request. Returns false when no upload with that
+	 *  id was running.
+	 */
+	cancelUpload: (uploadId: string) => __TAURI_INVOKE<boolean>("cancel_upload", { uploadId }),
+	/**
+	 *  Writes a file's bytes that the page sent as a raw IPC body to the profile and returns
+	 *  its path for `upload_file`. The name is in the `x-roomler-file-name` header.
+	 * 
+	 *  The generated binding cannot send a raw body, so `ui/src/api/bindings.ts` invokes this
+	 *  command itself.
+	 */
+	stageUpload: () => typedError<string, CommandError>(__TAURI_INVOKE("stage_upload")),
 	/**
 	 *  Changes a room's name, topic or password. Absent values stay as they are. A password
 	 *  of `""` removes the password. Needs the moderator role.
@@ -139,11 +168,23 @@ export const commands = {
 	kickMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("kick_member", { roomId, userId })),
 	/**  Bans a user from a room and returns the members left. Needs a role above the user's. */
 	banMember: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("ban_member", { roomId, userId })),
+	/**  Lists the users banned from a room, newest first. Needs the moderator role. */
+	bans: (roomId: string) => typedError<Ban[], CommandError>(__TAURI_INVOKE("bans", { roomId })),
+	/**
+	 *  Lifts a user's ban from a room, so they may join again, and returns the bans left.
+	 *  Needs the moderator role.
+	 */
+	unbanMember: (roomId: string, userId: string) => typedError<Ban[], CommandError>(__TAURI_INVOKE("unban_member", { roomId, userId })),
 	/**
 	 *  Makes a member a moderator or a plain member again and returns the members. Only a
 	 *  role below the user's own may be given, so in practice only the owner does this.
 	 */
 	setMemberRole: (roomId: string, userId: string, role: Role) => typedError<Member[], CommandError>(__TAURI_INVOKE("set_member_role", { roomId, userId, role })),
+	/**
+	 *  Makes the member `user_id` the room's owner and returns the members. The user, the
+	 *  owner until now, becomes a moderator. Needs the owner role.
+	 */
+	transferOwnership: (roomId: string, userId: string) => typedError<Member[], CommandError>(__TAURI_INVOKE("transfer_ownership", { roomId, userId })),
 	/**
 	 *  Pins a message (`pinned`) or unpins it and returns the message. Needs the moderator
 	 *  role.
@@ -186,6 +227,13 @@ export const commands = {
 	callStats: () => typedError<TileStats[], CommandError>(__TAURI_INVOKE("call_stats")),
 	/**  Returns the calls going on in the user's rooms, for the room list. */
 	roomCalls: () => typedError<RoomCall[], CommandError>(__TAURI_INVOKE("room_calls")),
+	/**  Returns which new messages notify the user. */
+	notificationLevel: () => __TAURI_INVOKE<NotificationLevel>("notification_level"),
+	/**
+	 *  Sets which new messages notify the user, from the next message on, and stores it in the
+	 *  profile.
+	 */
+	setNotificationLevel: (level: NotificationLevel) => typedError<null, CommandError>(__TAURI_INVOKE("set_notification_level", { level })),
 };
 
 /** Events */
@@ -202,7 +250,7 @@ export const FRAME_SCHEME = "roomler-frame" as const;
 
 export const HISTORY_MAX_LIMIT = 1000 as const;
 
-export const UPLOAD_MAX_BYTES = 26214400 as const;
+export const STAGED_UPLOAD_MAX_BYTES = 26214400 as const;
 
 /* Types */
 export type Attachment = {
@@ -215,6 +263,14 @@ export type Attachment = {
 	url: string,
 	/**  Path of a thumbnail, for images the server could decode. */
 	thumbnail_url: string | null,
+};
+
+/**  A user banned from a room. */
+export type Ban = {
+	user: UserRef,
+	/**  The moderator or owner who banned the user. */
+	banned_by: string,
+	banned_at: string,
 };
 
 /**  A room as the cache stores it, with the user's unread count. */
@@ -420,6 +476,15 @@ export type Message = {
 	edited_at: string | null,
 };
 
+/**  The set of new messages that show a native notification. */
+export type NotificationLevel = 
+/**  No message notifies. */
+"off" | 
+/**  Direct messages, replies to the user and mentions of the user, `@room` or `@here`. */
+"mentions" | 
+/**  Every new message from someone else. */
+"all";
+
 /**  A request to show a room, sent after the user clicked a notification about it. */
 export type OpenRoom = {
 	room_id: string,
@@ -529,18 +594,16 @@ export type RoomCall = {
 	call: CallSummary,
 };
 
-/**
- *  A file of a room, with the author and time of the cached message that attached it.
- *  Both are absent when that message is not cached.
- */
+/**  A file attached to a room's messages, with who uploaded it and when. */
 export type RoomFile = {
 	id: string,
 	name: string,
 	/**  Size in bytes. */
 	size: number,
 	mime: string,
-	author: UserRef | null,
-	posted_at: string | null,
+	/**  `None` when the uploader's account no longer exists. */
+	uploader: UserRef | null,
+	uploaded_at: string,
 };
 
 export type RoomKind = "public" | "private" | "direct";
@@ -579,6 +642,14 @@ export type TileStats = {
 	video_frames_decoded: number,
 	audio_packets_received: number,
 	audio_frames_decoded: number,
+};
+
+/**  How far an upload has come, sent to the UI while it runs. */
+export type UploadProgress = {
+	/**  Bytes sent so far. */
+	bytes: number,
+	/**  Size of the whole file in bytes. */
+	total: number,
 };
 
 /**  A file the server stored for a room, which a message attaches by `id`. */

@@ -140,6 +140,10 @@ export default {
     attach: 'Attach files',
     removeAttachment: 'Remove {name}',
     uploading: 'Uploading {name}',
+    uploadProgress: 'Upload of {name}',
+    cancelUpload: 'Cancel the upload of {name}',
+    uploadFailed: 'Failed to upload {name}: {reason}',
+    chooseTitle: 'Attach files',
     fileTooLarge: '{name} is larger than {max}; attach a smaller file.',
     label: 'Message',
     placeholder: 'Write a message',
@@ -179,6 +183,8 @@ export default {
     memberCount: 'no members | 1 member | {count} members',
     pinned: 'Pinned messages',
     noPinned: 'No pinned messages.',
+    banned: 'Banned users',
+    bannedAt: 'Banned {time}',
     kind: {
       public: 'Public room',
       private: 'Private room',
@@ -211,6 +217,16 @@ export default {
       system: 'Same as the system',
     },
     language: 'Language',
+    notifications: 'Notifications',
+    notificationLevels: {
+      all: 'All new messages',
+      mentions: 'Direct messages, replies and mentions',
+      off: 'Off',
+    },
+    notificationsLoadFailed:
+      'Failed to read the notification setting: {reason}',
+    notificationsSaveFailed:
+      'Failed to save the notification setting: {reason}',
   },
   moderation: {
     settings: 'Room settings',
@@ -229,6 +245,17 @@ export default {
     inviteCodeHint:
       'This server has no public URL configured, so share the code; people paste it under Rooms, Invite.',
     inviteExpires: 'Expires {time}',
+    inviteLifetime: 'Link expires after',
+    inviteLifetimes: {
+      hour: '1 hour',
+      day: '1 day',
+      week: '7 days',
+      month: '30 days',
+    },
+    copyInviteLink: 'Copy the invite link',
+    copyInviteCode: 'Copy the invite code',
+    copied: 'Copied to the clipboard.',
+    copyFailed: 'Failed to copy to the clipboard: {reason}',
     promote: 'Make {name} a moderator',
     demote: 'Make {name} a member',
     kick: 'Remove {name} from the room',
@@ -239,6 +266,13 @@ export default {
     banTitle: 'Ban {name}?',
     banText: '{name} leaves the room and cannot join it again.',
     banConfirm: 'Ban',
+    unban: 'Lift the ban on {name}',
+    unbanShort: 'Unban',
+    owner: 'Make {name} the owner',
+    ownerTitle: 'Make {name} the owner?',
+    ownerText:
+      'You become a moderator. Only {name} can make you the owner again.',
+    ownerConfirm: 'Make owner',
     pin: 'Pin message',
     unpin: 'Unpin message',
   },

@@ -2,7 +2,7 @@ import { defineStore } from 'pinia';
 import { ref } from 'vue';
 
 import * as api from '@/api/bindings';
-import type { Message, Role, Room, RoomFile, Uuid } from '@/api/bindings';
+import type { Ban, Message, Role, Room, RoomFile, Uuid } from '@/api/bindings';
 
 import { useRoomsStore } from './rooms';
 
@@ -13,6 +13,18 @@ import { useRoomsStore } from './rooms';
 export const useModerationStore = defineStore('moderation', () => {
   const pins = ref<Record<Uuid, Message[]>>({});
   const files = ref<Record<Uuid, RoomFile[]>>({});
+  /** The users banned from each room, loaded only for moderators. */
+  const bans = ref<Record<Uuid, Ban[]>>({});
+
+  async function loadBans(roomId: Uuid): Promise<Ban[]> {
+    const list = await api.bans(roomId);
+    bans.value[roomId] = list;
+    return list;
+  }
+
+  async function unban(roomId: Uuid, userId: Uuid): Promise<void> {
+    bans.value[roomId] = await api.unbanMember(roomId, userId);
+  }
 
   async function loadPins(roomId: Uuid): Promise<Message[]> {
     const list = await api.pins(roomId);
@@ -41,6 +53,17 @@ export const useModerationStore = defineStore('moderation', () => {
 
   async function ban(roomId: Uuid, userId: Uuid): Promise<void> {
     useRoomsStore().members[roomId] = await api.banMember(roomId, userId);
+    // The ban succeeded, so a failure to refresh the list only leaves it stale.
+    await loadBans(roomId).catch((failure) => {
+      console.warn(`Reloading the bans of room ${roomId} failed:`, failure);
+    });
+  }
+
+  async function transferOwnership(roomId: Uuid, userId: Uuid): Promise<void> {
+    useRoomsStore().members[roomId] = await api.transferOwnership(
+      roomId,
+      userId,
+    );
   }
 
   async function setRole(
@@ -86,12 +109,16 @@ export const useModerationStore = defineStore('moderation', () => {
   return {
     pins,
     files,
+    bans,
+    loadBans,
+    unban,
     loadPins,
     loadFiles,
     updateRoom,
     kick,
     ban,
     setRole,
+    transferOwnership,
     setPin,
     acceptInvite,
     openDirect,

@@ -1,11 +1,19 @@
 import { defineStore } from 'pinia';
 import { ref, watch } from 'vue';
 
+import * as api from '@/api/bindings';
+import type { NotificationLevel } from '@/api/bindings';
+
 export type ThemeSetting = 'light' | 'dark' | 'system';
 export type LocaleSetting = 'en' | 'zh-CN';
 
 export const THEMES: readonly ThemeSetting[] = ['light', 'dark', 'system'];
 export const LOCALES: readonly LocaleSetting[] = ['en', 'zh-CN'];
+export const NOTIFICATION_LEVELS: readonly NotificationLevel[] = [
+  'all',
+  'mentions',
+  'off',
+];
 
 /** localStorage key of the settings, stored as JSON. */
 export const SETTINGS_KEY = 'roomler.settings';
@@ -46,10 +54,26 @@ export const useSettingsStore = defineStore('settings', () => {
   const theme = ref<ThemeSetting>(stored.theme);
   const locale = ref<LocaleSetting>(stored.locale);
 
+  /**
+   * The notification level. The shell stores it, in the profile, because its notifier
+   * runs before and without the page; `null` until {@link loadNotifications}.
+   */
+  const notifications = ref<NotificationLevel | null>(null);
+
   watch([theme, locale], () => {
     const value: StoredSettings = { theme: theme.value, locale: locale.value };
     localStorage.setItem(SETTINGS_KEY, JSON.stringify(value));
   });
 
-  return { theme, locale };
+  async function loadNotifications(): Promise<void> {
+    notifications.value = await api.notificationLevel();
+  }
+
+  /** Stores a new level in the shell. On failure the level here stays as it was. */
+  async function setNotifications(level: NotificationLevel): Promise<void> {
+    await api.setNotificationLevel(level);
+    notifications.value = level;
+  }
+
+  return { theme, locale, notifications, loadNotifications, setNotifications };
 });

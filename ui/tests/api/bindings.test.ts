@@ -51,10 +51,16 @@ describe('command wrappers', () => {
     ['logout', () => api.logout(), 'logout', undefined],
     ['listRooms', () => api.listRooms(), 'list_rooms', undefined],
     [
-      'uploadFile',
-      () => api.uploadFile('room-1', 'a.txt', new Uint8Array([1, 2, 255])),
-      'upload_file',
-      { roomId: 'room-1', name: 'a.txt', bytes: [1, 2, 255] },
+      'chooseFiles',
+      () => api.chooseFiles('Attach files'),
+      'choose_files',
+      { title: 'Attach files' },
+    ],
+    [
+      'cancelUpload',
+      () => api.cancelUpload('upload-1'),
+      'cancel_upload',
+      { uploadId: 'upload-1' },
     ],
     ['directory', () => api.directory('team'), 'directory', { query: 'team' }],
     [

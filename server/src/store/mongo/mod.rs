@@ -704,6 +704,11 @@ impl Store for MongoStore {
         rooms::unban(&mut session, &self.db, room_id, user_id).await
     }
 
+    async fn bans(&self, room_id: Uuid) -> StoreResult<Vec<BanRecord>> {
+        let mut session = self.session().await?;
+        rooms::bans(&mut session, &self.db, room_id).await
+    }
+
     async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Fanout> {
         self.transaction(move |s, db| rooms::add_member(s, db, room_id, user_id, role).boxed())
             .await

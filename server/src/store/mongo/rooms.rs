@@ -9,13 +9,13 @@ use roomler_shared::ws::{DeletedEvent, EventKind, MemberEvent};
 use uuid::Uuid;
 
 use super::documents::{
-    BanDoc, InviteDoc, MembershipDoc, RoomDoc, UserDoc, pair_id, parse_id, to_date,
+    BanDoc, InviteDoc, MembershipDoc, RoomDoc, UserDoc, pair_id, parse_id, to_date, to_time,
 };
 use super::events::{Audience, delete_room_events, emit, integer, room_member_ids};
 use super::{Db, collect, conflict, index, limit_of};
 use crate::store::{
-    Conflict, Departure, Fanout, InviteRecord, Membership, NewDirect, NewRoom, RoomChanges,
-    RoomRecord, StoreResult,
+    BanRecord, Conflict, Departure, Fanout, InviteRecord, Membership, NewDirect, NewRoom,
+    RoomChanges, RoomRecord, StoreResult,
 };
 
 pub(super) async fn create_room(
@@ -381,6 +381,31 @@ pub(super) async fn unban(
         .session(&mut *s)
         .await?;
     Ok(removed.deleted_count > 0)
+}
+
+/// Lists the room's bans, newest first.
+pub(super) async fn bans(
+    s: &mut ClientSession,
+    db: &Db,
+    room_id: Uuid,
+) -> StoreResult<Vec<BanRecord>> {
+    let cursor = db
+        .bans
+        .find(doc! { "room_id": room_id.to_string() })
+        .sort(doc! { "banned_at": -1, "user_id": 1 })
+        .session(&mut *s)
+        .await?;
+    collect(cursor, s)
+        .await?
+        .into_iter()
+        .map(|ban| {
+            Ok(BanRecord {
+                user_id: parse_id(&ban.user_id)?,
+                banned_by: parse_id(&ban.banned_by)?,
+                banned_at: to_time(ban.banned_at),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn add_member(

@@ -372,6 +372,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn bans(&self, room_id: Uuid) -> StoreResult<Vec<BanRecord>> {
+        self.read(move |conn| rooms::bans(conn, room_id)).await
+    }
+
     async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<Fanout> {
         self.write(move |tx| rooms::add_member(tx, room_id, user_id, role))
             .await

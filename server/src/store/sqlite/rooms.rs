@@ -10,8 +10,8 @@ use super::{
     from_millis, now_millis, optional_uuid_column, to_millis, unique_violation, uuid_column,
 };
 use crate::store::{
-    Conflict, Departure, Fanout, InviteRecord, Membership, NewDirect, NewRoom, RoomChanges,
-    RoomRecord, StoreError, StoreResult,
+    BanRecord, Conflict, Departure, Fanout, InviteRecord, Membership, NewDirect, NewRoom,
+    RoomChanges, RoomRecord, StoreError, StoreResult,
 };
 
 const ROOM_COLUMNS: &str = "r.id, r.name, r.path, r.kind, r.parent_id, r.topic, r.owner_id, \
@@ -248,6 +248,23 @@ pub(crate) fn unban(tx: &Transaction, room_id: Uuid, user_id: Uuid) -> StoreResu
         params![room_id.to_string(), user_id.to_string()],
     )?;
     Ok(removed > 0)
+}
+
+pub(crate) fn bans(conn: &Connection, room_id: Uuid) -> StoreResult<Vec<BanRecord>> {
+    let mut statement = conn.prepare(
+        "SELECT user_id, banned_by, banned_at FROM bans WHERE room_id = ?1
+         ORDER BY banned_at DESC, user_id",
+    )?;
+    let bans = statement
+        .query_map([room_id.to_string()], |row| {
+            Ok(BanRecord {
+                user_id: uuid_column(row, 0)?,
+                banned_by: uuid_column(row, 1)?,
+                banned_at: from_millis(row.get(2)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(bans)
 }
 
 pub(crate) fn add_member(

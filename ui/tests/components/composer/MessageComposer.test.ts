@@ -1,10 +1,34 @@
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+const { FakeChannel, dropListeners } = vi.hoisted(() => ({
+  /** Stands in for Tauri's Channel: the test delivers progress through `onmessage`. */
+  FakeChannel: class<T> {
+    onmessage: (message: T) => void = () => {};
+  },
+  /** The handlers the composer registered for files dropped on the window. */
+  dropListeners: [] as Array<(event: unknown) => void>,
+}));
+
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  Channel: FakeChannel,
+}));
+
+vi.mock('@tauri-apps/api/webview', () => ({
+  getCurrentWebview: () => ({
+    onDragDropEvent: (handler: (event: unknown) => void) => {
+      dropListeners.push(handler);
+      return Promise.resolve(() => {
+        dropListeners.splice(dropListeners.indexOf(handler), 1);
+      });
+    },
+  }),
+}));
 
 import { invoke } from '@tauri-apps/api/core';
 
+import { STAGED_UPLOAD_MAX_BYTES } from '@/api/bindings';
 import MessageComposer from '@/components/composer/MessageComposer.vue';
 import { useComposerStore } from '@/stores/composer';
 import { useSessionStore } from '@/stores/session';
@@ -22,6 +46,12 @@ import {
 import { createTestPlugins } from '../../helpers/mount';
 
 const ROOM_ID = 'room-1';
+const NOTES = {
+  id: 'file-1',
+  name: 'notes.txt',
+  size: 100,
+  mime: 'text/plain',
+};
 const invokeMock = vi.mocked(invoke);
 
 let wrapper: VueWrapper | null = null;
@@ -87,12 +117,9 @@ beforeEach(() => {
       case 'edit_message':
         return makeOutboxItem({ kind: 'edit' });
       case 'upload_file':
-        return {
-          id: 'file-1',
-          name: 'notes.txt',
-          size: 5,
-          mime: 'text/plain',
-        };
+        return NOTES;
+      case 'stage_upload':
+        return '/profile/uploads/1/notes.txt';
       default:
         return undefined;
     }
@@ -146,26 +173,61 @@ describe('MessageComposer', () => {
     );
   });
 
-  it('sends a picked file as an attachment', async () => {
+  it('uploads a chosen file with progress, then sends it', async () => {
+    let finish: (file: typeof NOTES) => void = () => {};
+    let channel: InstanceType<
+      typeof FakeChannel<{ bytes: number; total: number }>
+    > | null = null;
+    invokeMock.mockImplementation(async (command: string, args?: unknown) => {
+      switch (command) {
+        case 'choose_files':
+          return ['/home/me/notes.txt'];
+        case 'upload_file':
+          channel = (args as { onProgress: typeof channel }).onProgress;
+          return new Promise((resolve) => {
+            finish = resolve;
+          });
+        case 'send_message':
+          return makeOutboxItem();
+        default:
+          return [];
+      }
+    });
     const composer = await mountComposer();
-    const picker = composer.get<HTMLInputElement>('[data-test="file-input"]');
-    const file = new File(['hello'], 'notes.txt', { type: 'text/plain' });
-    Object.defineProperty(picker.element, 'files', { value: [file] });
-    await picker.trigger('change');
-    // FileReader reports its result in a later task, not a microtask.
-    await vi.waitFor(() => expect(commandCalls('upload_file')).toHaveLength(1));
+
+    await composer.get('[data-test="attach"]').trigger('click');
+    await flushPromises();
+    expect(commandCalls('choose_files')[0]?.[1]).toEqual({
+      title: 'Attach files',
+    });
+    expect(commandCalls('upload_file')[0]?.[1]).toMatchObject({
+      roomId: ROOM_ID,
+      path: '/home/me/notes.txt',
+      uploadId: expect.any(String),
+    });
+    channel!.onmessage({ bytes: 25, total: 100 });
     await flushPromises();
 
-    const uploads = commandCalls('upload_file');
-    expect(uploads[0]?.[1]).toEqual({
-      roomId: ROOM_ID,
-      name: 'notes.txt',
-      bytes: [104, 101, 108, 108, 111],
-    });
+    const upload = composer.get('[data-test="upload"]');
+    expect(upload.text()).toContain('Uploading notes.txt');
+    const bar = upload.get('[data-test="upload-progress"]');
+    expect(bar.attributes('aria-valuenow')).toBe('25');
+    expect(bar.attributes('aria-label')).toBe('Upload of notes.txt');
+    expect(upload.get('[data-test="upload-percent"]').text()).toBe('25%');
+    expect(
+      upload.get('[data-test="upload-cancel"]').attributes('aria-label'),
+    ).toBe('Cancel the upload of notes.txt');
+    expect(
+      composer.get('[data-test="send"]').attributes('disabled'),
+    ).toBeDefined();
+
+    finish(NOTES);
+    await flushPromises();
+
+    expect(composer.find('[data-test="upload"]').exists()).toBe(false);
     expect(composer.get('[data-test="attachment-chip"]').text()).toContain(
       'notes.txt',
     );
-
     // A message of files alone carries their names as its body.
     pressKey(composer, 'Enter');
     await flushPromises();
@@ -183,29 +245,176 @@ describe('MessageComposer', () => {
     expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
   });
 
+  it('cancel stops an upload without an error', async () => {
+    let fail: (error: unknown) => void = () => {};
+    invokeMock.mockImplementation(async (command: string) => {
+      switch (command) {
+        case 'choose_files':
+          return ['/home/me/big.iso'];
+        case 'upload_file':
+          return new Promise((_, reject) => {
+            fail = reject;
+          });
+        case 'cancel_upload':
+          return true;
+        default:
+          return [];
+      }
+    });
+    const composer = await mountComposer();
+    await composer.get('[data-test="attach"]').trigger('click');
+    await flushPromises();
+    const uploadId = (
+      commandCalls('upload_file')[0]?.[1] as { uploadId: string }
+    ).uploadId;
+
+    await composer.get('[data-test="upload-cancel"]').trigger('click');
+    expect(commandCalls('cancel_upload')).toEqual([
+      ['cancel_upload', { uploadId }],
+    ]);
+    fail({ code: 'cancelled', message: 'the operation was cancelled' });
+    await flushPromises();
+
+    expect(composer.find('[data-test="upload"]').exists()).toBe(false);
+    expect(composer.find('[data-test="composer-error"]').exists()).toBe(false);
+    expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
+  });
+
+  it('uploads files dropped on the window', async () => {
+    const composer = await mountComposer();
+
+    for (const listener of dropListeners) {
+      listener({
+        payload: {
+          type: 'drop',
+          paths: ['/tmp/shots/a.png', 'C:\\Users\\me\\b.pdf'],
+          position: { x: 10, y: 10 },
+        },
+      });
+    }
+    await flushPromises();
+
+    const paths = commandCalls('upload_file').map(
+      ([, args]) => (args as { path: string }).path,
+    );
+    expect(paths).toEqual(['/tmp/shots/a.png', 'C:\\Users\\me\\b.pdf']);
+    const ids = commandCalls('upload_file').map(
+      ([, args]) => (args as { uploadId: string }).uploadId,
+    );
+    expect(new Set(ids).size).toBe(2);
+    expect(composer.findAll('[data-test="attachment-chip"]')).toHaveLength(2);
+  });
+
+  it('stops listening for drops when unmounted', async () => {
+    const composer = await mountComposer();
+    expect(dropListeners).toHaveLength(1);
+
+    composer.unmount();
+    wrapper = null;
+    await flushPromises();
+
+    expect(dropListeners).toHaveLength(0);
+  });
+
+  it('stages a picked file, then uploads its path', async () => {
+    const composer = await mountComposer();
+    const picker = composer.get<HTMLInputElement>('[data-test="file-input"]');
+    const file = new File(['hello'], '屏幕 截图.txt', { type: 'text/plain' });
+    Object.defineProperty(picker.element, 'files', { value: [file] });
+    await picker.trigger('change');
+    // FileReader reports its result in a later task, not a microtask.
+    await vi.waitFor(() => expect(commandCalls('upload_file')).toHaveLength(1));
+    await flushPromises();
+
+    const [, body, options] = commandCalls('stage_upload')[0]!;
+    expect(body).toEqual(new Uint8Array([104, 101, 108, 108, 111]));
+    expect(options).toEqual({
+      headers: {
+        'x-roomler-file-name': encodeURIComponent('屏幕 截图.txt'),
+      },
+    });
+    expect(commandCalls('upload_file')[0]?.[1]).toMatchObject({
+      path: '/profile/uploads/1/notes.txt',
+    });
+    expect(composer.get('[data-test="attachment-chip"]').text()).toContain(
+      'notes.txt',
+    );
+  });
+
+  it('pastes an image through staging', async () => {
+    const composer = await mountComposer();
+    const image = new File(['png'], 'image.png', { type: 'image/png' });
+    const paste = new Event('paste', { bubbles: true, cancelable: true });
+    Object.defineProperty(paste, 'clipboardData', {
+      value: { files: [image] },
+    });
+    input(composer).element.dispatchEvent(paste);
+    await vi.waitFor(() => expect(commandCalls('upload_file')).toHaveLength(1));
+
+    expect(paste.defaultPrevented).toBe(true);
+    expect(commandCalls('stage_upload')[0]?.[2]).toEqual({
+      headers: { 'x-roomler-file-name': 'image.png' },
+    });
+  });
+
+  it('rejects a pasted file above the staging limit', async () => {
+    const composer = await mountComposer();
+    const huge = new File(['x'], 'huge.png', { type: 'image/png' });
+    Object.defineProperty(huge, 'size', { value: STAGED_UPLOAD_MAX_BYTES + 1 });
+    const paste = new Event('paste', { bubbles: true, cancelable: true });
+    Object.defineProperty(paste, 'clipboardData', { value: { files: [huge] } });
+    input(composer).element.dispatchEvent(paste);
+    await flushPromises();
+
+    expect(commandCalls('stage_upload')).toHaveLength(0);
+    expect(composer.get('[data-test="composer-error"]').text()).toBe(
+      'huge.png is larger than 25 MiB; attach a smaller file.',
+    );
+  });
+
   it('shows why an upload failed', async () => {
     invokeMock.mockImplementation(async (command: string) => {
-      if (command === 'upload_file') {
-        throw {
-          code: 'network',
-          message: 'the server is unreachable: connection refused',
-        };
+      switch (command) {
+        case 'choose_files':
+          return ['/home/me/a.txt'];
+        case 'upload_file':
+          throw {
+            code: 'network',
+            message: 'the server is unreachable: connection refused',
+          };
+        default:
+          return [];
+      }
+    });
+    const composer = await mountComposer();
+    await composer.get('[data-test="attach"]').trigger('click');
+    await flushPromises();
+
+    expect(composer.get('[data-test="composer-error"]').text()).toBe(
+      'Failed to upload a.txt: the server is unreachable: connection refused',
+    );
+    expect(composer.find('[data-test="upload"]').exists()).toBe(false);
+    expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
+  });
+
+  it('falls back to the page file chooser', async () => {
+    invokeMock.mockImplementation(async (command: string) => {
+      if (command === 'choose_files') {
+        throw { code: 'internal', message: 'no dialog' };
       }
       return [];
     });
     const composer = await mountComposer();
     const picker = composer.get<HTMLInputElement>('[data-test="file-input"]');
-    const file = new File(['x'], 'a.txt', { type: 'text/plain' });
-    Object.defineProperty(picker.element, 'files', { value: [file] });
-    await picker.trigger('change');
-    await vi.waitFor(() =>
-      expect(composer.find('[data-test="composer-error"]').exists()).toBe(true),
-    );
+    const click = vi.spyOn(picker.element, 'click');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
 
-    expect(composer.get('[data-test="composer-error"]').text()).toBe(
-      'the server is unreachable: connection refused',
-    );
-    expect(composer.find('[data-test="attachment-chip"]').exists()).toBe(false);
+    await composer.get('[data-test="attach"]').trigger('click');
+    await flushPromises();
+
+    expect(click).toHaveBeenCalledOnce();
+    expect(warn).toHaveBeenCalled();
+    warn.mockRestore();
   });
 
   it('sends nothing for blank text', async () => {

@@ -1,7 +1,17 @@
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.mock('@tauri-apps/api/core', () => ({ invoke: vi.fn() }));
+const { FakeChannel } = vi.hoisted(() => ({
+  /** Stands in for Tauri's Channel: the test delivers progress through `onmessage`. */
+  FakeChannel: class<T> {
+    onmessage: (message: T) => void = () => {};
+  },
+}));
+
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: vi.fn(),
+  Channel: FakeChannel,
+}));
 
 import { invoke } from '@tauri-apps/api/core';
 
@@ -35,8 +45,18 @@ const FILE: RoomFile = {
   name: 'report.pdf',
   size: 2048,
   mime: 'application/pdf',
-  author: ALICE,
-  posted_at: '2024-05-01T12:00:00Z',
+  uploader: ALICE,
+  uploaded_at: '2024-05-01T12:00:00Z',
+};
+
+const BANNED = {
+  user: {
+    id: 'user-mallory',
+    username: 'mallory',
+    display_name: 'Mallory Mayhem',
+  },
+  banned_by: ALICE.id,
+  banned_at: '2024-05-02T09:00:00Z',
 };
 
 /** Mocks the commands RoomDetails sends. Alice owns the room and Bob is a member. */
@@ -55,6 +75,16 @@ function serve(myRole: Role) {
         return [FILE];
       case 'kick_member':
         return [makeMember(ME, myRole), makeMember(ALICE, 'owner')];
+      case 'bans':
+        return [BANNED];
+      case 'unban_member':
+        return [];
+      case 'transfer_ownership':
+        return [
+          makeMember(ME, 'moderator'),
+          makeMember(ALICE, 'moderator'),
+          makeMember(BOB, 'owner'),
+        ];
       default:
         return null;
     }
@@ -177,6 +207,108 @@ describe('RoomDetails', () => {
     expect(details.text()).not.toContain('@bob');
   });
 
+  it('lists bans for moderators and lifts one', async () => {
+    const details = await mountDetails('moderator');
+
+    expect(invokeMock).toHaveBeenCalledWith('bans', {
+      roomId: 'room-general',
+    });
+    const item = details.get('[data-test="ban-item"]');
+    expect(item.text()).toContain('Mallory Mayhem');
+    const lift = item.get('[data-test="ban-lift"]');
+    expect(lift.attributes('aria-label')).toBe(
+      'Lift the ban on Mallory Mayhem',
+    );
+
+    await lift.trigger('click');
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('unban_member', {
+      roomId: 'room-general',
+      userId: 'user-mallory',
+    });
+    expect(details.find('[data-test="ban-list"]').exists()).toBe(false);
+  });
+
+  it('hides bans from plain members', async () => {
+    const details = await mountDetails('member');
+
+    expect(invokeMock).not.toHaveBeenCalledWith('bans', expect.anything());
+    expect(details.find('[data-test="ban-list"]').exists()).toBe(false);
+  });
+
+  it('reloads the bans after a ban', async () => {
+    const details = await mountDetails('moderator');
+    const before = invokeMock.mock.calls.filter(([name]) => name === 'bans');
+
+    await row(details, 'bob').get('[data-test="member-ban"]').trigger('click');
+    await flushPromises();
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-ok"]')
+      ?.click();
+    await flushPromises();
+
+    const after = invokeMock.mock.calls.filter(([name]) => name === 'bans');
+    expect(after.length).toBe(before.length + 1);
+  });
+
+  it('offers ownership only to the owner', async () => {
+    const asOwner = await mountDetails('owner');
+    expect(
+      row(asOwner, 'bob').find('[data-test="member-owner"]').exists(),
+    ).toBe(true);
+    expect(
+      row(asOwner, 'bob')
+        .get('[data-test="member-owner"]')
+        .attributes('aria-label'),
+    ).toBe('Make Bob Builder the owner');
+    asOwner.unmount();
+    document.body.innerHTML = '';
+
+    const asModerator = await mountDetails('moderator');
+    expect(asModerator.find('[data-test="member-owner"]').exists()).toBe(false);
+  });
+
+  it('transfers ownership only after confirmation', async () => {
+    const details = await mountDetails('owner');
+
+    await row(details, 'bob')
+      .get('[data-test="member-owner"]')
+      .trigger('click');
+    await flushPromises();
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'transfer_ownership',
+      expect.anything(),
+    );
+    const dialog = document.querySelector('[data-test="member-confirm"]');
+    expect(dialog?.textContent).toContain('Make Bob Builder the owner?');
+    expect(dialog?.textContent).toContain('You become a moderator.');
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-cancel"]')
+      ?.click();
+    await flushPromises();
+    expect(invokeMock).not.toHaveBeenCalledWith(
+      'transfer_ownership',
+      expect.anything(),
+    );
+
+    await row(details, 'bob')
+      .get('[data-test="member-owner"]')
+      .trigger('click');
+    await flushPromises();
+    document
+      .querySelector<HTMLElement>('[data-test="member-confirm-ok"]')
+      ?.click();
+    await flushPromises();
+
+    expect(invokeMock).toHaveBeenCalledWith('transfer_ownership', {
+      roomId: 'room-general',
+      userId: BOB.id,
+    });
+    // The owner's actions are gone now that the user is a moderator.
+    expect(details.find('[data-test="member-owner"]').exists()).toBe(false);
+  });
+
   it('does not kick when the confirmation is cancelled', async () => {
     const details = await mountDetails('moderator');
 
@@ -220,6 +352,53 @@ describe('RoomDetails', () => {
     expect(file.text()).toContain('report.pdf');
     expect(file.text()).toContain('2 KiB');
     expect(file.text()).toContain('Alice Liddell');
+    expect(file.text()).toContain('2024');
+  });
+
+  it('downloads a file from the list', async () => {
+    const details = await mountDetails('member');
+    let finish: (path: string) => void = () => {};
+    let channel: InstanceType<
+      typeof FakeChannel<{ bytes: number; total: number }>
+    > | null = null;
+    invokeMock.mockImplementation(async (command: string, args?: unknown) => {
+      if (command === 'download_room_file') {
+        channel = (args as { onProgress: typeof channel }).onProgress;
+        return new Promise((resolve) => {
+          finish = resolve as (path: string) => void;
+        });
+      }
+      return null;
+    });
+    const file = details.get('[data-test="file-item"]');
+
+    await file.get('[data-test="attachment-download"]').trigger('click');
+    await flushPromises();
+    expect(
+      invokeMock.mock.calls.find(
+        ([name]) => name === 'download_room_file',
+      )?.[1],
+    ).toMatchObject({ roomId: 'room-general', fileId: 'file-1' });
+    channel!.onmessage({ bytes: 1024, total: 2048 });
+    await flushPromises();
+    expect(
+      file.get('[data-test="attachment-progress"]').attributes('aria-valuenow'),
+    ).toBe('50');
+    expect(
+      invokeMock.mock.calls.some(([name]) => name === 'download_attachment'),
+    ).toBe(false);
+
+    finish('/profile/files/file-1-report.pdf');
+    await flushPromises();
+
+    expect(file.get('[data-test="attachment-saved"]').attributes('title')).toBe(
+      '/profile/files/file-1-report.pdf',
+    );
+    await file.get('[data-test="attachment-open"]').trigger('click');
+    expect(invokeMock).toHaveBeenCalledWith('open_room_file', {
+      roomId: 'room-general',
+      fileId: 'file-1',
+    });
   });
 
   it('fetches the files again when one is posted', async () => {

@@ -60,7 +60,11 @@ beforeEach(() => {
     if (command === 'call_devices') {
       return { cameras: [], microphones: [], speakers: [], problems: [] };
     }
-    if (command === 'call_levels' || command === 'room_calls') {
+    if (
+      command === 'call_levels' ||
+      command === 'call_stats' ||
+      command === 'room_calls'
+    ) {
       return [];
     }
     return null;
@@ -76,6 +80,9 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  // A joined store polls levels and statistics on timers; each test's store stops
+  // them, so that no poll reaches the next test's mock.
+  useCallStore().reset();
   vi.unstubAllGlobals();
   vi.restoreAllMocks();
 });

@@ -207,6 +207,28 @@ impl ServerProcess {
         self.kill_and_wait().await
     }
 
+    /// Stops the server with SIGTERM, so that it shuts down gracefully and stops the
+    /// Janus it started, and waits up to 10 s before it kills it.
+    pub async fn terminate(mut self) -> Result<()> {
+        let Some(pid) = self.child.id() else {
+            return Ok(());
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .context("failed to run kill")?;
+        if !status.success() {
+            return self.kill_and_wait().await;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(exit) => exit
+                .map(|_| ())
+                .context("failed to wait for the server process"),
+            Err(_) => self.kill_and_wait().await,
+        }
+    }
+
     async fn kill_and_wait(&mut self) -> Result<()> {
         self.child
             .start_kill()

@@ -903,6 +903,9 @@ async fn desktop_call_scenario() -> Result<()> {
         eprintln!("call scenario failed: {error:#}");
     }
     harness.app.close().await?;
+    // A graceful stop lets the server stop its Janus; a killed server would leave
+    // Janus running in the namespace.
+    server.terminate().await?;
     result
 }
 

@@ -408,7 +408,7 @@ async fn run(args: &Args) -> Result<Report> {
     drop(bots);
     drop(measured);
     drop(clock);
-    bench.server.shutdown().await?;
+    bench.server.terminate().await?;
     Ok(Report {
         machine: MachineInfo::read(),
         receive_video: args.receive_video,

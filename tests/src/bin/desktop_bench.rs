@@ -84,6 +84,8 @@ struct Report {
     cold_start_ms: Vec<u128>,
     idle: Memory,
     scroll: ScrollResult,
+    /// The same scroll again, after jumping back to the newest messages.
+    second_scroll: ScrollResult,
     binary_bytes: u64,
     deb_bytes: Option<u64>,
 }
@@ -203,6 +205,19 @@ async fn run(args: Args) -> Result<()> {
         scroll.oldest_seq,
         args.messages
     );
+    // A second pass after jumping back to the newest messages tells a plateau (the
+    // web process keeps memory it freed) from growth with every scroll (a leak).
+    let jump = "const button = document.querySelector('[data-test=jump-newest]'); button?.click(); return !!button;";
+    ensure!(
+        app.client().execute(jump, Vec::new()).await? == serde_json::Value::Bool(true),
+        "no Jump to newest button after scrolling back"
+    );
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let second_scroll = scroll_back(&app, &long_room_label(), args.idle_secs).await?;
+    eprintln!(
+        "second pass: message {}, {} KiB RSS",
+        second_scroll.oldest_seq, second_scroll.memory.total_rss_kib
+    );
     close(app).await?;
 
     let binary_bytes = std::fs::metadata(&app_binary)?.len();
@@ -214,6 +229,7 @@ async fn run(args: Args) -> Result<()> {
         cold_start_ms,
         idle,
         scroll,
+        second_scroll,
         binary_bytes,
         deb_bytes: deb_size(&bin_dir),
     };

@@ -537,7 +537,7 @@ async fn removed_reason(client: &mut Client) -> String {
 }
 
 /// Someone who leaves the room, is removed from it or banned from it leaves its
-/// call too: they are told why, the others see them go, and a banned user cannot
+/// call too: they get the reason, the others see them go, and a banned user cannot
 /// join again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_the_room_leaves_its_call() {

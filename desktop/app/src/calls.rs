@@ -5,7 +5,7 @@
 //! a [`PictureBoard`], which keeps the newest one per tile. The call view fetches
 //! `roomler-frame://localhost/<tile>?after=<seq>` (see [`FRAME_SCHEME`]) for each
 //! visible tile at its own pace. So a tile that the page does not draw costs no
-//! conversion, and a slow page skips pictures instead of queueing them. Each answer
+//! conversion, and a slow page skips pictures instead of queueing them. Each response
 //! is a 16-byte header (width and height as little-endian u32, the picture's
 //! sequence number as little-endian u64) and the picture as RGBA, which the page
 //! puts into a canvas. `<tile>` is `local` for the self view or a feed id.

@@ -44,7 +44,7 @@ impl From<roomler_client::EngineEvent> for EngineEvent {
 }
 
 /// The server ended the user's part in a call, e.g. because a moderator banned them
-/// from the room; `reason` says why.
+/// from the room. `reason` is the server's explanation.
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 #[tauri_specta(event_name = "call-ended")]
 pub struct CallEnded {

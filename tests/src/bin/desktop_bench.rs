@@ -205,8 +205,8 @@ async fn run(args: Args) -> Result<()> {
         scroll.oldest_seq,
         args.messages
     );
-    // A second pass after jumping back to the newest messages tells a plateau (the
-    // web process keeps memory it freed) from growth with every scroll (a leak).
+    // A second pass after jumping back to the newest messages separates a plateau
+    // (the web process keeps memory it freed) from growth with every scroll (a leak).
     let jump = "const button = document.querySelector('[data-test=jump-newest]'); button?.click(); return !!button;";
     ensure!(
         app.client().execute(jump, Vec::new()).await? == serde_json::Value::Bool(true),

@@ -415,7 +415,7 @@ export function stopCallPreview(): Promise<void> {
   return commands.stopCallPreview();
 }
 
-/** Joins a room's call, starting it when nobody is in it yet. */
+/** Joins a room's call, starting it when no one is in it yet. */
 export function joinCall(
   roomId: Uuid,
   media: MediaChoice,
@@ -453,14 +453,14 @@ export function callStats(): Promise<TileStats[]> {
   return unwrap(commands.callStats());
 }
 
-/** The calls going on in the user's rooms. */
+/** Lists the calls going on in the user's rooms. */
 export function roomCalls(): Promise<RoomCall[]> {
   return unwrap(commands.roomCalls());
 }
 
 /**
  * The URL of a tile's newest picture newer than `after`: `local` for the self view or
- * a feed id. The answer is {@link FRAME_HEADER_BYTES} of header and RGBA pixels.
+ * a feed id. The response is {@link FRAME_HEADER_BYTES} of header and RGBA pixels.
  */
 export function frameUrl(tile: string, after: number): string {
   return `${convertFileSrc(tile, FRAME_SCHEME)}?after=${after}`;

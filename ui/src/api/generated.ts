@@ -292,7 +292,7 @@ export type CallDevices = {
 
 /**
  *  The server ended the user's part in a call, e.g. because a moderator banned them
- *  from the room; `reason` says why.
+ *  from the room. `reason` is the server's explanation.
  */
 export type CallEnded = {
 	room_id: string,

@@ -99,7 +99,7 @@ export function paginate<T>(
  * Picks the tile that speaks loudest above {@link SPEAKING_DBOV}. The current speaker
  * keeps the highlight while it still speaks and no one is
  * {@link SPEAKER_HYSTERESIS_DB} louder, so that the highlight does not flicker between
- * two people talking at once. Returns `null` when nobody speaks.
+ * two people talking at once. Returns `null` when no one speaks.
  */
 export function pickActiveSpeaker(
   levels: Record<string, number>,

@@ -60,7 +60,7 @@ export function defaultOutput(devices: Device[]): OutputChoice {
 }
 
 /**
- * The user's call: the pre-join screen with its preview, the call itself with its
+ * Keeps the user's call: the pre-join screen with its preview, the call itself with its
  * participants, switches, meters and quality, and the calls going on in other rooms
  * for the room list. At most one call runs at a time.
  */

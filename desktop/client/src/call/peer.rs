@@ -734,7 +734,7 @@ impl CallSession {
         Ok(())
     }
 
-    /// Returns a receiver that holds the server's reason once it removed this
+    /// Returns a receiver that contains the server's reason once it removed this
     /// participant from the call, e.g. because a moderator banned them from the
     /// room. The media has stopped by then.
     pub fn removed(&self) -> watch::Receiver<Option<String>> {

@@ -85,11 +85,12 @@ install_build_packages() {
 install_test_packages() {
   local had_nginx=yes
   dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" || had_nginx=no
-  # iproute2: the call tests put Janus in a network namespace with a veth pair.
+  # iproute2: the call tests put Janus in a network namespace with a veth pair;
+  # nftables: the loss tests drop packets at random inside that namespace.
   # xvfb and webkit2gtk-driver (WebKitWebDriver): the desktop app's end-to-end tests;
   # fonts-noto-color-emoji, without which WebKit draws emoji as empty boxes.
-  install_packages redis-server nginx openssl janus coturn iproute2 xvfb webkit2gtk-driver \
-    fonts-noto-color-emoji
+  install_packages redis-server nginx openssl janus coturn iproute2 nftables xvfb \
+    webkit2gtk-driver fonts-noto-color-emoji
   # A newly installed nginx serves a default site on port 80, and the tests start
   # their own nginx.
   if [ "$had_nginx" = no ] && command -v systemctl >/dev/null 2>&1; then

@@ -615,6 +615,7 @@ async fn stay_in_call(
         seconds: joined.elapsed().as_secs_f64(),
         join_ms,
         remotes: session.stats(),
+        sent: session.sent_stats(),
     };
     let deadline = tokio::time::sleep(std::time::Duration::from_secs(stay.seconds));
     tokio::pin!(deadline);

@@ -1221,3 +1221,164 @@ async fn banned_participant_is_removed_from_call() {
     );
     alice.leave().await.unwrap();
 }
+
+/// Drops `percent` of the UDP packets that arrive inside the namespace and match
+/// `selector` (an nftables match such as `ip saddr 127.0.0.3`), at random, until
+/// [`restore_udp`]. Media, RTCP, STUN and DTLS are all UDP; the WebSockets are not.
+/// The drop happens on arrival, as on a real network: a drop on the way out would
+/// fail the sender's `sendto`, which Janus notices and handles differently.
+fn drop_udp(selector: &str, percent: u32) {
+    let rules = format!(
+        "table inet roomler_loss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
+         meta l4proto udp {selector} numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+    );
+    let mut nft = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("failed to run nft");
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(nft.wait().unwrap().success(), "nft refused:\n{rules}");
+}
+
+fn restore_udp() {
+    let status = Command::new("nft")
+        .args(["delete", "table", "inet", "roomler_loss"])
+        .status()
+        .expect("failed to run nft");
+    assert!(status.success(), "nft could not delete the loss table");
+}
+
+/// Joins two clients to one call and waits until each receives the other.
+async fn two_in_call(fixture: &Fixture) -> (Vec<(Uuid, String)>, Vec<CallSession>) {
+    let (room_id, users) = fixture.room(2).await;
+    let sessions = join_everyone(fixture, room_id, &users, false).await;
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+    (users, sessions)
+}
+
+/// How long the loss tests keep their loss on.
+const LOSS_PERIOD: Duration = Duration::from_secs(8);
+
+/// With 5 % of the packets lost on the way to Janus and on the way back, NACK
+/// retransmissions fill most gaps: the receiver recovers packets, few stay
+/// missing, and the picture goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_lost_video_packets() {
+    if roomler_netns::run_inside_namespace("nack_recovers_lost_video_packets", &["janus", "nft"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+
+    let before = stats_of(&sessions[0].stats(), users[1].0);
+    drop_udp("", 5);
+    tokio::time::sleep(LOSS_PERIOD).await;
+    let after = stats_of(&sessions[0].stats(), users[1].0);
+    restore_udp();
+
+    let received = after.video_packets_received - before.video_packets_received;
+    let recovered = after.video_packets_recovered - before.video_packets_recovered;
+    let lost = after.video_packets_lost - before.video_packets_lost;
+    let frames = after.frame_counter_max.unwrap_or(0) - before.frame_counter_max.unwrap_or(0);
+    println!("{received} packets, {recovered} recovered, {lost} lost, counter +{frames}");
+    assert!(received > 100, "too little video arrived: {after:?}");
+    assert!(
+        recovered > 0,
+        "no lost packet was retransmitted: before {before:?}, after {after:?}"
+    );
+    // Both ways together lose about a tenth; what stays lost must be well below.
+    assert!(
+        lost < received / 10,
+        "{lost} of {received} packets stayed lost, {recovered} were recovered: {after:?}"
+    );
+    // Half of the frames of the period, at 30 frames a second.
+    let expected = LOSS_PERIOD.as_secs() as u32 * 15;
+    assert!(
+        frames > expected,
+        "the frame counter moved on by {frames}, expected more than {expected}: {after:?}"
+    );
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+/// A subscriber that starts showing a hidden feed asks for a keyframe (PLI),
+/// Janus passes it on, and the publisher's encoder sends one, so the picture comes
+/// back long before the next keyframe nobody asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shown_feed_asks_the_publisher_for_a_keyframe() {
+    if roomler_netns::run_inside_namespace(
+        "shown_feed_asks_the_publisher_for_a_keyframe",
+        &["janus"],
+    ) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+
+    sessions[0].set_visible(Some(std::collections::HashSet::new()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hidden = stats_of(&sessions[0].stats(), users[1].0);
+    let requests_before = sessions[1].sent_stats().keyframe_requests;
+    sessions[0].set_visible(None);
+
+    let resumed = || {
+        let now = stats_of(&sessions[0].stats(), users[1].0);
+        now.video_frames_decoded > hidden.video_frames_decoded + 5
+    };
+    wait_until("the hidden feed to show again", resumed).await;
+    let shown = stats_of(&sessions[0].stats(), users[1].0);
+    assert!(
+        shown.video_keyframe_requests > hidden.video_keyframe_requests,
+        "the subscriber sent no PLI: {shown:?}"
+    );
+    let sent = sessions[1].sent_stats();
+    assert!(
+        sent.keyframe_requests > requests_before,
+        "no keyframe request reached the publisher: {sent:?}"
+    );
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+/// When a quarter of what the publisher sends is lost, Janus's reception reports
+/// say so and the loss controller lowers the video bitrate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_loss_lowers_the_video_bitrate() {
+    if roomler_netns::run_inside_namespace("heavy_loss_lowers_the_video_bitrate", &["janus", "nft"])
+    {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+    let before = sessions[0].sent_stats();
+
+    // Only the way to Janus: 127.0.0.3 sends, 127.0.0.2 is Janus.
+    drop_udp("ip saddr 127.0.0.3 ip daddr 127.0.0.2", 25);
+    tokio::time::sleep(LOSS_PERIOD).await;
+    let during = sessions[0].sent_stats();
+    restore_udp();
+
+    println!("before {before:?}, during {during:?}");
+    assert!(
+        during.loss_reports > before.loss_reports,
+        "Janus sent no reception report: {during:?}"
+    );
+    let start = before.video_kbps.unwrap_or(300);
+    assert!(
+        during
+            .lowest_video_kbps
+            .is_some_and(|lowest| lowest < start),
+        "the bitrate stayed at {start} kbit/s: {during:?}"
+    );
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}

@@ -19,7 +19,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,6 +43,8 @@ pub const VIDEO_WIDTH: u32 = 320;
 pub const VIDEO_HEIGHT: u32 = 240;
 pub const VIDEO_FPS: u32 = 30;
 const VIDEO_BITRATE_KBPS: u32 = 300;
+/// Seconds between keyframes that nobody asked for.
+const KEYFRAME_INTERVAL_SECONDS: u32 = 10;
 /// The size asked of a camera; it may open with the nearest size it offers.
 const CAMERA_WIDTH: u32 = 640;
 const CAMERA_HEIGHT: u32 = 480;
@@ -170,11 +172,17 @@ impl MediaSetup {
     }
 }
 
-/// The camera and microphone switches of a running call.
+/// The camera and microphone switches of a running call, and what the receivers
+/// ask of the video encoder: a keyframe, a lower or higher bitrate.
 #[derive(Debug)]
 pub struct SendSwitches {
     camera_on: AtomicBool,
     microphone_on: AtomicBool,
+    keyframe_requested: AtomicBool,
+    /// The bitrate the feedback allows, in kbit/s; 0 until the first report.
+    video_kbps: AtomicU32,
+    /// The bitrate the running encoder was opened with, in kbit/s.
+    video_max_kbps: AtomicU32,
 }
 
 impl Default for SendSwitches {
@@ -182,6 +190,9 @@ impl Default for SendSwitches {
         SendSwitches {
             camera_on: AtomicBool::new(true),
             microphone_on: AtomicBool::new(true),
+            keyframe_requested: AtomicBool::new(false),
+            video_kbps: AtomicU32::new(0),
+            video_max_kbps: AtomicU32::new(VIDEO_BITRATE_KBPS),
         }
     }
 }
@@ -201,6 +212,30 @@ impl SendSwitches {
 
     pub fn microphone_on(&self) -> bool {
         self.microphone_on.load(Ordering::Relaxed)
+    }
+
+    /// Asks the encoder for a keyframe with its next frame, for a receiver that
+    /// lost a packet or just started showing the video.
+    pub fn request_keyframe(&self) {
+        self.keyframe_requested.store(true, Ordering::Relaxed);
+    }
+
+    fn take_keyframe_request(&self) -> bool {
+        self.keyframe_requested.swap(false, Ordering::Relaxed)
+    }
+
+    /// Sets the video bitrate that the reported loss allows.
+    pub fn set_video_kbps(&self, kbps: u32) {
+        self.video_kbps.store(kbps, Ordering::Relaxed);
+    }
+
+    fn video_kbps(&self) -> Option<u32> {
+        Some(self.video_kbps.load(Ordering::Relaxed)).filter(|kbps| *kbps > 0)
+    }
+
+    /// Returns the bitrate the running video encoder was opened with.
+    pub fn video_max_kbps(&self) -> u32 {
+        self.video_max_kbps.load(Ordering::Relaxed)
     }
 }
 
@@ -245,19 +280,17 @@ pub fn start_sources(
     let video_source = open_video(&setup.video)?;
     let audio_source = open_audio(&setup.audio)?;
     let format = video_source.format();
-    // A keyframe every second. The default interceptors of `webrtc` 0.21 do not
-    // pass Janus's PLI on to the application, so a subscriber that starts late, or
-    // loses a packet, waits at most this long for a picture it can decode.
+    // Keyframes come when a receiver asks for one (PLI or FIR through Janus), and
+    // every few seconds in case a request is lost.
+    let bitrate_kbps = video_bitrate_kbps(format.width, format.height);
     let config = Vp8Config {
-        keyframe_interval: Some(format.fps.max(1)),
-        ..Vp8Config::new(
-            format.width,
-            format.height,
-            format.fps,
-            video_bitrate_kbps(format.width, format.height),
-        )
+        keyframe_interval: Some(format.fps.max(1) * KEYFRAME_INTERVAL_SECONDS),
+        ..Vp8Config::new(format.width, format.height, format.fps, bitrate_kbps)
     };
     let encoder = Vp8Encoder::spawn(config)?;
+    switches
+        .video_max_kbps
+        .store(bitrate_kbps, Ordering::Relaxed);
     let opus = OpusEncoder::new(AUDIO_CHANNELS, AUDIO_BITRATE)?;
     // A microphone in a call without headphones hears the speaker, so its frames go
     // through echo cancellation, noise suppression and gain control.
@@ -472,6 +505,8 @@ impl SourceLoop {
         encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
     ) {
         let mut was_off = false;
+        // The bitrate the encoder runs at, when the feedback changed it.
+        let mut applied_kbps: Option<u32> = None;
         while !self.stopped() {
             let frame = match source.next_frame() {
                 Ok(frame) => frame,
@@ -487,17 +522,32 @@ impl SourceLoop {
                 continue;
             }
             // The first frame after the camera comes back is a keyframe, so that
-            // receivers need no picture from before.
-            let keyframe = std::mem::take(&mut was_off);
+            // receivers need no picture from before; so is the frame after a
+            // receiver asked for one.
+            let keyframe = std::mem::take(&mut was_off) | self.switches.take_keyframe_request();
             if let Some(output) = &self.output {
                 output.picture(Tile::Local, Arc::new(frame.clone()));
             }
             let Some((encoder, sender)) = &encoder else {
                 continue;
             };
+            if let Some(kbps) = self.switches.video_kbps()
+                && applied_kbps != Some(kbps)
+            {
+                match encoder.set_bitrate(kbps) {
+                    Ok(()) => applied_kbps = Some(kbps),
+                    Err(error) => tracing::debug!(%error, kbps, "the VP8 encoder kept its bitrate"),
+                }
+            }
             match encoder.encode(frame, keyframe) {
-                // The encoder is behind; this frame is skipped, like a camera's.
-                Ok(()) | Err(CodecError::QueueFull) => {}
+                Ok(()) => {}
+                // The encoder is behind; this frame is skipped, like a camera's, and
+                // a keyframe it was to be becomes the next frame's.
+                Err(CodecError::QueueFull) => {
+                    if keyframe {
+                        self.switches.request_keyframe();
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "the VP8 encoder stopped");
                     return;
@@ -584,8 +634,15 @@ pub struct DecodedStats {
     pub frame_counter_max: Option<u32>,
     /// The dominant frequency of the last measured 100 ms of decoded audio.
     pub tone_hz: Option<f32>,
-    /// RTP packets missing from the sequence numbers seen so far.
+    /// RTP packets missing from the sequence numbers seen so far. For video, the
+    /// packets still missing after the reorder wait, in which NACK retransmissions
+    /// arrive.
     pub packets_lost: u64,
+    /// Video packets that arrived after a later one, in time to be used: mostly
+    /// NACK retransmissions.
+    pub packets_recovered: u64,
+    /// Keyframe requests (PLI) sent for a video stream.
+    pub keyframe_requests: u64,
     /// Capture-to-decode delay of the frames from a clock pattern: the sum, count
     /// and highest, in milliseconds.
     pub latency_ms_sum: f64,
@@ -668,78 +725,54 @@ impl RemoteOutput {
     }
 }
 
-/// Starts a thread that reassembles and decodes the VP8 packets sent to the
-/// returned sender, and hands the pictures to `remote`. The thread ends when the
-/// sender is dropped.
+/// Starts a thread that puts the VP8 packets sent to the returned sender back in
+/// order, reassembles and decodes them, and hands the pictures to `remote`. While
+/// the decoder waits for a keyframe it sets `wants_keyframe`, which the track's
+/// reader turns into a PLI. The thread ends when the sender is dropped.
 pub fn spawn_video_decoder(
     stats: SharedStats,
     remote: Option<RemoteOutput>,
+    wants_keyframe: Arc<AtomicBool>,
 ) -> std_mpsc::Sender<RtpUnit> {
     let (sender, packets) = std_mpsc::channel::<RtpUnit>();
     let body = move || {
-        let mut decoder = match Vp8Decoder::new() {
+        let decoder = match Vp8Decoder::new() {
             Ok(decoder) => decoder,
             Err(error) => {
                 tracing::warn!(%error, "failed to create a VP8 decoder");
                 return;
             }
         };
-        let mut assembler = Vp8Assembler::default();
-        let mut loss = LossCounter::default();
-        while let Ok(unit) = packets.recv() {
-            {
-                let mut stats = stats.lock().unwrap();
-                stats.packets += 1;
-                stats.packets_lost = loss.record(unit.sequence);
-            }
-            let tile = remote.as_ref().and_then(RemoteOutput::tile);
-            // A hidden tile's packets are skipped; the gap they leave makes the
-            // assembler wait for a keyframe once the tile shows again.
-            if remote.as_ref().is_some_and(|remote| !remote.shows(tile)) {
-                continue;
-            }
-            let Some(frame) = assembler.push(&unit) else {
-                continue;
+        let mut video = VideoDecoding {
+            decoder,
+            assembler: Vp8Assembler::default(),
+            stats,
+            remote,
+            wants_keyframe,
+        };
+        let mut reorder = Reorder::default();
+        loop {
+            // While a gap holds packets back, wake up to release them in time.
+            let wait = if reorder.holding() {
+                REORDER_TICK
+            } else {
+                Duration::from_secs(3600)
             };
-            let decoded = decoder.decode(&frame);
-            let mut stats = stats.lock().unwrap();
-            stats.frames_received += 1;
-            match decoded {
-                Ok(Some(picture)) => {
-                    stats.frames_decoded += 1;
-                    if let Some(counter) = read_frame_counter(&picture) {
-                        if let Some(latency) = clock_latency(counter, SystemTime::now()) {
-                            let millis = latency.as_secs_f64() * 1000.0;
-                            stats.latency_ms_sum += millis;
-                            stats.latency_frames += 1;
-                            stats.latency_ms_max = stats.latency_ms_max.max(millis);
-                        }
-                        stats.frame_counter_min = Some(
-                            stats
-                                .frame_counter_min
-                                .map_or(counter, |min| min.min(counter)),
-                        );
-                        stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
-                    }
-                    drop(stats);
-                    if let (
-                        Some(RemoteOutput {
-                            output: Some(output),
-                            ..
-                        }),
-                        Some(tile),
-                    ) = (&remote, tile)
-                    {
-                        output.picture(tile, Arc::new(picture));
-                    }
+            match packets.recv_timeout(wait) {
+                Ok(unit) => {
+                    video.stats.lock().unwrap().packets += 1;
+                    reorder.push(unit, Instant::now());
                 }
-                Ok(None) => {}
-                Err(error) => {
-                    stats.decode_errors += 1;
-                    tracing::debug!(%error, "failed to decode a VP8 frame");
-                    assembler.wait_for_keyframe();
-                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
+            let now = Instant::now();
+            while let Some(unit) = reorder.pop(now) {
+                video.take(&unit);
+            }
+            let mut stats = video.stats.lock().unwrap();
+            stats.packets_lost = reorder.lost;
+            stats.packets_recovered = reorder.recovered;
         }
     };
     if let Err(error) = thread::Builder::new()
@@ -749,6 +782,147 @@ pub fn spawn_video_decoder(
         tracing::warn!(%error, "failed to start a VP8 decoder thread");
     }
     sender
+}
+
+/// The decoding state of one remote video track, on its decoder thread.
+struct VideoDecoding {
+    decoder: Vp8Decoder,
+    assembler: Vp8Assembler,
+    stats: SharedStats,
+    remote: Option<RemoteOutput>,
+    wants_keyframe: Arc<AtomicBool>,
+}
+
+impl VideoDecoding {
+    /// Takes the next packet in sequence order.
+    fn take(&mut self, unit: &RtpUnit) {
+        let remote = self.remote.as_ref();
+        let tile = remote.and_then(RemoteOutput::tile);
+        // A hidden tile's packets are skipped; the gap they leave makes the
+        // assembler wait for a keyframe once the tile shows again.
+        if remote.is_some_and(|remote| !remote.shows(tile)) {
+            self.wants_keyframe.store(false, Ordering::Relaxed);
+            return;
+        }
+        let frame = self.assembler.push(unit);
+        self.wants_keyframe
+            .store(self.assembler.waiting_for_keyframe(), Ordering::Relaxed);
+        let Some(frame) = frame else {
+            return;
+        };
+        let decoded = self.decoder.decode(&frame);
+        let mut stats = self.stats.lock().unwrap();
+        stats.frames_received += 1;
+        match decoded {
+            Ok(Some(picture)) => {
+                stats.frames_decoded += 1;
+                if let Some(counter) = read_frame_counter(&picture) {
+                    if let Some(latency) = clock_latency(counter, SystemTime::now()) {
+                        let millis = latency.as_secs_f64() * 1000.0;
+                        stats.latency_ms_sum += millis;
+                        stats.latency_frames += 1;
+                        stats.latency_ms_max = stats.latency_ms_max.max(millis);
+                    }
+                    stats.frame_counter_min = Some(
+                        stats
+                            .frame_counter_min
+                            .map_or(counter, |min| min.min(counter)),
+                    );
+                    stats.frame_counter_max = stats.frame_counter_max.max(Some(counter));
+                }
+                drop(stats);
+                if let (
+                    Some(RemoteOutput {
+                        output: Some(output),
+                        ..
+                    }),
+                    Some(tile),
+                ) = (remote, tile)
+                {
+                    output.picture(tile, Arc::new(picture));
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                stats.decode_errors += 1;
+                tracing::debug!(%error, "failed to decode a VP8 frame");
+                self.assembler.wait_for_keyframe();
+                self.wants_keyframe.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// How long packets after a gap wait for the missing one, which the NACK
+/// generator asks Janus to send again. A round trip to the SFU plus Janus's own
+/// wait fits; a longer wait delays every picture after a loss.
+pub const REORDER_WAIT: Duration = Duration::from_millis(300);
+/// How often a decoder thread holding packets back checks the wait.
+const REORDER_TICK: Duration = Duration::from_millis(10);
+/// Packets held back at most, whatever the wait: about a second of video.
+const REORDER_MAX_PACKETS: usize = 512;
+
+/// Puts a video stream's RTP packets back in sequence order. A packet after a gap
+/// is held until the missing one arrives (reordered, or retransmitted after a
+/// NACK) or [`REORDER_WAIT`] passes; then the gap counts as lost and the assembler
+/// sees it.
+#[derive(Debug, Default)]
+pub struct Reorder {
+    /// The extended sequence number expected next.
+    next: Option<u64>,
+    highest: Option<u64>,
+    held: std::collections::BTreeMap<u64, (RtpUnit, Instant)>,
+    /// Packets given up on.
+    pub lost: u64,
+    /// Packets that arrived after a later one and were still in time.
+    pub recovered: u64,
+}
+
+impl Reorder {
+    /// Extended sequence numbers start here, so that ones before the first
+    /// packet stay positive.
+    const ORIGIN: u64 = 1 << 32;
+
+    pub fn push(&mut self, unit: RtpUnit, now: Instant) {
+        let extended = match self.highest {
+            None => Self::ORIGIN + u64::from(unit.sequence),
+            Some(highest) => {
+                let step = i64::from(unit.sequence.wrapping_sub(highest as u16) as i16);
+                highest.saturating_add_signed(step)
+            }
+        };
+        let next = *self.next.get_or_insert(extended);
+        // Late after its gap was given up, or a second copy.
+        if extended < next || self.held.contains_key(&extended) {
+            return;
+        }
+        match self.highest {
+            Some(highest) if extended < highest => self.recovered += 1,
+            _ => self.highest = Some(extended),
+        }
+        self.held.insert(extended, (unit, now));
+    }
+
+    /// Whether packets wait behind a gap.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Returns the next packet in order, if it is there or its wait is over.
+    pub fn pop(&mut self, now: Instant) -> Option<RtpUnit> {
+        let next = self.next?;
+        let (&first, (_, arrived)) = self.held.first_key_value()?;
+        if first != next {
+            let waited = now.saturating_duration_since(*arrived);
+            if waited < REORDER_WAIT && self.held.len() < REORDER_MAX_PACKETS {
+                return None;
+            }
+            self.lost += first - next;
+        }
+        let (_, (unit, _)) = self.held.pop_first()?;
+        self.next = Some(first + 1);
+        Some(unit)
+    }
 }
 
 /// Starts a thread that plays the Opus packets sent to the returned sender out of
@@ -857,7 +1031,7 @@ fn play_out(
 /// the packet whose descriptor has S set and partition index 0, and ends with the
 /// packet that carries the RTP marker.
 ///
-/// NOTE: packets are taken in arrival order. A frame with a missing or reordered
+/// Packets come in sequence order from a [`Reorder`]. A frame with a missing
 /// packet is dropped, and so is every frame after it up to the next keyframe,
 /// because they refer to a picture the decoder does not have.
 #[derive(Debug, Default)]
@@ -881,6 +1055,11 @@ impl Vp8Assembler {
         };
 
         if starts_frame {
+            // A gap before a frame's first packet lost the end of the frame before
+            // it, or whole frames, which this one may refer to.
+            if !in_order {
+                self.needs_keyframe = true;
+            }
             self.frame.clear();
             self.timestamp = Some(unit.timestamp);
         } else if !in_order || self.timestamp != Some(unit.timestamp) {
@@ -906,6 +1085,11 @@ impl Vp8Assembler {
     /// Drops frames until the next keyframe, e.g. after the decoder rejected one.
     pub fn wait_for_keyframe(&mut self) {
         self.needs_keyframe = true;
+    }
+
+    /// Whether frames are dropped until the next keyframe.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.needs_keyframe
     }
 
     fn drop_frame(&mut self) {
@@ -1001,6 +1185,62 @@ mod tests {
         assert_eq!(vp8_descriptor(&payload), Some((true, &[0xaa, 0xbb][..])));
         assert_eq!(vp8_descriptor(&[0x90, 0x80]), None);
         assert_eq!(vp8_descriptor(&[0x11, 0x00]), Some((false, &[0x00][..])));
+    }
+
+    #[test]
+    fn assembler_waits_for_keyframe_after_a_lost_whole_frame() {
+        let mut assembler = Vp8Assembler::default();
+        assert!(
+            assembler
+                .push(&unit(1, 0, true, &[0x10, 0x00, 1]))
+                .is_some()
+        );
+        // Frame 2 (sequence 2) is lost whole; frame 3 refers to it.
+        assert_eq!(assembler.push(&unit(3, 180, true, &[0x10, 0x01, 3])), None);
+        assert!(assembler.waiting_for_keyframe());
+        let keyframe = assembler.push(&unit(4, 270, true, &[0x10, 0x00, 4]));
+        assert_eq!(keyframe.as_deref(), Some(&[0x00, 4][..]));
+    }
+
+    fn sequences(reorder: &mut Reorder, now: Instant) -> Vec<u16> {
+        std::iter::from_fn(|| reorder.pop(now))
+            .map(|unit| unit.sequence)
+            .collect()
+    }
+
+    #[test]
+    fn reorder_waits_for_a_retransmission() {
+        let mut reorder = Reorder::default();
+        let start = Instant::now();
+        for sequence in [65_534, 65_535, 1, 2] {
+            reorder.push(unit(sequence, 0, false, &[]), start);
+        }
+        // 0 is missing: 1 and 2 wait behind it.
+        assert_eq!(sequences(&mut reorder, start), [65_534, 65_535]);
+        assert!(reorder.holding());
+        reorder.push(unit(0, 0, false, &[]), start + Duration::from_millis(40));
+        assert_eq!(
+            sequences(&mut reorder, start + Duration::from_millis(40)),
+            [0, 1, 2]
+        );
+        assert_eq!((reorder.recovered, reorder.lost), (1, 0));
+    }
+
+    #[test]
+    fn reorder_gives_up_on_a_gap_after_the_wait() {
+        let mut reorder = Reorder::default();
+        let start = Instant::now();
+        for sequence in [10, 13, 14] {
+            reorder.push(unit(sequence, 0, false, &[]), start);
+        }
+        assert_eq!(sequences(&mut reorder, start), [10]);
+        assert_eq!(sequences(&mut reorder, start + REORDER_WAIT), [13, 14]);
+        assert_eq!(reorder.lost, 2);
+        // A retransmission after the wait is too late, and so is a second copy.
+        reorder.push(unit(11, 0, false, &[]), start + REORDER_WAIT);
+        reorder.push(unit(14, 0, false, &[]), start + REORDER_WAIT);
+        assert!(!reorder.holding());
+        assert_eq!(reorder.recovered, 0);
     }
 
     #[test]

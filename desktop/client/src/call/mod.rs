@@ -6,6 +6,8 @@
 //! - [`peer`]: the publishing and the subscribing peer connection.
 //! - [`participants`]: the other participants, kept current from the call events.
 //! - [`recovery`]: ICE restarts of a connection that a network drop broke.
+//! - [`feedback`]: Janus's keyframe requests and loss reports on the sent video,
+//!   which ask the encoder for keyframes and set its bitrate.
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
 //!   own, with pictures and audio levels handed to a [`MediaOutput`].
@@ -23,6 +25,7 @@
 //! TODO: simulcast (the `SimulcastEncoder` of `roomler-media`) is not wired in
 //! yet; each participant sends one VP8 layer.
 
+pub mod feedback;
 pub mod media;
 pub mod participants;
 pub mod peer;
@@ -31,6 +34,7 @@ mod recovery;
 pub mod report;
 pub mod signaling;
 
+pub use feedback::SentStats;
 pub use media::{
     AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
 };

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::feedback::SentStats;
 use super::peer::RemoteStats;
 
 /// Lowest and highest tone frequency that a participant may send, in Hz. They lie
@@ -30,6 +31,9 @@ pub struct CallReport {
     pub join_ms: f64,
     /// One entry per other participant whose streams arrived, by feed id.
     pub remotes: Vec<RemoteStats>,
+    /// What Janus's feedback on this participant's video did.
+    #[serde(default)]
+    pub sent: SentStats,
 }
 
 /// Returns the tone of a participant that was given none: one of 55 frequencies

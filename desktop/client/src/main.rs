@@ -540,6 +540,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 bind,
                 relay_only,
                 tone_hz: tone_hz.unwrap_or_else(|| default_tone_hz(engine.user_id())),
+                format: None,
             };
             let stay = Stay {
                 seconds,

@@ -27,6 +27,8 @@ function participant(feed: number): CallParticipant {
     feed_id: feed,
     audio_muted: false,
     camera_off: false,
+    role: 'speaker',
+    hand_raised: false,
   };
 }
 
@@ -58,6 +60,8 @@ function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
           call_id: 'call-1',
           feed_id: 100,
           participants: [participant(1)],
+          format: 'meeting',
+          role: 'speaker',
         };
       case 'call_levels':
         return [
@@ -288,5 +292,146 @@ describe('call store', () => {
     expect(calls).toContainEqual(['set_call_muted', { muted: true }]);
     expect(calls).toContainEqual(['set_call_camera_off', { off: true }]);
     expect(call.tiles[0]).toMatchObject({ audioMuted: true, cameraOff: true });
+  });
+});
+
+describe('presentation', () => {
+  /** Joins as `role` a presentation with a host (feed 1) and an audience member (feed 2). */
+  async function joinPresentation(role: 'host' | 'audience') {
+    const calls = shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [
+          { ...participant(1), role: 'host' },
+          { ...participant(2), role: 'audience' },
+        ],
+        format: 'presentation',
+        role,
+      }),
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    return { calls, call };
+  }
+
+  it('starts a call in the format chosen before joining', async () => {
+    const calls = shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    call.startFormat = 'presentation';
+    await call.join();
+    const join = calls.find(([command]) => command === 'join_call');
+    expect(join?.[1]).toMatchObject({ format: 'presentation' });
+  });
+
+  it('sends no format when joining a call already going on', async () => {
+    const calls = shell({
+      room_calls: () => [
+        {
+          room_id: ROOM,
+          call: {
+            call_id: 'call-1',
+            format: 'presentation',
+            participant_count: 1,
+            started_at: '2026-01-01T00:00:00Z',
+          },
+        },
+      ],
+    });
+    const call = useCallStore();
+    await call.refreshCalls();
+    await call.prepare(ROOM);
+    expect(call.ongoing?.format).toBe('presentation');
+    call.startFormat = 'meeting';
+    await call.join();
+    const join = calls.find(([command]) => command === 'join_call');
+    expect(join?.[1]).toMatchObject({ format: null });
+  });
+
+  it('shows the audience only the stage and counts the audience', async () => {
+    const { call } = await joinPresentation('audience');
+    expect(call.onStageSelf).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['1']);
+    expect(call.audienceCount).toBe(2);
+    expect(call.isHost).toBe(false);
+  });
+
+  it('raises and lowers the own hand through the shell', async () => {
+    const { calls, call } = await joinPresentation('audience');
+    await call.toggleHand();
+    expect(calls.at(-1)).toEqual(['raise_call_hand', undefined]);
+    expect(call.handRaised).toBe(true);
+    await call.toggleHand();
+    expect(calls.at(-1)).toEqual(['lower_call_hand', { userId: null }]);
+    expect(call.handRaised).toBe(false);
+  });
+
+  it('puts the user on the stage when a host lets them speak', async () => {
+    const { call } = await joinPresentation('audience');
+    await call.toggleHand();
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'me',
+      feed_id: 100,
+      role: 'speaker',
+    });
+    expect(call.role).toBe('speaker');
+    expect(call.handRaised).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
+    expect(call.audienceCount).toBe(1);
+  });
+
+  it('lists raised hands for a host, who lets them speak', async () => {
+    const { calls, call } = await joinPresentation('host');
+    expect(call.isHost).toBe(true);
+    call.apply(ROOM, { event: 'hand_raised', user_id: 'user-2' });
+    expect(call.raisedHands.map((each) => each.user_id)).toEqual(['user-2']);
+
+    await call.letSpeak('user-2');
+    expect(calls.at(-1)).toEqual(['invite_to_speak', { userId: 'user-2' }]);
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'user-2',
+      feed_id: 2,
+      role: 'speaker',
+    });
+    expect(call.raisedHands).toEqual([]);
+    expect(call.speakers.map((each) => each.user_id)).toEqual(['user-2']);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1', '2']);
+
+    await call.sendToAudience('user-2');
+    expect(calls.at(-1)).toEqual(['move_to_audience', { userId: 'user-2' }]);
+  });
+
+  it('shows a refused invitation as the error', async () => {
+    shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [],
+        format: 'presentation',
+        role: 'audience',
+      }),
+      invite_to_speak: () => {
+        throw {
+          code: 'rejected',
+          message:
+            'Only a host of the presentation may invite someone to speak.',
+          server_code: 'forbidden',
+          retryable: false,
+        };
+      },
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    await call.letSpeak('user-2');
+    expect(call.error).toBe(
+      'Only a host of the presentation may invite someone to speak.',
+    );
   });
 });

@@ -42,6 +42,7 @@ import {
   type CallTile,
   type Quality,
 } from '@/lib/call';
+import { useRoomsStore } from '@/stores/rooms';
 import { useSessionStore } from '@/stores/session';
 
 /** How often the meters and the active speaker are refreshed, in milliseconds. */
@@ -109,6 +110,18 @@ export const useCallStore = defineStore('call', () => {
   const ongoing = computed<CallSummary | null>(() =>
     roomId.value === null ? null : (calls.value[roomId.value] ?? null),
   );
+  /**
+   * Whether the pre-join screen's join lands in the audience: the room's presentation
+   * is going on, and the user neither owns nor moderates the room. The audience needs
+   * no camera or microphone, so the screen opens none.
+   */
+  const joinsAudience = computed(() => {
+    if (ongoing.value?.format !== 'presentation' || roomId.value === null) {
+      return false;
+    }
+    const roomRole = useRoomsStore().find(roomId.value)?.room.role;
+    return roomRole !== 'owner' && roomRole !== 'moderator';
+  });
   const onStageSelf = computed(() => onStage(format.value, role.value));
   const isHost = computed(() => role.value === 'host');
   const stage = computed(() =>
@@ -274,7 +287,9 @@ export const useCallStore = defineStore('call', () => {
         microphone: defaultChoice(listed.microphones),
         speaker: defaultOutput(listed.speakers),
       };
-      await startCallPreview(media.value);
+      if (!joinsAudience.value) {
+        await startCallPreview(media.value);
+      }
     } catch (failure) {
       fail(failure);
     }
@@ -285,7 +300,7 @@ export const useCallStore = defineStore('call', () => {
   async function chooseMedia(choice: MediaChoice): Promise<void> {
     error.value = null;
     try {
-      if (phase.value === 'prejoin') {
+      if (phase.value === 'prejoin' && !joinsAudience.value) {
         await startCallPreview(choice);
       } else if (phase.value === 'joined') {
         await switchCallMedia(choice);
@@ -340,7 +355,9 @@ export const useCallStore = defineStore('call', () => {
       fail(failure);
       phase.value = 'prejoin';
       // Joining stopped the preview; the pre-join screen shows it again.
-      await startCallPreview(media.value).catch(() => {});
+      if (!joinsAudience.value) {
+        await startCallPreview(media.value).catch(() => {});
+      }
       startPolling(false);
       return false;
     }
@@ -517,6 +534,7 @@ export const useCallStore = defineStore('call', () => {
     role,
     handRaised,
     ongoing,
+    joinsAudience,
     onStageSelf,
     isHost,
     audienceCount,

@@ -10,12 +10,15 @@ vi.mock('@tauri-apps/api/core', () => ({
 import { invoke } from '@tauri-apps/api/core';
 
 import type { CallParticipant } from '@/api/bindings';
+import { useRoomsStore } from '@/stores/rooms';
 import {
   LEVEL_POLL_MS,
   defaultChoice,
   defaultOutput,
   useCallStore,
 } from '@/stores/call';
+
+import { makeCachedRoom } from '../helpers/factories';
 
 const invokeMock = vi.mocked(invoke);
 
@@ -345,10 +348,38 @@ describe('presentation', () => {
     await call.refreshCalls();
     await call.prepare(ROOM);
     expect(call.ongoing?.format).toBe('presentation');
+    // A member who does not moderate the room joins its presentation as the
+    // audience, so the pre-join screen opens no camera or microphone.
+    expect(call.joinsAudience).toBe(true);
+    expect(calls.map(([command]) => command)).not.toContain(
+      'start_call_preview',
+    );
     call.startFormat = 'meeting';
     await call.join();
     const join = calls.find(([command]) => command === 'join_call');
     expect(join?.[1]).toMatchObject({ format: null });
+  });
+
+  it('previews the devices of a moderator joining a presentation', async () => {
+    const calls = shell({
+      room_calls: () => [
+        {
+          room_id: ROOM,
+          call: {
+            call_id: 'call-1',
+            format: 'presentation',
+            participant_count: 1,
+            started_at: '2026-01-01T00:00:00Z',
+          },
+        },
+      ],
+    });
+    useRoomsStore().rooms = [makeCachedRoom({ id: ROOM, role: 'moderator' })];
+    const call = useCallStore();
+    await call.refreshCalls();
+    await call.prepare(ROOM);
+    expect(call.joinsAudience).toBe(false);
+    expect(calls.map(([command]) => command)).toContain('start_call_preview');
   });
 
   it('shows the audience only the stage and counts the audience', async () => {

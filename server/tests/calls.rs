@@ -742,6 +742,11 @@ async fn presentation_stage_with_real_janus() {
         .await;
     assert_eq!(reply(&published)["jsep"]["type"], "answer");
 
+    // A speaker who joins again, e.g. after a reconnection, is still a speaker.
+    let mut audience = fixture.connect(&users[2].1).await;
+    let joined = audience.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["role"], "speaker");
+
     // A host is never moved to the audience.
     let refused = owner
         .call(
@@ -764,6 +769,24 @@ async fn presentation_stage_with_real_janus() {
     assert_eq!(event["role"], "speaker");
     let event = event_about(&mut other, "role_changed", &users[2].0).await;
     assert_eq!(event["role"], "audience");
+    let refused = audience
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    error_message(&refused, "forbidden");
+
+    // Invited again, the speaker moves themselves back to the audience.
+    let invite = json!({"action": "invite_to_speak", "user_id": users[2].0});
+    reply(&starter.call(&room_id, invite).await);
+    let moved = audience
+        .call(
+            &room_id,
+            json!({"action": "move_to_audience", "user_id": users[2].0}),
+        )
+        .await;
+    assert_eq!(reply(&moved)["role"], "audience");
     let refused = audience
         .call(
             &room_id,

@@ -324,6 +324,7 @@ export default {
     dismissHand: 'Lower hand',
     speakers: 'Invited speakers',
     moveToAudience: 'Move to audience',
+    leaveStage: 'Back to the audience',
     removed: 'You are no longer in the call: {reason}.',
     speaking: 'speaking',
     mutedState: 'microphone muted',

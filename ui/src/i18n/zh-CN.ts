@@ -314,6 +314,7 @@ const messages: MessageSchema = {
     dismissHand: '放下手',
     speakers: '受邀发言人',
     moveToAudience: '移回观众',
+    leaveStage: '回到观众席',
     removed: '你已不在通话中：{reason}。',
     speaking: '正在发言',
     mutedState: '麦克风已静音',

@@ -440,6 +440,13 @@ export const useCallStore = defineStore('call', () => {
     }
   }
 
+  /** Leaves the stage as an invited speaker, back to the audience. */
+  async function leaveStage(): Promise<void> {
+    if (session.userId !== null) {
+      await sendToAudience(session.userId);
+    }
+  }
+
   /** As a host, lowers someone's hand without letting them speak. */
   async function dismissHand(userId: Uuid): Promise<void> {
     try {
@@ -556,6 +563,7 @@ export const useCallStore = defineStore('call', () => {
     toggleHand,
     letSpeak,
     sendToAudience,
+    leaveStage,
     dismissHand,
     setPage,
     setLayout,

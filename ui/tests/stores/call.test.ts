@@ -9,8 +9,9 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallParticipant } from '@/api/bindings';
+import type { CallParticipant, CallRole } from '@/api/bindings';
 import { useRoomsStore } from '@/stores/rooms';
+import { useSessionStore } from '@/stores/session';
 import {
   LEVEL_POLL_MS,
   defaultChoice,
@@ -300,7 +301,7 @@ describe('call store', () => {
 
 describe('presentation', () => {
   /** Joins as `role` a presentation with a host (feed 1) and an audience member (feed 2). */
-  async function joinPresentation(role: 'host' | 'audience') {
+  async function joinPresentation(role: CallRole) {
     const calls = shell({
       join_call: () => ({
         room_id: ROOM,
@@ -413,6 +414,27 @@ describe('presentation', () => {
     expect(call.handRaised).toBe(false);
     expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
     expect(call.audienceCount).toBe(1);
+  });
+
+  it('lets an invited speaker go back to the audience', async () => {
+    const { calls, call } = await joinPresentation('speaker');
+    useSessionStore().status = {
+      logged_in: true,
+      user_id: 'me',
+      username: 'me',
+      server_url: 'http://127.0.0.1:3000',
+      connection: { state: 'online' },
+    };
+    await call.leaveStage();
+    expect(calls.at(-1)).toEqual(['move_to_audience', { userId: 'me' }]);
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'me',
+      feed_id: 100,
+      role: 'audience',
+    });
+    expect(call.onStageSelf).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['1']);
   });
 
   it('lists raised hands for a host, who lets them speak', async () => {

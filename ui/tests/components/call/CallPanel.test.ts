@@ -143,7 +143,7 @@ describe('CallPanel', () => {
 
 describe('CallPanel in a presentation', () => {
   /** Mounts the panel of a presentation joined as `role`, with Bob's hand raised. */
-  async function presentationPanel(role: 'host' | 'audience') {
+  async function presentationPanel(role: 'host' | 'speaker' | 'audience') {
     const base = invokeMock.getMockImplementation()!;
     invokeMock.mockImplementation(async (command, args) => {
       if (command !== 'join_call') {
@@ -201,6 +201,24 @@ describe('CallPanel in a presentation', () => {
     expect(invokeMock).toHaveBeenCalledWith('raise_call_hand');
     expect(wrapper.get('[data-test="call-raise-hand"]').text()).toBe(
       'Lower hand',
+    );
+    wrapper.unmount();
+  });
+
+  it('puts an invited speaker on the stage with a way back', async () => {
+    const { wrapper } = await presentationPanel('speaker');
+    const tiles = wrapper.findAll('[data-test="call-tile"]');
+    expect(tiles.map((tile) => tile.attributes('data-tile'))).toEqual([
+      'local',
+      '1',
+    ]);
+    expect(wrapper.find('[data-test="call-mute"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="call-raise-hand"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="call-raised-hands"]').exists()).toBe(
+      false,
+    );
+    expect(wrapper.get('[data-test="call-leave-stage"]').text()).toBe(
+      'Back to the audience',
     );
     wrapper.unmount();
   });

@@ -600,3 +600,252 @@ async fn leaving_the_room_leaves_its_call() {
     let refused = banned.call(&room_id, json!({"action": "join"})).await;
     assert_eq!(refused["code"], "not_a_member", "{refused}");
 }
+
+/// Asserts that `frame` is a `call_error` with `code`, and returns its message.
+fn error_message(frame: &Value, code: &str) -> String {
+    assert_eq!(frame["type"], "call_error", "expected an error: {frame}");
+    assert_eq!(frame["code"], code, "{frame}");
+    frame["message"].as_str().unwrap().to_string()
+}
+
+/// Waits for the `call_event` `name` about `user_id`, skipping others.
+async fn event_about(client: &mut Client, name: &str, user_id: &str) -> Value {
+    loop {
+        let event = client.event(name).await;
+        if event["user_id"] == user_id {
+            return event;
+        }
+    }
+}
+
+/// A presentation: the starter and the room's owner host it, other members join
+/// as the audience, whose publish is refused until a host invites them to speak,
+/// and only hosts manage the stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presentation_stage_with_real_janus() {
+    if roomler_netns::run_inside_namespace("presentation_stage_with_real_janus", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start(|_| {}).await;
+    // user0 owns the room; user1, a member, starts the presentation.
+    let (room_id, users) = room_with_members(&fixture, 4).await;
+    let mut owner = fixture.connect(&users[0].1).await;
+    let mut starter = fixture.connect(&users[1].1).await;
+    let mut audience = fixture.connect(&users[2].1).await;
+    let mut other = fixture.connect(&users[3].1).await;
+
+    let joined = starter
+        .call(
+            &room_id,
+            json!({"action": "join", "format": "presentation"}),
+        )
+        .await;
+    let joined = reply(&joined).clone();
+    assert_eq!(joined["format"], "presentation");
+    assert_eq!(joined["role"], "host");
+    let started = audience.event("started").await;
+    assert_eq!(started["format"], "presentation");
+    let rooms = fixture.get(&users[2].1, "/api/rooms").await;
+    assert_eq!(rooms["rooms"][0]["call"]["format"], "presentation");
+
+    // A member joins as the audience, and a later join cannot change the format.
+    let joined = audience
+        .call(&room_id, json!({"action": "join", "format": "meeting"}))
+        .await;
+    let joined = reply(&joined).clone();
+    assert_eq!(joined["format"], "presentation");
+    assert_eq!(joined["role"], "audience");
+    assert_eq!(joined["participants"][0]["role"], "host");
+    let event = loop {
+        let event = starter.event("participant_joined").await;
+        if event["participant"]["user_id"] == users[2].0.as_str() {
+            break event;
+        }
+    };
+    assert_eq!(event["participant"]["role"], "audience");
+
+    // The audience's publish is refused with the reason and what to do.
+    let refused = audience
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    let message = error_message(&refused, "forbidden");
+    assert!(message.contains("audience"), "{message}");
+    assert!(message.contains("raise_hand"), "{message}");
+
+    // The starter, a plain member of the room, publishes as a host.
+    let published = starter
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    assert_eq!(reply(&published)["jsep"]["type"], "answer");
+
+    // The room's owner hosts too, and the fourth member joins the audience.
+    let joined = owner.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["role"], "host");
+    let joined = other.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["role"], "audience");
+
+    // A raised hand reaches the hosts; a host may not raise one.
+    let raised = audience
+        .call(&room_id, json!({"action": "raise_hand"}))
+        .await;
+    assert_eq!(reply(&raised)["result"], "hand_changed");
+    assert_eq!(reply(&raised)["raised"], true);
+    event_about(&mut starter, "hand_raised", &users[2].0).await;
+    event_about(&mut owner, "hand_raised", &users[2].0).await;
+    let refused = owner.call(&room_id, json!({"action": "raise_hand"})).await;
+    error_message(&refused, "invalid_request");
+
+    // Someone in the audience may neither invite nor move anyone.
+    let invite = json!({"action": "invite_to_speak", "user_id": users[2].0});
+    let refused = other.call(&room_id, invite.clone()).await;
+    let message = error_message(&refused, "forbidden");
+    assert!(message.contains("host"), "{message}");
+    let refused = other
+        .call(
+            &room_id,
+            json!({"action": "move_to_audience", "user_id": users[1].0}),
+        )
+        .await;
+    error_message(&refused, "forbidden");
+    let refused = other
+        .call(
+            &room_id,
+            json!({"action": "lower_hand", "user_id": users[2].0}),
+        )
+        .await;
+    error_message(&refused, "forbidden");
+    let unknown = starter
+        .call(
+            &room_id,
+            json!({"action": "invite_to_speak", "user_id": uuid::Uuid::nil()}),
+        )
+        .await;
+    error_message(&unknown, "invalid_request");
+
+    // A host's invitation lets the audience member publish, and lowers the hand.
+    let invited = starter.call(&room_id, invite).await;
+    assert_eq!(reply(&invited)["result"], "role_changed");
+    assert_eq!(reply(&invited)["role"], "speaker");
+    let event = event_about(&mut audience, "role_changed", &users[2].0).await;
+    assert_eq!(event["role"], "speaker");
+    let published = audience
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    assert_eq!(reply(&published)["jsep"]["type"], "answer");
+
+    // A speaker who joins again, e.g. after a reconnection, is still a speaker.
+    let mut audience = fixture.connect(&users[2].1).await;
+    let joined = audience.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["role"], "speaker");
+
+    // A host is never moved to the audience.
+    let refused = owner
+        .call(
+            &room_id,
+            json!({"action": "move_to_audience", "user_id": users[1].0}),
+        )
+        .await;
+    error_message(&refused, "invalid_request");
+
+    // Moved back, the speaker's publish is refused again.
+    let moved = owner
+        .call(
+            &room_id,
+            json!({"action": "move_to_audience", "user_id": users[2].0}),
+        )
+        .await;
+    assert_eq!(reply(&moved)["role"], "audience");
+    // The fourth member saw the invitation first, then this move.
+    let event = event_about(&mut other, "role_changed", &users[2].0).await;
+    assert_eq!(event["role"], "speaker");
+    let event = event_about(&mut other, "role_changed", &users[2].0).await;
+    assert_eq!(event["role"], "audience");
+    let refused = audience
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    error_message(&refused, "forbidden");
+
+    // Invited again, the speaker moves themselves back to the audience.
+    let invite = json!({"action": "invite_to_speak", "user_id": users[2].0});
+    reply(&starter.call(&room_id, invite).await);
+    let moved = audience
+        .call(
+            &room_id,
+            json!({"action": "move_to_audience", "user_id": users[2].0}),
+        )
+        .await;
+    assert_eq!(reply(&moved)["role"], "audience");
+    let refused = audience
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    error_message(&refused, "forbidden");
+
+    // The audience member's own hand goes up and down.
+    reply(
+        &audience
+            .call(&room_id, json!({"action": "raise_hand"}))
+            .await,
+    );
+    let lowered = audience
+        .call(&room_id, json!({"action": "lower_hand"}))
+        .await;
+    assert_eq!(reply(&lowered)["raised"], false);
+    event_about(&mut starter, "hand_lowered", &users[2].0).await;
+}
+
+/// A call started without a format is a meeting: everyone publishes, and there are
+/// no hands to raise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meeting_is_the_default_format() {
+    if roomler_netns::run_inside_namespace("meeting_is_the_default_format", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start(|_| {}).await;
+    let (room_id, users) = room_with_members(&fixture, 2).await;
+    let mut alice = fixture.connect(&users[0].1).await;
+    let mut bob = fixture.connect(&users[1].1).await;
+
+    let joined = alice.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["format"], "meeting");
+    let joined = bob
+        .call(
+            &room_id,
+            json!({"action": "join", "format": "presentation"}),
+        )
+        .await;
+    assert_eq!(reply(&joined)["format"], "meeting");
+    assert_eq!(reply(&joined)["role"], "speaker");
+    let published = bob
+        .call(
+            &room_id,
+            json!({"action": "publish", "jsep": publisher_offer()}),
+        )
+        .await;
+    assert_eq!(reply(&published)["jsep"]["type"], "answer");
+
+    let refused = bob.call(&room_id, json!({"action": "raise_hand"})).await;
+    let message = error_message(&refused, "invalid_request");
+    assert!(message.contains("meeting"), "{message}");
+    let refused = alice
+        .call(
+            &room_id,
+            json!({"action": "invite_to_speak", "user_id": users[1].0}),
+        )
+        .await;
+    error_message(&refused, "invalid_request");
+}

@@ -15,6 +15,13 @@
 //! ([`CallEvent`]). They describe the present and are not numbered or replayed:
 //! after a reconnection a client reads the room list, whose rooms carry a
 //! [`CallSummary`], or joins and gets the participant list in [`CallReply::Joined`].
+//!
+//! A call has a [`CallFormat`], which the `join` that starts it chooses. In a
+//! meeting everyone may publish. In a presentation only the hosts and the speakers
+//! they invite publish, and the audience only subscribes. The hosts are the
+//! participant who started it and the room's owner and moderators. An audience member raises a hand with
+//! `raise_hand`, and a host lets them speak with `invite_to_speak` and sends them
+//! back with `move_to_audience`. The server enforces each of these steps.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -107,6 +114,50 @@ pub struct SubstreamChoice {
     pub substream: u8,
 }
 
+/// The format of a call, chosen by the `join` that starts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallFormat {
+    /// Every participant may publish.
+    #[default]
+    Meeting,
+    /// The hosts and the speakers they invite publish; the audience only receives.
+    Presentation,
+}
+
+impl CallFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallFormat::Meeting => "meeting",
+            CallFormat::Presentation => "presentation",
+        }
+    }
+}
+
+/// The role of a participant in a call, which decides whether they may publish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallRole {
+    /// In a presentation: publishes, and lets raised hands speak or moves speakers
+    /// back to the audience. The participant who started the presentation and the
+    /// room's owner and moderators are its hosts.
+    Host,
+    /// Publishes: every participant of a meeting, and an audience member whom a
+    /// host invited to speak in a presentation.
+    #[default]
+    Speaker,
+    /// In a presentation: subscribes to the others and may not publish.
+    Audience,
+}
+
+impl CallRole {
+    /// Returns whether the server lets this role publish.
+    pub fn may_publish(self) -> bool {
+        self != CallRole::Audience
+    }
+}
+
 /// A participant of a call as the other participants see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
@@ -119,6 +170,11 @@ pub struct Participant {
     pub camera_off: bool,
     /// Empty until the participant publishes.
     pub streams: Vec<PublishedStream>,
+    #[serde(default)]
+    pub role: CallRole,
+    /// Whether the participant, an audience member, has a hand raised to speak.
+    #[serde(default)]
+    pub hand_raised: bool,
 }
 
 /// One ICE server for `RTCConfiguration.iceServers`, with credentials for TURN.
@@ -143,8 +199,13 @@ pub struct IceServer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum CallRequest {
-    /// Joins the room's call, starting it when nobody is in it yet.
-    Join,
+    /// Joins the room's call, starting it when no one is in it yet. `format` applies
+    /// only to a join that starts the call (a meeting when absent); a later join gets
+    /// the call's format in the reply.
+    Join {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<CallFormat>,
+    },
     /// Offers the publishing peer connection; the reply carries Janus's answer.
     /// With `restart`, the offer restarts ICE on an existing connection.
     Publish {
@@ -179,6 +240,18 @@ pub enum CallRequest {
         target: PeerRole,
         candidate: Option<IceCandidate>,
     },
+    /// Raises the caller's hand, as an audience member of a presentation.
+    RaiseHand,
+    /// Lowers the caller's hand, or with `user_id` a host lowers someone else's.
+    LowerHand {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<Uuid>,
+    },
+    /// A host lets an audience member of the presentation publish.
+    InviteToSpeak { user_id: Uuid },
+    /// A host moves a speaker back to the audience, or a speaker moves themselves.
+    /// The server stops their publishing.
+    MoveToAudience { user_id: Uuid },
     /// Leaves the call; the call ends when its last participant leaves.
     Leave,
 }
@@ -187,13 +260,17 @@ impl CallRequest {
     /// Returns the wire name of the action, for logs and error messages.
     pub fn action(&self) -> &'static str {
         match self {
-            CallRequest::Join => "join",
+            CallRequest::Join { .. } => "join",
             CallRequest::Publish { .. } => "publish",
             CallRequest::Subscribe { .. } => "subscribe",
             CallRequest::Start { .. } => "start",
             CallRequest::RestartSubscriber => "restart_subscriber",
             CallRequest::Configure { .. } => "configure",
             CallRequest::Trickle { .. } => "trickle",
+            CallRequest::RaiseHand => "raise_hand",
+            CallRequest::LowerHand { .. } => "lower_hand",
+            CallRequest::InviteToSpeak { .. } => "invite_to_speak",
+            CallRequest::MoveToAudience { .. } => "move_to_audience",
             CallRequest::Leave => "leave",
         }
     }
@@ -210,6 +287,11 @@ pub enum CallReply {
         /// The other participants.
         participants: Vec<Participant>,
         ice_servers: Vec<IceServer>,
+        #[serde(default)]
+        format: CallFormat,
+        /// The caller's role; an audience member must not publish.
+        #[serde(default)]
+        role: CallRole,
     },
     Published {
         jsep: Jsep,
@@ -224,6 +306,16 @@ pub enum CallReply {
     Started,
     Configured,
     Trickled,
+    /// The hand of `user_id` is now raised or lowered.
+    HandChanged {
+        user_id: Uuid,
+        raised: bool,
+    },
+    /// The role of `user_id` is now `role`.
+    RoleChanged {
+        user_id: Uuid,
+        role: CallRole,
+    },
     Left,
 }
 
@@ -267,6 +359,8 @@ impl CallErrorCode {
 pub enum CallEvent {
     Started {
         call_id: Uuid,
+        #[serde(default)]
+        format: CallFormat,
     },
     Ended {
         call_id: Uuid,
@@ -301,6 +395,22 @@ pub enum CallEvent {
         user_id: Uuid,
         speaking: bool,
     },
+    /// An audience member raised their hand to speak.
+    HandRaised {
+        user_id: Uuid,
+    },
+    /// The hand went down: lowered by its owner or a host.
+    HandLowered {
+        user_id: Uuid,
+    },
+    /// A host invited the participant to speak, or moved them back to the audience.
+    /// A change lowers the participant's hand, and a participant moved to the
+    /// audience no longer publishes, so their streams are gone.
+    RoleChanged {
+        user_id: Uuid,
+        feed_id: u64,
+        role: CallRole,
+    },
 }
 
 /// Something about the caller's own peer connections, sent to that connection only.
@@ -333,6 +443,8 @@ pub enum CallSignal {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CallSummary {
     pub call_id: Uuid,
+    #[serde(default)]
+    pub format: CallFormat,
     pub participant_count: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
@@ -398,6 +510,40 @@ mod tests {
             serde_json::to_string(&jsep).unwrap(),
             r#"{"type":"offer","sdp":"v=0\r\n"}"#
         );
+    }
+
+    #[test]
+    fn join_format_is_optional() {
+        let plain: CallRequest = serde_json::from_str(r#"{"action":"join"}"#).unwrap();
+        assert_eq!(plain, CallRequest::Join { format: None });
+        let presentation: CallRequest =
+            serde_json::from_str(r#"{"action":"join","format":"presentation"}"#).unwrap();
+        assert_eq!(
+            presentation,
+            CallRequest::Join {
+                format: Some(CallFormat::Presentation)
+            }
+        );
+        let unknown =
+            serde_json::from_str::<CallRequest>(r#"{"action":"join","format":"webinar"}"#);
+        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn stage_requests_use_snake_case() {
+        let user_id = Uuid::nil();
+        let json = serde_json::to_value(CallRequest::InviteToSpeak { user_id }).unwrap();
+        assert_eq!(json["action"], "invite_to_speak");
+        let lower: CallRequest = serde_json::from_str(r#"{"action":"lower_hand"}"#).unwrap();
+        assert_eq!(lower, CallRequest::LowerHand { user_id: None });
+        let event = serde_json::to_value(CallEvent::RoleChanged {
+            user_id,
+            feed_id: 3,
+            role: CallRole::Audience,
+        })
+        .unwrap();
+        assert_eq!(event["event"], "role_changed");
+        assert_eq!(event["role"], "audience");
     }
 
     #[test]

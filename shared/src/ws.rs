@@ -267,7 +267,7 @@ mod tests {
             ClientFrame::Call {
                 request_id: 5,
                 room_id: Uuid::nil(),
-                request: crate::call::CallRequest::Join,
+                request: crate::call::CallRequest::Join { format: None },
             }
         );
     }

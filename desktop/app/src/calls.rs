@@ -23,6 +23,7 @@ use tauri::http::{Response, StatusCode};
 use tauri::{Manager, State};
 use uuid::Uuid;
 
+use crate::dto::{CallFormat, CallRole};
 use crate::error::{CommandError, ErrorCode};
 use crate::state::AppState;
 
@@ -89,6 +90,9 @@ pub struct CallParticipant {
     pub feed_id: u64,
     pub audio_muted: bool,
     pub camera_off: bool,
+    pub role: CallRole,
+    /// Whether the participant, an audience member, has a hand raised to speak.
+    pub hand_raised: bool,
 }
 
 impl From<roomler_client::call::CallParticipant> for CallParticipant {
@@ -100,6 +104,8 @@ impl From<roomler_client::call::CallParticipant> for CallParticipant {
             feed_id: participant.feed_id,
             audio_muted: participant.muted,
             camera_off: participant.camera_off,
+            role: participant.role.into(),
+            hand_raised: participant.hand_raised,
         }
     }
 }
@@ -114,6 +120,9 @@ pub struct JoinedCall {
     /// The other participants when the user joined; `engine-event`s of type `call`
     /// tell what changes.
     pub participants: Vec<CallParticipant>,
+    pub format: CallFormat,
+    /// The user's own role; a `role_changed` event with the user's feed changes it.
+    pub role: CallRole,
 }
 
 /// The audio level of one tile: `local` or a feed id, as in the picture URLs.
@@ -407,6 +416,9 @@ pub fn stop_call_preview(state: State<'_, AppState>) {
 }
 
 /// Joins the call of `room_id` with the chosen devices, leaving any other call.
+/// `format` applies when this join starts the call, a meeting when absent. In the
+/// audience of a presentation the devices stay closed until a host invites the
+/// user to speak.
 #[tauri::command]
 #[specta::specta]
 pub async fn join_call(
@@ -414,6 +426,7 @@ pub async fn join_call(
     state: State<'_, AppState>,
     room_id: Uuid,
     media: MediaChoice,
+    format: Option<CallFormat>,
 ) -> CommandResult<JoinedCall> {
     let engine = state.engine()?;
     let calls = state.calls();
@@ -429,6 +442,7 @@ pub async fn join_call(
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         relay_only: false,
         tone_hz: 440.0,
+        format: format.map(Into::into),
     };
     let session = CallSession::join_with(&ws_url, &token, room_id, options, calls.setup(&media))
         .await
@@ -442,6 +456,8 @@ pub async fn join_call(
             .into_iter()
             .map(CallParticipant::from)
             .collect(),
+        format: session.format().into(),
+        role: session.role().into(),
     };
     let mut removed = session.removed();
     let call_id = session.call_id();
@@ -514,6 +530,43 @@ pub async fn set_call_muted(state: State<'_, AppState>, muted: bool) -> CommandR
 #[specta::specta]
 pub async fn set_call_camera_off(state: State<'_, AppState>, off: bool) -> CommandResult<()> {
     with_session(&state, async |session| session.set_camera_off(off).await).await
+}
+
+/// Raises the user's hand, in the audience of a presentation.
+#[tauri::command]
+#[specta::specta]
+pub async fn raise_call_hand(state: State<'_, AppState>) -> CommandResult<()> {
+    with_session(&state, async |session| session.raise_hand().await).await
+}
+
+/// Lowers the user's own hand, or as a host the hand of `user_id`.
+#[tauri::command]
+#[specta::specta]
+pub async fn lower_call_hand(
+    state: State<'_, AppState>,
+    user_id: Option<Uuid>,
+) -> CommandResult<()> {
+    with_session(&state, async |session| session.lower_hand(user_id).await).await
+}
+
+/// As a host, lets the audience member `user_id` speak.
+#[tauri::command]
+#[specta::specta]
+pub async fn invite_to_speak(state: State<'_, AppState>, user_id: Uuid) -> CommandResult<()> {
+    with_session(&state, async |session| {
+        session.invite_to_speak(user_id).await
+    })
+    .await
+}
+
+/// Moves the speaker `user_id` back to the audience, as a host or for oneself.
+#[tauri::command]
+#[specta::specta]
+pub async fn move_to_audience(state: State<'_, AppState>, user_id: Uuid) -> CommandResult<()> {
+    with_session(&state, async |session| {
+        session.move_to_audience(user_id).await
+    })
+    .await
 }
 
 /// Decodes video for these feeds only: the tiles on screen.

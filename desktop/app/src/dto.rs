@@ -110,10 +110,58 @@ pub struct Room {
     pub call: Option<CallSummary>,
 }
 
+/// The format of a call: everyone speaks in a meeting, and in a presentation the
+/// hosts speak while the audience watches and listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum CallFormat {
+    Meeting,
+    Presentation,
+}
+
+impl From<call::CallFormat> for CallFormat {
+    fn from(format: call::CallFormat) -> Self {
+        match format {
+            call::CallFormat::Meeting => CallFormat::Meeting,
+            call::CallFormat::Presentation => CallFormat::Presentation,
+        }
+    }
+}
+
+impl From<CallFormat> for call::CallFormat {
+    fn from(format: CallFormat) -> Self {
+        match format {
+            CallFormat::Meeting => call::CallFormat::Meeting,
+            CallFormat::Presentation => call::CallFormat::Presentation,
+        }
+    }
+}
+
+/// The role of a participant in a call: hosts and speakers publish, and the
+/// audience of a presentation only receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum CallRole {
+    Host,
+    Speaker,
+    Audience,
+}
+
+impl From<call::CallRole> for CallRole {
+    fn from(role: call::CallRole) -> Self {
+        match role {
+            call::CallRole::Host => CallRole::Host,
+            call::CallRole::Speaker => CallRole::Speaker,
+            call::CallRole::Audience => CallRole::Audience,
+        }
+    }
+}
+
 /// A call going on in a room, as the room list shows it.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct CallSummary {
     pub call_id: Uuid,
+    pub format: CallFormat,
     pub participant_count: u32,
     pub started_at: String,
 }
@@ -122,6 +170,7 @@ impl From<roomler_shared::call::CallSummary> for CallSummary {
     fn from(call: roomler_shared::call::CallSummary) -> Self {
         CallSummary {
             call_id: call.call_id,
+            format: call.format.into(),
             participant_count: call.participant_count,
             started_at: rfc3339(call.started_at),
         }
@@ -681,6 +730,8 @@ pub struct Participant {
     pub audio_muted: bool,
     pub camera_off: bool,
     pub streams: Vec<PublishedStream>,
+    pub role: CallRole,
+    pub hand_raised: bool,
 }
 
 impl From<call::Participant> for Participant {
@@ -693,6 +744,8 @@ impl From<call::Participant> for Participant {
             audio_muted,
             camera_off,
             streams,
+            role,
+            hand_raised,
         } = participant;
         Participant {
             user_id,
@@ -702,6 +755,8 @@ impl From<call::Participant> for Participant {
             audio_muted,
             camera_off,
             streams: streams.into_iter().map(PublishedStream::from).collect(),
+            role: role.into(),
+            hand_raised,
         }
     }
 }
@@ -712,6 +767,7 @@ impl From<call::Participant> for Participant {
 pub enum CallEvent {
     Started {
         call_id: Uuid,
+        format: CallFormat,
     },
     Ended {
         call_id: Uuid,
@@ -744,13 +800,29 @@ pub enum CallEvent {
         user_id: Uuid,
         speaking: bool,
     },
+    HandRaised {
+        user_id: Uuid,
+    },
+    HandLowered {
+        user_id: Uuid,
+    },
+    /// A host let the participant speak or moved them back to the audience; the
+    /// change lowers their hand.
+    RoleChanged {
+        user_id: Uuid,
+        feed_id: u64,
+        role: CallRole,
+    },
 }
 
 impl From<call::CallEvent> for CallEvent {
     fn from(event: call::CallEvent) -> Self {
         use call::CallEvent as Engine;
         match event {
-            Engine::Started { call_id } => CallEvent::Started { call_id },
+            Engine::Started { call_id, format } => CallEvent::Started {
+                call_id,
+                format: format.into(),
+            },
             Engine::Ended { call_id } => CallEvent::Ended { call_id },
             Engine::ParticipantJoined { participant } => CallEvent::ParticipantJoined {
                 participant: participant.into(),
@@ -772,6 +844,17 @@ impl From<call::CallEvent> for CallEvent {
             Engine::CameraOn { user_id } => CallEvent::CameraOn { user_id },
             Engine::CameraOff { user_id } => CallEvent::CameraOff { user_id },
             Engine::Speaking { user_id, speaking } => CallEvent::Speaking { user_id, speaking },
+            Engine::HandRaised { user_id } => CallEvent::HandRaised { user_id },
+            Engine::HandLowered { user_id } => CallEvent::HandLowered { user_id },
+            Engine::RoleChanged {
+                user_id,
+                feed_id,
+                role,
+            } => CallEvent::RoleChanged {
+                user_id,
+                feed_id,
+                role: role.into(),
+            },
         }
     }
 }
@@ -887,6 +970,7 @@ mod tests {
             created_at: datetime!(2025-12-31 23:59:59 UTC),
             call: Some(roomler_shared::call::CallSummary {
                 call_id: Uuid::new_v4(),
+                format: call::CallFormat::Presentation,
                 participant_count: 2,
                 started_at: datetime!(2026-01-02 03:04:05 UTC),
             }),
@@ -1020,7 +1104,21 @@ mod tests {
                     audio_muted: true,
                     camera_off: false,
                     streams: vec![stream.clone()],
+                    role: call::CallRole::Audience,
+                    hand_raised: true,
                 },
+            },
+            call::CallEvent::Started {
+                call_id: Uuid::new_v4(),
+                format: call::CallFormat::Presentation,
+            },
+            call::CallEvent::HandRaised {
+                user_id: Uuid::new_v4(),
+            },
+            call::CallEvent::RoleChanged {
+                user_id: Uuid::new_v4(),
+                feed_id: 7,
+                role: call::CallRole::Speaker,
             },
             call::CallEvent::Published {
                 user_id: Uuid::new_v4(),

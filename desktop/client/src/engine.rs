@@ -247,11 +247,12 @@ impl Engine {
         {
             let mut calls = self.calls.lock().unwrap();
             match &event {
-                CallEvent::Started { call_id } => {
+                CallEvent::Started { call_id, format } => {
                     calls.insert(
                         room_id,
                         CallSummary {
                             call_id: *call_id,
+                            format: *format,
                             participant_count: 0,
                             started_at: time::OffsetDateTime::now_utc(),
                         },

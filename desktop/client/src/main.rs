@@ -19,6 +19,7 @@ use roomler_client::call::{
 };
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_media::{PreEncodedConfig, PreEncodedMedia};
+use roomler_shared::call::CallFormat;
 use roomler_shared::model::{Message, Room, RoomKind};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -184,7 +185,23 @@ enum Command {
         #[arg(long, value_name = "SECONDS", requires = "stats",
             value_parser = clap::value_parser!(u64).range(1..=3_600))]
         stats_every: Option<u64>,
+        /// The format of a call that this join starts: `meeting` (everyone sends)
+        /// or `presentation` (hosts send, the audience receives). A call that is
+        /// already going on keeps its format.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_call_format)]
+        format: Option<CallFormat>,
     },
+}
+
+/// Parses `--format`, naming the accepted values when the text is neither.
+fn parse_call_format(text: &str) -> Result<CallFormat, String> {
+    match text.trim() {
+        "meeting" => Ok(CallFormat::Meeting),
+        "presentation" => Ok(CallFormat::Presentation),
+        _ => Err(format!(
+            "{text:?} is not a call format; give meeting or presentation"
+        )),
+    }
 }
 
 /// Parses `--tone-hz`, naming the accepted range when the value is outside it.
@@ -526,6 +543,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             clock_pattern,
             receive_video,
             stats_every,
+            format,
         } => {
             if !synthetic {
                 return Err(ClientError::Usage(
@@ -540,6 +558,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                 bind,
                 relay_only,
                 tone_hz: tone_hz.unwrap_or_else(|| default_tone_hz(engine.user_id())),
+                format,
             };
             let stay = Stay {
                 seconds,

@@ -4,8 +4,10 @@
 //! detected), also when relayed through coturn only. Mute stops the audio others
 //! receive, a participant who leaves disappears from the others' participant lists
 //! and media, and media comes back after the clients' address is cut off for a few
-//! seconds or after a client's WebSocket closes. `roomler call` writes the same
-//! statistics to a file.
+//! seconds or after a client's WebSocket closes. In a presentation the audience
+//! receives the host without opening any device, and a participant whom the host
+//! lets speak is received until moved back to the audience. `roomler call` writes
+//! the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
@@ -20,8 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use roomler_client::call::{
-    CallOptions, CallParticipant, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats,
-    Tile, VideoInput,
+    AudioInput, CallFormat, CallOptions, CallParticipant, CallReport, CallRole, CallSession,
+    MediaOutput, MediaSetup, RemoteStats, Tile, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
 use roomler_netns::ip;
@@ -165,6 +167,7 @@ fn options(index: usize) -> CallOptions {
         bind: "127.0.0.3".parse().unwrap(),
         relay_only: false,
         tone_hz: TONES_HZ[index],
+        format: None,
     }
 }
 
@@ -1222,6 +1225,156 @@ async fn banned_participant_is_removed_from_call() {
     alice.leave().await.unwrap();
 }
 
+/// Waits until `session`'s participant list shows `user_id` as `done` accepts it.
+async fn wait_for_entry(
+    session: &CallSession,
+    user_id: Uuid,
+    what: &str,
+    done: impl Fn(&CallParticipant) -> bool,
+) {
+    let mut list = session.watch_participants();
+    let waited = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        list.wait_for(|list| {
+            list.iter()
+                .any(|entry| entry.user_id == user_id && done(entry))
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(
+        waited,
+        "the participant list never showed {user_id} {what}: {:?}",
+        session.participants()
+    );
+}
+
+/// Returns the statistics of `user_id` in `session`, if any arrived.
+fn find_stats(session: &CallSession, user_id: Uuid) -> Option<RemoteStats> {
+    session
+        .stats()
+        .into_iter()
+        .find(|stats| stats.user_id == Some(user_id))
+}
+
+/// A presentation: the audience receives the host's video and audio without any
+/// camera or microphone. One audience member raises a hand and is let speak, so the
+/// others receive them. Once moved back to the audience, they send no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_receives_presentation_without_devices() {
+    if roomler_netns::run_inside_namespace(
+        "audience_receives_presentation_without_devices",
+        &["janus"],
+    ) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(3).await;
+    let url = fixture.ws_url();
+
+    // The room's owner starts a presentation with the synthetic sources.
+    let host_options = CallOptions {
+        format: Some(CallFormat::Presentation),
+        ..options(0)
+    };
+    let host = CallSession::join(&url, &users[0].1, room_id, host_options)
+        .await
+        .unwrap();
+    assert_eq!(host.format(), CallFormat::Presentation);
+    assert_eq!(host.role(), CallRole::Host);
+
+    // This listener names a camera and a microphone that do not exist, so its join
+    // fails if the engine opens either of them.
+    let no_devices = MediaSetup {
+        video: VideoInput::Camera {
+            name: Some("No Such Camera".into()),
+        },
+        audio: AudioInput::Microphone {
+            name: Some("No Such Microphone".into()),
+        },
+        ..MediaSetup::synthetic(TONES_HZ[1])
+    };
+    let listener = CallSession::join_with(&url, &users[1].1, room_id, options(1), no_devices)
+        .await
+        .unwrap();
+    assert_eq!(listener.format(), CallFormat::Presentation);
+    assert_eq!(listener.role(), CallRole::Audience);
+    // The second audience member could send the synthetic sources once allowed.
+    let guest = CallSession::join(&url, &users[2].1, room_id, options(2))
+        .await
+        .unwrap();
+    assert_eq!(guest.role(), CallRole::Audience);
+
+    // Both audience members decode the host, and the host receives neither.
+    wait_until("the audience decodes the host", || {
+        [&listener, &guest].iter().all(|session| {
+            find_stats(session, users[0].0)
+                .is_some_and(|stats| counter_advanced(&stats) && tone_matches(&stats, TONES_HZ[0]))
+        })
+    })
+    .await;
+    check_remote(1, 0, &stats_of(&listener.stats(), users[0].0));
+    check_remote(2, 0, &stats_of(&guest.stats(), users[0].0));
+    assert!(host.stats().is_empty(), "{:?}", host.stats());
+
+    // The guest raises a hand, and the host's participant list shows it.
+    let guest_id = users[2].0;
+    guest.raise_hand().await.unwrap();
+    wait_for_entry(&host, guest_id, "with a raised hand", |entry| {
+        entry.hand_raised
+    })
+    .await;
+
+    // The host lets the guest speak: the guest's session publishes by itself, and
+    // the host and the listener decode it.
+    host.invite_to_speak(guest_id).await.unwrap();
+    wait_for_entry(&host, guest_id, "as a speaker", |entry| {
+        entry.role == CallRole::Speaker && !entry.hand_raised
+    })
+    .await;
+    wait_until("the host and the listener decode the guest", || {
+        [&host, &listener].iter().all(|session| {
+            find_stats(session, guest_id)
+                .is_some_and(|stats| counter_advanced(&stats) && tone_matches(&stats, TONES_HZ[2]))
+        })
+    })
+    .await;
+    assert_eq!(guest.role(), CallRole::Speaker);
+    check_remote(0, 2, &stats_of(&host.stats(), guest_id));
+    check_remote(1, 2, &stats_of(&listener.stats(), guest_id));
+
+    // Moved back to the audience, the guest stops sending: after a second for the
+    // packets in flight, the host receives no more of its audio.
+    host.move_to_audience(guest_id).await.unwrap();
+    wait_for_entry(&host, guest_id, "in the audience", |entry| {
+        entry.role == CallRole::Audience && !entry.publishing
+    })
+    .await;
+    wait_until("the guest's session follows its role", || {
+        guest.role() == CallRole::Audience
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = stats_of(&host.stats(), guest_id);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = stats_of(&host.stats(), guest_id);
+    assert_eq!(
+        after.audio_packets_received, before.audio_packets_received,
+        "the host still receives the guest's audio after moving it to the audience"
+    );
+    // The listener still receives the host.
+    let before = stats_of(&listener.stats(), users[0].0);
+    wait_until("the listener still decodes the host", || {
+        find_stats(&listener, users[0].0)
+            .is_some_and(|now| flowing_since(&before, &now, TONES_HZ[0]))
+    })
+    .await;
+
+    for session in [guest, listener, host] {
+        session.leave().await.unwrap();
+    }
+}
+
 /// Drops `percent` of the UDP packets that arrive inside the namespace and match
 /// `selector` (an nftables match such as `ip saddr 127.0.0.3`), at random, until
 /// [`restore_udp`]. Media, RTCP, STUN and DTLS are all UDP; the WebSockets are not.
@@ -1357,7 +1510,7 @@ async fn heavy_loss_lowers_the_video_bitrate() {
         return;
     }
     let fixture = Fixture::start().await;
-    let (users, sessions) = two_in_call(&fixture).await;
+    let (_, sessions) = two_in_call(&fixture).await;
     let before = sessions[0].sent_stats();
 
     // Only the way to Janus: 127.0.0.3 sends, 127.0.0.2 is Janus.

@@ -404,6 +404,13 @@ impl Handle {
         self.link.request(message, false).await.map(|_| ())
     }
 
+    /// Hangs up the handle's peer connection, if it has one; the handle stays
+    /// attached and may negotiate a new one.
+    pub async fn hangup(&self) -> JanusResult<()> {
+        let message = self.envelope("hangup");
+        self.link.request(message, false).await.map(|_| ())
+    }
+
     /// Detaches the handle, which hangs up its peer connection.
     pub async fn detach(&self) -> JanusResult<()> {
         let message = self.envelope("detach");

@@ -4,6 +4,8 @@
 //! - [`janus`]: the Janus API client over WebSocket (sessions, handles, transactions).
 //! - [`supervisor`]: the local Janus the server starts when no Janus URL is set.
 //! - [`turn`]: TURN credentials handed out on join.
+//! - `stage`: who may publish in a presentation: raised hands, invitations to speak
+//!   and moves back to the audience.
 //!
 //! Clients send [`CallRequest`]s over their WebSocket; [`Calls::handle`] checks the
 //! caller's membership on every step and relays the step to Janus. The Janus room's
@@ -19,19 +21,22 @@
 //! reach only the members connected to that replica.
 
 pub mod janus;
+mod stage;
 pub mod supervisor;
 pub mod turn;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
 use roomler_shared::call::{
-    CallErrorCode, CallEvent, CallReply, CallRequest, CallSignal, CallSummary, IceCandidate, Jsep,
-    JsepKind, MediaKind, Participant, PeerRole, PublishedStream, StreamRef, SubscribedStream,
+    CallErrorCode, CallEvent, CallFormat, CallReply, CallRequest, CallRole, CallSignal,
+    CallSummary, IceCandidate, Jsep, JsepKind, MediaKind, Participant, PeerRole, PublishedStream,
+    StreamRef, SubscribedStream,
 };
+use roomler_shared::model::Role;
 use roomler_shared::ws::{Control, ServerFrame};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -185,10 +190,51 @@ struct Member {
 struct Call {
     id: Uuid,
     started_at: OffsetDateTime,
+    format: CallFormat,
+    /// The user whose join started the call, a host of a presentation.
+    starter: Uuid,
+    /// The audience members of a presentation whom a host invited to speak. They
+    /// stay speakers when they join again, e.g. after a reconnection.
+    speakers: HashSet<Uuid>,
     instance: usize,
     janus_room: u64,
     pin: String,
     members: HashMap<Uuid, Arc<Member>>,
+}
+
+impl Call {
+    /// Returns the role a user joins with: every participant of a meeting speaks,
+    /// and a presentation has hosts, invited speakers and the audience.
+    fn role_of(&self, user_id: Uuid, room_role: Role) -> CallRole {
+        match self.format {
+            CallFormat::Meeting => CallRole::Speaker,
+            CallFormat::Presentation if self.is_host(user_id, room_role) => CallRole::Host,
+            CallFormat::Presentation if self.speakers.contains(&user_id) => CallRole::Speaker,
+            CallFormat::Presentation => CallRole::Audience,
+        }
+    }
+
+    /// Returns whether the user hosts this presentation: they started it, or they
+    /// own or moderate the room now.
+    fn is_host(&self, user_id: Uuid, room_role: Role) -> bool {
+        self.format == CallFormat::Presentation
+            && (user_id == self.starter || room_role.can_moderate())
+    }
+
+    /// Counts the participants who may publish, whom `call_max_participants` limits.
+    fn publisher_count(&self) -> usize {
+        self.members
+            .values()
+            .filter(|member| member.info.lock().unwrap().role.may_publish())
+            .count()
+    }
+}
+
+/// The caller of a request, as the store describes them now.
+struct Caller {
+    username: String,
+    display_name: String,
+    room_role: Role,
 }
 
 type CallSlot = Arc<tokio::sync::Mutex<Option<Call>>>;
@@ -264,6 +310,7 @@ impl Calls {
         let call = call.as_ref()?;
         Some(CallSummary {
             call_id: call.id,
+            format: call.format,
             participant_count: call.members.len() as u32,
             started_at: call.started_at,
         })
@@ -301,20 +348,33 @@ impl Calls {
         room_id: Uuid,
         request: CallRequest,
     ) -> CallResult<CallReply> {
-        let (username, display_name) = authorize(state, context.user_id, room_id).await?;
+        let caller = authorize(state, context.user_id, room_id).await?;
         match request {
-            CallRequest::Join => {
-                self.join(state, context, room_id, username, display_name)
-                    .await
+            CallRequest::Join { format } => {
+                self.join(state, context, room_id, caller, format).await
             }
             CallRequest::Leave => {
                 self.leave(state, room_id, context.user_id, Some(context.connection_id))
                     .await?;
                 Ok(CallReply::Left)
             }
+            CallRequest::RaiseHand => self.raise_hand(state, context, room_id).await,
+            CallRequest::LowerHand { user_id } => {
+                let target = user_id.unwrap_or(context.user_id);
+                self.lower_hand(state, context, room_id, caller.room_role, target)
+                    .await
+            }
+            CallRequest::InviteToSpeak { user_id } => {
+                self.invite_to_speak(state, context, room_id, caller.room_role, user_id)
+                    .await
+            }
+            CallRequest::MoveToAudience { user_id } => {
+                self.move_to_audience(state, context, room_id, caller.room_role, user_id)
+                    .await
+            }
             request => {
                 let member = self.member(room_id, context).await?;
-                self.relay(state, room_id, context.user_id, &member, request)
+                self.relay(state, room_id, &caller, context.user_id, &member, request)
                     .await
             }
         }
@@ -343,8 +403,8 @@ impl Calls {
         state: &AppState,
         context: &CallContext,
         room_id: Uuid,
-        username: String,
-        display_name: String,
+        caller: Caller,
+        format: Option<CallFormat>,
     ) -> CallResult<CallReply> {
         if self.instances.is_empty() {
             return Err(CallFailure::new(
@@ -372,12 +432,18 @@ impl Calls {
             close_member(&previous).await;
         }
 
+        // A format given to a call that is already going on is ignored, because two
+        // people who join at the same moment cannot know whose join starts it.
         let started = guard.is_none();
         if started {
-            *guard = Some(self.create_call(room_id).await?);
+            let format = format.unwrap_or_default();
+            *guard = Some(self.create_call(room_id, context.user_id, format).await?);
         }
         let call = guard.as_mut().unwrap();
-        if call.members.len() >= self.max_participants as usize {
+        let role = call.role_of(context.user_id, caller.room_role);
+        // NOTE: the limit counts only those who may publish, so a presentation's
+        // audience is limited by the room's membership alone.
+        if role.may_publish() && call.publisher_count() >= self.max_participants as usize {
             return Err(CallFailure::new(
                 CallErrorCode::Forbidden,
                 format!(
@@ -403,12 +469,14 @@ impl Calls {
         };
         let info = Participant {
             user_id: context.user_id,
-            username,
-            display_name,
+            username: caller.username,
+            display_name: caller.display_name,
             feed_id,
             audio_muted: false,
             camera_off: false,
             streams: Vec::new(),
+            role,
+            hand_raised: false,
         };
         let member = Arc::new(Member {
             info: Mutex::new(info.clone()),
@@ -424,6 +492,7 @@ impl Calls {
             .collect();
         call.members.insert(context.user_id, member.clone());
         let call_id = call.id;
+        let call_format = call.format;
         drop(guard);
 
         tokio::spawn(watch_publisher(
@@ -434,10 +503,14 @@ impl Calls {
             events,
         ));
         if started {
-            tracing::info!(%call_id, "call started");
-            broadcast(state, room_id, CallEvent::Started { call_id }).await;
+            tracing::info!(%call_id, format = call_format.as_str(), "call started");
+            let event = CallEvent::Started {
+                call_id,
+                format: call_format,
+            };
+            broadcast(state, room_id, event).await;
         }
-        tracing::info!(%call_id, feed_id, "participant joined");
+        tracing::info!(%call_id, feed_id, ?role, "participant joined");
         broadcast(
             state,
             room_id,
@@ -451,6 +524,8 @@ impl Calls {
             ice_servers: self
                 .turn
                 .ice_servers(context.user_id, OffsetDateTime::now_utc()),
+            format: call_format,
+            role,
         })
     }
 
@@ -460,7 +535,12 @@ impl Calls {
             .unwrap_or(0)
     }
 
-    async fn create_call(&self, room_id: Uuid) -> CallResult<Call> {
+    async fn create_call(
+        &self,
+        room_id: Uuid,
+        starter: Uuid,
+        format: CallFormat,
+    ) -> CallResult<Call> {
         let instance = self.pick_instance();
         let janus_room = random_id();
         let pin = random_secret();
@@ -492,6 +572,9 @@ impl Calls {
         Ok(Call {
             id: Uuid::now_v7(),
             started_at: OffsetDateTime::now_utc(),
+            format,
+            starter,
+            speakers: HashSet::new(),
             instance,
             janus_room,
             pin,
@@ -645,13 +728,14 @@ impl Calls {
         &self,
         state: &AppState,
         room_id: Uuid,
+        caller: &Caller,
         user_id: Uuid,
         member: &Arc<Member>,
         request: CallRequest,
     ) -> CallResult<CallReply> {
         match request {
             CallRequest::Publish { jsep, restart } => {
-                self.publish(state, room_id, user_id, member, jsep, restart)
+                self.publish(state, room_id, caller, member, jsep, restart)
                     .await
             }
             CallRequest::Subscribe { add, remove } => {
@@ -686,7 +770,12 @@ impl Calls {
             CallRequest::Trickle { target, candidate } => {
                 trickle(room_id, member, target, candidate).await
             }
-            CallRequest::Join | CallRequest::Leave => unreachable!("handled by the caller"),
+            CallRequest::Join { .. }
+            | CallRequest::Leave
+            | CallRequest::RaiseHand
+            | CallRequest::LowerHand { .. }
+            | CallRequest::InviteToSpeak { .. }
+            | CallRequest::MoveToAudience { .. } => unreachable!("handled by the caller"),
         }
     }
 
@@ -694,7 +783,7 @@ impl Calls {
         &self,
         state: &AppState,
         room_id: Uuid,
-        user_id: Uuid,
+        caller: &Caller,
         member: &Arc<Member>,
         jsep: Jsep,
         restart: bool,
@@ -703,6 +792,16 @@ impl Calls {
             return Err(invalid(room_id, "publish needs an SDP offer"));
         }
         let mut peer = member.peer.lock().await;
+        // The role is read under the peer lock, which `move_to_audience` takes to
+        // unpublish after it changed the role, so a publish cannot slip past a move.
+        // A member who became a moderator since joining hosts a presentation.
+        let (user_id, role) = {
+            let info = member.info.lock().unwrap();
+            (info.user_id, info.role)
+        };
+        if !role.may_publish() && !caller.room_role.can_moderate() {
+            return Err(stage::audience_may_not_publish(room_id));
+        }
         let body = if !peer.published.is_empty() || restart {
             json!({"request": "configure"})
         } else {
@@ -856,8 +955,8 @@ impl Instance {
 }
 
 /// Checks that the user may take part in the room's call, on every step: a member
-/// of the room, whatever the role. Returns the user's username and display name.
-async fn authorize(state: &AppState, user_id: Uuid, room_id: Uuid) -> CallResult<(String, String)> {
+/// of the room, whatever the role. Returns the user's names and room role.
+async fn authorize(state: &AppState, user_id: Uuid, room_id: Uuid) -> CallResult<Caller> {
     let internal = |error: crate::store::StoreError| {
         tracing::error!(%error, "failed to check a call participant");
         CallFailure::new(
@@ -877,13 +976,12 @@ async fn authorize(state: &AppState, user_id: Uuid, room_id: Uuid) -> CallResult
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    if state
+    let membership = state
         .store
         .membership(room_id, user_id)
         .await
-        .map_err(internal)?
-        .is_none()
-    {
+        .map_err(internal)?;
+    let Some(membership) = membership else {
         let visible = crate::http::rooms::can_see(state, user_id, &room)
             .await
             .unwrap_or(false);
@@ -897,14 +995,18 @@ async fn authorize(state: &AppState, user_id: Uuid, room_id: Uuid) -> CallResult
                 room.path
             ),
         ));
-    }
+    };
     let user = state
         .store
         .user_by_id(user_id)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    Ok((user.username, user.display_name))
+    Ok(Caller {
+        username: user.username,
+        display_name: user.display_name,
+        room_role: membership.role,
+    })
 }
 
 /// VideoRoom's error code for a feed that does not exist or has no media yet.

@@ -24,7 +24,9 @@ export type {
   CallDevices,
   CallEnded,
   CallEvent,
+  CallFormat,
   CallParticipant,
+  CallRole,
   CallSummary,
   Device,
   InputChoice,
@@ -77,6 +79,7 @@ import type {
   CachedRoom,
   CallDevices,
   CallEnded,
+  CallFormat,
   JoinedCall,
   MediaChoice,
   RoomCall,
@@ -415,12 +418,36 @@ export function stopCallPreview(): Promise<void> {
   return commands.stopCallPreview();
 }
 
-/** Joins a room's call, starting it when no one is in it yet. */
+/**
+ * Joins a room's call, starting it when no one is in it yet. `format` applies only to
+ * a join that starts the call; `null` starts a meeting.
+ */
 export function joinCall(
   roomId: Uuid,
   media: MediaChoice,
+  format: CallFormat | null = null,
 ): Promise<JoinedCall> {
-  return unwrap(commands.joinCall(roomId, media));
+  return unwrap(commands.joinCall(roomId, media, format));
+}
+
+/** Raises the user's hand, in the audience of a presentation. */
+export function raiseCallHand(): Promise<void> {
+  return done(commands.raiseCallHand());
+}
+
+/** Lowers the user's own hand, or as a host the hand of `userId`. */
+export function lowerCallHand(userId: Uuid | null = null): Promise<void> {
+  return done(commands.lowerCallHand(userId));
+}
+
+/** As a host, lets an audience member speak. */
+export function inviteToSpeak(userId: Uuid): Promise<void> {
+  return done(commands.inviteToSpeak(userId));
+}
+
+/** Moves a speaker back to the audience: as a host, or the user themselves. */
+export function moveToAudience(userId: Uuid): Promise<void> {
+  return done(commands.moveToAudience(userId));
 }
 
 /** Switches the call to other devices; the old ones stay when the new ones fail. */

@@ -203,8 +203,13 @@ export const commands = {
 	startCallPreview: (media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("start_call_preview", { media })),
 	/**  Stops the preview and lets go of its devices. */
 	stopCallPreview: () => __TAURI_INVOKE<void>("stop_call_preview"),
-	/**  Joins the call of `room_id` with the chosen devices, leaving any other call. */
-	joinCall: (roomId: string, media: MediaChoice) => typedError<JoinedCall, CommandError>(__TAURI_INVOKE("join_call", { roomId, media })),
+	/**
+	 *  Joins the call of `room_id` with the chosen devices, leaving any other call.
+	 *  `format` applies when this join starts the call, a meeting when absent. In the
+	 *  audience of a presentation the devices stay closed until a host invites the
+	 *  user to speak.
+	 */
+	joinCall: (roomId: string, media: MediaChoice, format: CallFormat | null) => typedError<JoinedCall, CommandError>(__TAURI_INVOKE("join_call", { roomId, media, format })),
 	/**  Leaves the call, if the user is in one. */
 	leaveCall: () => typedError<null, CommandError>(__TAURI_INVOKE("leave_call")),
 	/**
@@ -214,6 +219,14 @@ export const commands = {
 	switchCallMedia: (media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("switch_call_media", { media })),
 	/**  Mutes or unmutes the microphone. */
 	setCallMuted: (muted: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_muted", { muted })),
+	/**  Raises the user's hand, in the audience of a presentation. */
+	raiseCallHand: () => typedError<null, CommandError>(__TAURI_INVOKE("raise_call_hand")),
+	/**  Lowers the user's own hand, or as a host the hand of `user_id`. */
+	lowerCallHand: (userId: string | null) => typedError<null, CommandError>(__TAURI_INVOKE("lower_call_hand", { userId })),
+	/**  As a host, lets the audience member `user_id` speak. */
+	inviteToSpeak: (userId: string) => typedError<null, CommandError>(__TAURI_INVOKE("invite_to_speak", { userId })),
+	/**  Moves the speaker `user_id` back to the audience, as a host or for oneself. */
+	moveToAudience: (userId: string) => typedError<null, CommandError>(__TAURI_INVOKE("move_to_audience", { userId })),
 	/**  Turns the camera off or on. */
 	setCallCameraOff: (off: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_camera_off", { off })),
 	/**  Decodes video for these feeds only: the tiles on screen. */
@@ -300,7 +313,18 @@ export type CallEnded = {
 };
 
 /**  Something that happened in a room's call. */
-export type CallEvent = { event: "started"; call_id: string } | { event: "ended"; call_id: string } | { event: "participant_joined"; participant: Participant } | { event: "participant_left"; user_id: string; feed_id: number } | { event: "published"; user_id: string; feed_id: number; streams: PublishedStream[] } | { event: "muted"; user_id: string } | { event: "unmuted"; user_id: string } | { event: "camera_on"; user_id: string } | { event: "camera_off"; user_id: string } | { event: "speaking"; user_id: string; speaking: boolean };
+export type CallEvent = { event: "started"; call_id: string; format: CallFormat } | { event: "ended"; call_id: string } | { event: "participant_joined"; participant: Participant } | { event: "participant_left"; user_id: string; feed_id: number } | { event: "published"; user_id: string; feed_id: number; streams: PublishedStream[] } | { event: "muted"; user_id: string } | { event: "unmuted"; user_id: string } | { event: "camera_on"; user_id: string } | { event: "camera_off"; user_id: string } | { event: "speaking"; user_id: string; speaking: boolean } | { event: "hand_raised"; user_id: string } | { event: "hand_lowered"; user_id: string } | 
+/**
+ *  A host let the participant speak or moved them back to the audience; the
+ *  change lowers their hand.
+ */
+{ event: "role_changed"; user_id: string; feed_id: number; role: CallRole };
+
+/**
+ *  The format of a call: everyone speaks in a meeting, and in a presentation the
+ *  hosts speak while the audience watches and listens.
+ */
+export type CallFormat = "meeting" | "presentation";
 
 /**  A participant of a call, as the tiles show them. */
 export type CallParticipant = {
@@ -310,11 +334,21 @@ export type CallParticipant = {
 	feed_id: number,
 	audio_muted: boolean,
 	camera_off: boolean,
+	role: CallRole,
+	/**  Whether the participant, an audience member, has a hand raised to speak. */
+	hand_raised: boolean,
 };
+
+/**
+ *  The role of a participant in a call: hosts and speakers publish, and the
+ *  audience of a presentation only receives.
+ */
+export type CallRole = "host" | "speaker" | "audience";
 
 /**  A call going on in a room, as the room list shows it. */
 export type CallSummary = {
 	call_id: string,
+	format: CallFormat,
 	participant_count: number,
 	started_at: string,
 };
@@ -414,6 +448,9 @@ export type JoinedCall = {
 	 *  tell what changes.
 	 */
 	participants: CallParticipant[],
+	format: CallFormat,
+	/**  The user's own role; a `role_changed` event with the user's feed changes it. */
+	role: CallRole,
 };
 
 /**  A hit of a search in the local cache. */
@@ -533,6 +570,8 @@ export type Participant = {
 	audio_muted: boolean,
 	camera_off: boolean,
 	streams: PublishedStream[],
+	role: CallRole,
+	hand_raised: boolean,
 };
 
 export type Pin = {

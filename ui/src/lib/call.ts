@@ -2,7 +2,13 @@
 // list in step with call events, paging the tiles, picking the active speaker and
 // rating each participant's connection.
 
-import type { CallEvent, CallParticipant, TileStats } from '@/api/bindings';
+import type {
+  CallEvent,
+  CallFormat,
+  CallParticipant,
+  CallRole,
+  TileStats,
+} from '@/api/bindings';
 
 /** Tiles on one page of the grid. */
 export const PAGE_SIZE = 25;
@@ -58,6 +64,8 @@ export function applyCallEvent(
           feed_id: joined.feed_id,
           audio_muted: joined.audio_muted,
           camera_off: joined.camera_off,
+          role: joined.role,
+          hand_raised: joined.hand_raised,
         },
       ];
     }
@@ -73,11 +81,22 @@ export function applyCallEvent(
       return update(event.user_id, { camera_off: true });
     case 'camera_on':
       return update(event.user_id, { camera_off: false });
+    case 'hand_raised':
+      return update(event.user_id, { hand_raised: true });
+    case 'hand_lowered':
+      return update(event.user_id, { hand_raised: false });
+    case 'role_changed':
+      return update(event.user_id, { role: event.role, hand_raised: false });
     case 'ended':
       return [];
     default:
       return participants;
   }
+}
+
+/** Returns whether a participant with `role` is on the stage in a call of `format`. */
+export function onStage(format: CallFormat, role: CallRole): boolean {
+  return format === 'meeting' || role !== 'audience';
 }
 
 /** Splits `items` into pages of `size` and returns page `page` (from 0), clamped. */

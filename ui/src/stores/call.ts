@@ -5,8 +5,12 @@ import {
   callDevices,
   callLevels,
   callStats,
+  inviteToSpeak,
   joinCall,
   leaveCall,
+  lowerCallHand,
+  moveToAudience,
+  raiseCallHand,
   roomCalls,
   setCallCameraOff,
   setCallMuted,
@@ -17,7 +21,9 @@ import {
   toCommandError,
   type CallDevices,
   type CallEvent,
+  type CallFormat,
   type CallParticipant,
+  type CallRole,
   type CallSummary,
   type Device,
   type InputChoice,
@@ -29,12 +35,15 @@ import {
 import {
   LOCAL_TILE,
   applyCallEvent,
+  onStage,
   paginate,
   pickActiveSpeaker,
   rateQuality,
   type CallTile,
   type Quality,
 } from '@/lib/call';
+import { useRoomsStore } from '@/stores/rooms';
+import { useSessionStore } from '@/stores/session';
 
 /** How often the meters and the active speaker are refreshed, in milliseconds. */
 export const LEVEL_POLL_MS = 200;
@@ -62,9 +71,11 @@ export function defaultOutput(devices: Device[]): OutputChoice {
 /**
  * Keeps the user's call: the pre-join screen with its preview, the call itself with its
  * participants, switches, meters and quality, and the calls going on in other rooms
- * for the room list. At most one call runs at a time.
+ * for the room list. At most one call runs at a time. In a presentation the tiles
+ * show the stage (hosts and invited speakers); the audience is only counted.
  */
 export const useCallStore = defineStore('call', () => {
+  const session = useSessionStore();
   const phase = ref<CallPhase>('idle');
   const roomId = ref<Uuid | null>(null);
   const ownFeed = ref<number | null>(null);
@@ -84,13 +95,58 @@ export const useCallStore = defineStore('call', () => {
   const page = ref(0);
   const quality = ref<Record<string, Quality>>({});
   const calls = ref<Record<Uuid, CallSummary>>({});
+  /** The format of the joined call. */
+  const format = ref<CallFormat>('meeting');
+  /** The format the pre-join screen starts a call with, when none is going on. */
+  const startFormat = ref<CallFormat>('meeting');
+  const role = ref<CallRole>('speaker');
+  const handRaised = ref(false);
 
   let levelTimer: ReturnType<typeof setInterval> | null = null;
   let statsTimer: ReturnType<typeof setInterval> | null = null;
   let lastStats: { at: number; byFeed: Map<number, TileStats> } | null = null;
 
+  /** The call going on in the pre-join screen's room, which keeps its own format. */
+  const ongoing = computed<CallSummary | null>(() =>
+    roomId.value === null ? null : (calls.value[roomId.value] ?? null),
+  );
+  /**
+   * Whether the pre-join screen's join lands in the audience: the room's presentation
+   * is going on, and the user neither owns nor moderates the room. The audience needs
+   * no camera or microphone, so the screen opens none.
+   */
+  const joinsAudience = computed(() => {
+    if (ongoing.value?.format !== 'presentation' || roomId.value === null) {
+      return false;
+    }
+    const roomRole = useRoomsStore().find(roomId.value)?.room.role;
+    return roomRole !== 'owner' && roomRole !== 'moderator';
+  });
+  const onStageSelf = computed(() => onStage(format.value, role.value));
+  const isHost = computed(() => role.value === 'host');
+  const stage = computed(() =>
+    participants.value.filter((participant) =>
+      onStage(format.value, participant.role),
+    ),
+  );
+  /** Counts the audience of a presentation, the user included; 0 in a meeting. */
+  const audienceCount = computed(() => {
+    if (format.value === 'meeting') {
+      return 0;
+    }
+    const others = participants.value.length - stage.value.length;
+    return others + (onStageSelf.value ? 0 : 1);
+  });
+  const raisedHands = computed(() =>
+    participants.value.filter((participant) => participant.hand_raised),
+  );
+  /** The invited speakers, whom a host may move back to the audience. */
+  const speakers = computed(() =>
+    participants.value.filter((participant) => participant.role === 'speaker'),
+  );
+
   const tiles = computed<CallTile[]>(() => {
-    const others = participants.value.map<CallTile>((participant) => ({
+    const others = stage.value.map<CallTile>((participant) => ({
       key: String(participant.feed_id),
       feedId: participant.feed_id,
       userId: participant.user_id,
@@ -108,7 +164,7 @@ export const useCallStore = defineStore('call', () => {
       cameraOff: cameraOff.value,
       self: true,
     };
-    return [self, ...others];
+    return onStageSelf.value ? [self, ...others] : others;
   });
 
   const paged = computed(() => paginate(tiles.value, page.value));
@@ -231,7 +287,9 @@ export const useCallStore = defineStore('call', () => {
         microphone: defaultChoice(listed.microphones),
         speaker: defaultOutput(listed.speakers),
       };
-      await startCallPreview(media.value);
+      if (!joinsAudience.value) {
+        await startCallPreview(media.value);
+      }
     } catch (failure) {
       fail(failure);
     }
@@ -242,7 +300,7 @@ export const useCallStore = defineStore('call', () => {
   async function chooseMedia(choice: MediaChoice): Promise<void> {
     error.value = null;
     try {
-      if (phase.value === 'prejoin') {
+      if (phase.value === 'prejoin' && !joinsAudience.value) {
         await startCallPreview(choice);
       } else if (phase.value === 'joined') {
         await switchCallMedia(choice);
@@ -275,9 +333,17 @@ export const useCallStore = defineStore('call', () => {
     phase.value = 'joining';
     error.value = null;
     try {
-      const joined = await joinCall(room, media.value);
+      const starting = ongoing.value === null;
+      const joined = await joinCall(
+        room,
+        media.value,
+        starting ? startFormat.value : null,
+      );
       ownFeed.value = joined.feed_id;
       participants.value = joined.participants;
+      format.value = joined.format;
+      role.value = joined.role;
+      handRaised.value = false;
       muted.value = false;
       cameraOff.value = false;
       page.value = 0;
@@ -289,7 +355,9 @@ export const useCallStore = defineStore('call', () => {
       fail(failure);
       phase.value = 'prejoin';
       // Joining stopped the preview; the pre-join screen shows it again.
-      await startCallPreview(media.value).catch(() => {});
+      if (!joinsAudience.value) {
+        await startCallPreview(media.value).catch(() => {});
+      }
       startPolling(false);
       return false;
     }
@@ -313,6 +381,9 @@ export const useCallStore = defineStore('call', () => {
     levels.value = {};
     activeSpeaker.value = null;
     quality.value = {};
+    format.value = 'meeting';
+    role.value = 'speaker';
+    handRaised.value = false;
   }
 
   async function leave(): Promise<void> {
@@ -335,6 +406,51 @@ export const useCallStore = defineStore('call', () => {
     try {
       await setCallCameraOff(next);
       cameraOff.value = next;
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  /** Raises or lowers the user's hand, in the audience of a presentation. */
+  async function toggleHand(): Promise<void> {
+    const next = !handRaised.value;
+    try {
+      await (next ? raiseCallHand() : lowerCallHand(null));
+      handRaised.value = next;
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  /** As a host, lets an audience member speak. */
+  async function letSpeak(userId: Uuid): Promise<void> {
+    try {
+      await inviteToSpeak(userId);
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  /** Moves a speaker back to the audience: as a host, or the user themselves. */
+  async function sendToAudience(userId: Uuid): Promise<void> {
+    try {
+      await moveToAudience(userId);
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  /** Leaves the stage as an invited speaker, back to the audience. */
+  async function leaveStage(): Promise<void> {
+    if (session.userId !== null) {
+      await sendToAudience(session.userId);
+    }
+  }
+
+  /** As a host, lowers someone's hand without letting them speak. */
+  async function dismissHand(userId: Uuid): Promise<void> {
+    try {
+      await lowerCallHand(userId);
     } catch (failure) {
       fail(failure);
     }
@@ -367,6 +483,7 @@ export const useCallStore = defineStore('call', () => {
   /** Follows a call event from the engine: the room list's calls and, for this call, its participants. */
   function apply(eventRoom: Uuid, event: CallEvent): void {
     if (phase.value === 'joined' && eventRoom === roomId.value) {
+      applyOwn(event);
       participants.value = applyCallEvent(
         participants.value,
         event,
@@ -375,7 +492,8 @@ export const useCallStore = defineStore('call', () => {
       page.value = paginate(tiles.value, page.value).page;
       if (
         event.event === 'participant_joined' ||
-        event.event === 'participant_left'
+        event.event === 'participant_left' ||
+        event.event === 'role_changed'
       ) {
         void syncVisible().catch((failure: unknown) => console.error(failure));
       }
@@ -386,6 +504,19 @@ export const useCallStore = defineStore('call', () => {
       )
     ) {
       void refreshCalls().catch((failure: unknown) => console.error(failure));
+    }
+  }
+
+  /** Follows the events about the user: a role change and a hand a host lowered. */
+  function applyOwn(event: CallEvent): void {
+    if (event.event === 'role_changed' && event.feed_id === ownFeed.value) {
+      role.value = event.role;
+      handRaised.value = false;
+    } else if (
+      event.event === 'hand_lowered' &&
+      event.user_id === session.userId
+    ) {
+      handRaised.value = false;
     }
   }
 
@@ -405,6 +536,17 @@ export const useCallStore = defineStore('call', () => {
     page,
     quality,
     calls,
+    format,
+    startFormat,
+    role,
+    handRaised,
+    ongoing,
+    joinsAudience,
+    onStageSelf,
+    isHost,
+    audienceCount,
+    raisedHands,
+    speakers,
     tiles,
     paged,
     featured,
@@ -418,6 +560,11 @@ export const useCallStore = defineStore('call', () => {
     ended,
     toggleMuted,
     toggleCamera,
+    toggleHand,
+    letSpeak,
+    sendToAudience,
+    leaveStage,
+    dismissHand,
     setPage,
     setLayout,
     refreshCalls,

@@ -4,6 +4,7 @@ import type { CallParticipant, TileStats } from '@/api/bindings';
 import {
   PAGE_SIZE,
   applyCallEvent,
+  onStage,
   paginate,
   parseFrameHeader,
   pickActiveSpeaker,
@@ -18,6 +19,8 @@ function participant(feed: number, name = `user${feed}`): CallParticipant {
     feed_id: feed,
     audio_muted: false,
     camera_off: false,
+    role: 'speaker',
+    hand_raised: false,
   };
 }
 
@@ -33,6 +36,33 @@ function stats(audio: number, video: number): TileStats {
 }
 
 describe('applyCallEvent', () => {
+  it('follows hands and roles, and a role change lowers the hand', () => {
+    let list: CallParticipant[] = [{ ...participant(1), role: 'audience' }];
+    list = applyCallEvent(list, { event: 'hand_raised', user_id: 'user-1' }, 9);
+    expect(list[0]!.hand_raised).toBe(true);
+    list = applyCallEvent(
+      list,
+      { event: 'role_changed', user_id: 'user-1', feed_id: 1, role: 'speaker' },
+      9,
+    );
+    expect(list[0]!.role).toBe('speaker');
+    expect(list[0]!.hand_raised).toBe(false);
+    list = applyCallEvent(list, { event: 'hand_raised', user_id: 'user-1' }, 9);
+    list = applyCallEvent(
+      list,
+      { event: 'hand_lowered', user_id: 'user-1' },
+      9,
+    );
+    expect(list[0]!.hand_raised).toBe(false);
+  });
+
+  it('puts everyone of a meeting and the non-audience of a presentation on stage', () => {
+    expect(onStage('meeting', 'audience')).toBe(true);
+    expect(onStage('presentation', 'host')).toBe(true);
+    expect(onStage('presentation', 'speaker')).toBe(true);
+    expect(onStage('presentation', 'audience')).toBe(false);
+  });
+
   it('adds joiners once, without the own feed, and drops leavers', () => {
     const joined = (feed: number) => ({
       event: 'participant_joined' as const,

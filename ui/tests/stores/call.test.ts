@@ -9,13 +9,17 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallParticipant } from '@/api/bindings';
+import type { CallParticipant, CallRole } from '@/api/bindings';
+import { useRoomsStore } from '@/stores/rooms';
+import { useSessionStore } from '@/stores/session';
 import {
   LEVEL_POLL_MS,
   defaultChoice,
   defaultOutput,
   useCallStore,
 } from '@/stores/call';
+
+import { makeCachedRoom } from '../helpers/factories';
 
 const invokeMock = vi.mocked(invoke);
 
@@ -27,6 +31,8 @@ function participant(feed: number): CallParticipant {
     feed_id: feed,
     audio_muted: false,
     camera_off: false,
+    role: 'speaker',
+    hand_raised: false,
   };
 }
 
@@ -58,6 +64,8 @@ function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
           call_id: 'call-1',
           feed_id: 100,
           participants: [participant(1)],
+          format: 'meeting',
+          role: 'speaker',
         };
       case 'call_levels':
         return [
@@ -288,5 +296,195 @@ describe('call store', () => {
     expect(calls).toContainEqual(['set_call_muted', { muted: true }]);
     expect(calls).toContainEqual(['set_call_camera_off', { off: true }]);
     expect(call.tiles[0]).toMatchObject({ audioMuted: true, cameraOff: true });
+  });
+});
+
+describe('presentation', () => {
+  /** Joins as `role` a presentation with a host (feed 1) and an audience member (feed 2). */
+  async function joinPresentation(role: CallRole) {
+    const calls = shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [
+          { ...participant(1), role: 'host' },
+          { ...participant(2), role: 'audience' },
+        ],
+        format: 'presentation',
+        role,
+      }),
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    return { calls, call };
+  }
+
+  it('starts a call in the format chosen before joining', async () => {
+    const calls = shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    call.startFormat = 'presentation';
+    await call.join();
+    const join = calls.find(([command]) => command === 'join_call');
+    expect(join?.[1]).toMatchObject({ format: 'presentation' });
+  });
+
+  it('sends no format when joining a call already going on', async () => {
+    const calls = shell({
+      room_calls: () => [
+        {
+          room_id: ROOM,
+          call: {
+            call_id: 'call-1',
+            format: 'presentation',
+            participant_count: 1,
+            started_at: '2026-01-01T00:00:00Z',
+          },
+        },
+      ],
+    });
+    const call = useCallStore();
+    await call.refreshCalls();
+    await call.prepare(ROOM);
+    expect(call.ongoing?.format).toBe('presentation');
+    // A member who does not moderate the room joins its presentation as the
+    // audience, so the pre-join screen opens no camera or microphone.
+    expect(call.joinsAudience).toBe(true);
+    expect(calls.map(([command]) => command)).not.toContain(
+      'start_call_preview',
+    );
+    call.startFormat = 'meeting';
+    await call.join();
+    const join = calls.find(([command]) => command === 'join_call');
+    expect(join?.[1]).toMatchObject({ format: null });
+  });
+
+  it('previews the devices of a moderator joining a presentation', async () => {
+    const calls = shell({
+      room_calls: () => [
+        {
+          room_id: ROOM,
+          call: {
+            call_id: 'call-1',
+            format: 'presentation',
+            participant_count: 1,
+            started_at: '2026-01-01T00:00:00Z',
+          },
+        },
+      ],
+    });
+    useRoomsStore().rooms = [makeCachedRoom({ id: ROOM, role: 'moderator' })];
+    const call = useCallStore();
+    await call.refreshCalls();
+    await call.prepare(ROOM);
+    expect(call.joinsAudience).toBe(false);
+    expect(calls.map(([command]) => command)).toContain('start_call_preview');
+  });
+
+  it('shows the audience only the stage and counts the audience', async () => {
+    const { call } = await joinPresentation('audience');
+    expect(call.onStageSelf).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['1']);
+    expect(call.audienceCount).toBe(2);
+    expect(call.isHost).toBe(false);
+  });
+
+  it('raises and lowers the own hand through the shell', async () => {
+    const { calls, call } = await joinPresentation('audience');
+    await call.toggleHand();
+    expect(calls.at(-1)).toEqual(['raise_call_hand', undefined]);
+    expect(call.handRaised).toBe(true);
+    await call.toggleHand();
+    expect(calls.at(-1)).toEqual(['lower_call_hand', { userId: null }]);
+    expect(call.handRaised).toBe(false);
+  });
+
+  it('puts the user on the stage when a host lets them speak', async () => {
+    const { call } = await joinPresentation('audience');
+    await call.toggleHand();
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'me',
+      feed_id: 100,
+      role: 'speaker',
+    });
+    expect(call.role).toBe('speaker');
+    expect(call.handRaised).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
+    expect(call.audienceCount).toBe(1);
+  });
+
+  it('lets an invited speaker go back to the audience', async () => {
+    const { calls, call } = await joinPresentation('speaker');
+    useSessionStore().status = {
+      logged_in: true,
+      user_id: 'me',
+      username: 'me',
+      server_url: 'http://127.0.0.1:3000',
+      connection: { state: 'online' },
+    };
+    await call.leaveStage();
+    expect(calls.at(-1)).toEqual(['move_to_audience', { userId: 'me' }]);
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'me',
+      feed_id: 100,
+      role: 'audience',
+    });
+    expect(call.onStageSelf).toBe(false);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['1']);
+  });
+
+  it('lists raised hands for a host, who lets them speak', async () => {
+    const { calls, call } = await joinPresentation('host');
+    expect(call.isHost).toBe(true);
+    call.apply(ROOM, { event: 'hand_raised', user_id: 'user-2' });
+    expect(call.raisedHands.map((each) => each.user_id)).toEqual(['user-2']);
+
+    await call.letSpeak('user-2');
+    expect(calls.at(-1)).toEqual(['invite_to_speak', { userId: 'user-2' }]);
+    call.apply(ROOM, {
+      event: 'role_changed',
+      user_id: 'user-2',
+      feed_id: 2,
+      role: 'speaker',
+    });
+    expect(call.raisedHands).toEqual([]);
+    expect(call.speakers.map((each) => each.user_id)).toEqual(['user-2']);
+    expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1', '2']);
+
+    await call.sendToAudience('user-2');
+    expect(calls.at(-1)).toEqual(['move_to_audience', { userId: 'user-2' }]);
+  });
+
+  it('shows a refused invitation as the error', async () => {
+    shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [],
+        format: 'presentation',
+        role: 'audience',
+      }),
+      invite_to_speak: () => {
+        throw {
+          code: 'rejected',
+          message:
+            'Only a host of the presentation may invite someone to speak.',
+          server_code: 'forbidden',
+          retryable: false,
+        };
+      },
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    await call.letSpeak('user-2');
+    expect(call.error).toBe(
+      'Only a host of the presentation may invite someone to speak.',
+    );
   });
 });

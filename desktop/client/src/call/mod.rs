@@ -17,6 +17,9 @@
 //!   writes them.
 //!
 //! The publishing connection offers one audio and one video track; Janus answers.
+//! It opens only while the server lets the participant publish: in the audience of
+//! a presentation the session opens no camera or microphone and only subscribes,
+//! until a host invites it to speak.
 //! The subscribing connection takes Janus's offer of every stream the client
 //! subscribed to (Janus multistream) and answers it. ICE is half-trickle: each side
 //! gathers all its candidates before it sends its description, then trickles
@@ -41,4 +44,5 @@ pub use media::{
 pub use participants::CallParticipant;
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};
+pub use roomler_shared::call::{CallFormat, CallRole};
 pub use signaling::{CallSignaling, SignalingError};

@@ -2,12 +2,14 @@
 //! events, for a call view to draw one tile each.
 //!
 //! The list starts from the participants in the `join` reply and changes with
-//! every `participant_joined`, `participant_left`, `published`, mute, camera and
-//! speaking event. The session's own participant is never in it.
+//! every `participant_joined`, `participant_left`, `published`, mute, camera,
+//! speaking, hand and role event. The session's own participant is never in it, but
+//! its role is kept beside the list, so that the session publishes exactly while
+//! the server lets it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use roomler_shared::call::{CallEvent, Participant};
+use roomler_shared::call::{CallEvent, CallRole, Participant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -28,6 +30,11 @@ pub struct CallParticipant {
     /// Whether the participant's streams are live, so that this session receives
     /// them.
     pub publishing: bool,
+    #[serde(default)]
+    pub role: CallRole,
+    /// Whether the participant, an audience member, has a hand raised to speak.
+    #[serde(default)]
+    pub hand_raised: bool,
 }
 
 impl CallParticipant {
@@ -41,6 +48,8 @@ impl CallParticipant {
             camera_off: participant.camera_off,
             speaking: false,
             publishing: !participant.streams.is_empty(),
+            role: participant.role,
+            hand_raised: participant.hand_raised,
         }
     }
 }
@@ -50,11 +59,13 @@ impl CallParticipant {
 pub(crate) struct Participants {
     own_feed: AtomicU64,
     list: watch::Sender<Vec<CallParticipant>>,
+    /// The session's own role, from the `join` reply and its `role_changed` events.
+    own_role: watch::Sender<CallRole>,
 }
 
 impl Participants {
     /// Starts the list from the `join` reply, which names only the others.
-    pub(crate) fn new(own_feed: u64, joined: &[Participant]) -> Self {
+    pub(crate) fn new(own_feed: u64, own_role: CallRole, joined: &[Participant]) -> Self {
         let list = joined
             .iter()
             .map(CallParticipant::from_participant)
@@ -62,18 +73,28 @@ impl Participants {
         Participants {
             own_feed: AtomicU64::new(own_feed),
             list: watch::Sender::new(list),
+            own_role: watch::Sender::new(own_role),
         }
     }
 
     /// Starts the list again from the reply of a new `join`, which gave this session
-    /// the feed `own_feed`.
-    pub(crate) fn reset(&self, own_feed: u64, joined: &[Participant]) {
+    /// the feed `own_feed` and the role `own_role`.
+    pub(crate) fn reset(&self, own_feed: u64, own_role: CallRole, joined: &[Participant]) {
         self.own_feed.store(own_feed, Ordering::Relaxed);
         let list = joined
             .iter()
             .map(CallParticipant::from_participant)
             .collect();
         self.list.send_replace(list);
+        self.own_role.send_replace(own_role);
+    }
+
+    pub(crate) fn own_role(&self) -> CallRole {
+        *self.own_role.borrow()
+    }
+
+    pub(crate) fn watch_own_role(&self) -> watch::Receiver<CallRole> {
+        self.own_role.subscribe()
     }
 
     pub(crate) fn snapshot(&self) -> Vec<CallParticipant> {
@@ -87,6 +108,16 @@ impl Participants {
     /// Applies one call event, and notifies the receivers only when the list changed.
     pub(crate) fn apply(&self, event: &CallEvent) {
         let own_feed = self.own_feed.load(Ordering::Relaxed);
+        if let CallEvent::RoleChanged { feed_id, role, .. } = event
+            && *feed_id == own_feed
+        {
+            self.own_role.send_if_modified(|own| {
+                let changed = own != role;
+                *own = *role;
+                changed
+            });
+            return;
+        }
         self.list
             .send_if_modified(|list| apply_event(list, own_feed, event));
     }
@@ -137,6 +168,24 @@ fn apply_event(list: &mut Vec<CallParticipant>, own_feed: u64, event: &CallEvent
             let speaking = *speaking;
             update(list, *user_id, &|entry| entry.speaking = speaking)
         }
+        CallEvent::HandRaised { user_id } => {
+            update(list, *user_id, &|entry| entry.hand_raised = true)
+        }
+        CallEvent::HandLowered { user_id } => {
+            update(list, *user_id, &|entry| entry.hand_raised = false)
+        }
+        CallEvent::RoleChanged { user_id, role, .. } => {
+            let role = *role;
+            update(list, *user_id, &|entry| {
+                entry.role = role;
+                entry.hand_raised = false;
+                // The server unpublishes a participant it moves to the audience.
+                if !role.may_publish() {
+                    entry.publishing = false;
+                    entry.speaking = false;
+                }
+            })
+        }
         CallEvent::Ended { .. } => {
             let changed = !list.is_empty();
             list.clear();
@@ -163,6 +212,8 @@ mod tests {
             audio_muted: false,
             camera_off: false,
             streams: Vec::new(),
+            role: CallRole::Speaker,
+            hand_raised: false,
         }
     }
 
@@ -181,7 +232,7 @@ mod tests {
         let mut muted = participant(alice, 7);
         muted.audio_muted = true;
         muted.streams = vec![audio_stream()];
-        let participants = Participants::new(OWN_FEED, &[muted]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[muted]);
         let list = participants.snapshot();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].feed_id, 7);
@@ -192,7 +243,7 @@ mod tests {
 
     #[test]
     fn own_join_is_left_out() {
-        let participants = Participants::new(OWN_FEED, &[]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[]);
         participants.apply(&CallEvent::ParticipantJoined {
             participant: participant(Uuid::now_v7(), OWN_FEED),
         });
@@ -203,7 +254,7 @@ mod tests {
     fn events_update_one_participant() {
         let alice = Uuid::now_v7();
         let bob = Uuid::now_v7();
-        let participants = Participants::new(OWN_FEED, &[participant(alice, 7)]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[participant(alice, 7)]);
         participants.apply(&CallEvent::ParticipantJoined {
             participant: participant(bob, 8),
         });
@@ -240,7 +291,7 @@ mod tests {
     #[test]
     fn leave_removes_only_that_feed() {
         let alice = Uuid::now_v7();
-        let participants = Participants::new(OWN_FEED, &[participant(alice, 7)]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[participant(alice, 7)]);
         // Alice joins again from another connection with feed 9, then her old
         // feed's leave arrives late: the new feed stays.
         participants.apply(&CallEvent::ParticipantJoined {
@@ -264,7 +315,7 @@ mod tests {
     #[test]
     fn receivers_see_changes_only() {
         let alice = Uuid::now_v7();
-        let participants = Participants::new(OWN_FEED, &[participant(alice, 7)]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[participant(alice, 7)]);
         let mut receiver = participants.subscribe();
         receiver.mark_unchanged();
 
@@ -279,8 +330,8 @@ mod tests {
     #[test]
     fn reset_replaces_list_and_own_feed() {
         let alice = Uuid::now_v7();
-        let participants = Participants::new(OWN_FEED, &[participant(alice, 7)]);
-        participants.reset(2, &[participant(alice, 9)]);
+        let participants = Participants::new(OWN_FEED, CallRole::Speaker, &[participant(alice, 7)]);
+        participants.reset(2, CallRole::Speaker, &[participant(alice, 9)]);
         let list = participants.snapshot();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].feed_id, 9);
@@ -293,8 +344,68 @@ mod tests {
     }
 
     #[test]
+    fn hands_and_roles_update_entries() {
+        let alice = Uuid::now_v7();
+        let mut listener = participant(alice, 7);
+        listener.role = CallRole::Audience;
+        let participants = Participants::new(OWN_FEED, CallRole::Host, &[listener]);
+
+        participants.apply(&CallEvent::HandRaised { user_id: alice });
+        assert!(participants.snapshot()[0].hand_raised);
+        participants.apply(&CallEvent::RoleChanged {
+            user_id: alice,
+            feed_id: 7,
+            role: CallRole::Speaker,
+        });
+        participants.apply(&CallEvent::Published {
+            user_id: alice,
+            feed_id: 7,
+            streams: vec![audio_stream()],
+        });
+        let entry = participants.snapshot()[0].clone();
+        assert_eq!(entry.role, CallRole::Speaker);
+        assert!(!entry.hand_raised);
+        assert!(entry.publishing);
+
+        participants.apply(&CallEvent::RoleChanged {
+            user_id: alice,
+            feed_id: 7,
+            role: CallRole::Audience,
+        });
+        let entry = participants.snapshot()[0].clone();
+        assert_eq!(entry.role, CallRole::Audience);
+        assert!(!entry.publishing);
+        assert_eq!(participants.own_role(), CallRole::Host);
+    }
+
+    #[test]
+    fn own_role_follows_own_feed() {
+        let participants = Participants::new(OWN_FEED, CallRole::Audience, &[]);
+        let mut role = participants.watch_own_role();
+        participants.apply(&CallEvent::RoleChanged {
+            user_id: Uuid::now_v7(),
+            feed_id: 9,
+            role: CallRole::Speaker,
+        });
+        assert!(!role.has_changed().unwrap());
+
+        participants.apply(&CallEvent::RoleChanged {
+            user_id: Uuid::now_v7(),
+            feed_id: OWN_FEED,
+            role: CallRole::Speaker,
+        });
+        assert!(role.has_changed().unwrap());
+        assert_eq!(*role.borrow_and_update(), CallRole::Speaker);
+        assert!(participants.snapshot().is_empty());
+    }
+
+    #[test]
     fn call_end_empties_list() {
-        let participants = Participants::new(OWN_FEED, &[participant(Uuid::now_v7(), 7)]);
+        let participants = Participants::new(
+            OWN_FEED,
+            CallRole::Speaker,
+            &[participant(Uuid::now_v7(), 7)],
+        );
         participants.apply(&CallEvent::Ended {
             call_id: Uuid::now_v7(),
         });

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, RenderProcessor};
 use roomler_shared::call::{
-    CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
-    SubscribedStream,
+    CallEvent, CallFormat, CallReply, CallRequest, CallRole, CallSignal, IceServer, Jsep, JsepKind,
+    PeerRole, StreamRef, SubscribedStream,
 };
 use rtc::interceptor::Slot;
 use rtc::media::Sample;
@@ -70,6 +70,9 @@ pub struct CallOptions {
     /// Frequency of the synthetic tone sent as audio, in Hz; give each participant
     /// its own, so that receivers can tell the streams apart.
     pub tone_hz: f32,
+    /// The format of a call that this session's join starts; a meeting when `None`.
+    /// A call that is already going on keeps its own.
+    pub format: Option<CallFormat>,
 }
 
 /// Counts of what one remote participant's streams delivered.
@@ -252,11 +255,44 @@ pub(super) struct Connection {
     pub(super) signaling: Arc<CallSignaling>,
     call_id: Uuid,
     feed_id: u64,
-    pub(super) publisher: Peer,
-    /// Hands new sources to the task that sends this join's media.
-    sources: mpsc::UnboundedSender<EncodedStreams>,
+    format: CallFormat,
+    /// The publishing side while the server lets this participant publish, and
+    /// `None` in the audience of a presentation.
+    publishing: Arc<tokio::sync::Mutex<Option<Publishing>>>,
     /// Stops the tasks of this join only.
     pub(super) stop: CancellationToken,
+}
+
+impl Connection {
+    /// Stops publishing: closes the publishing connection and the sources.
+    pub(super) async fn stop_publishing(&self) {
+        if let Some(publishing) = self.publishing.lock().await.take() {
+            publishing.stop.cancel();
+            let _ = publishing.peer.close().await;
+        }
+    }
+}
+
+/// The publishing peer connection of one join, and the task that sends its media.
+struct Publishing {
+    peer: Peer,
+    /// Hands new sources to the task that sends this join's media.
+    sources: mpsc::UnboundedSender<EncodedStreams>,
+    /// Stops the sending task and the publisher's ICE restarts.
+    stop: CancellationToken,
+}
+
+/// The signaling, settings and media of a join, kept to start publishing later,
+/// when a host invites the participant to speak.
+#[derive(Clone)]
+struct Stage {
+    signaling: Arc<CallSignaling>,
+    options: CallOptions,
+    ice_servers: Vec<IceServer>,
+    media: Arc<SessionMedia>,
+    publishing: Arc<tokio::sync::Mutex<Option<Publishing>>>,
+    /// Stops the tasks of the join.
+    stop: CancellationToken,
 }
 
 /// The WebSocket URL, token, room and options of a join, kept for joining again.
@@ -402,6 +438,131 @@ async fn build_peer(
         .await
         .map_err(webrtc_error)?;
     Ok((Arc::new(peer), gathered_rx, ice_state_rx))
+}
+
+impl Stage {
+    /// Opens the sources of the session's setup, publishes them on a new peer
+    /// connection and starts the task that sends them. A missing device fails
+    /// before anything is offered to Janus.
+    async fn start_publishing(&self) -> Result<Publishing, CallError> {
+        let signaling = &self.signaling;
+        let setup = self.media.setup();
+        let mut encoded = media::start_sources(&setup, self.media.switches.clone())?;
+        if let Some(render) = encoded.render.take() {
+            self.media
+                .replace_playback(&setup.speaker, Some(render))
+                .await?;
+        }
+
+        let (publisher, mut gathered, publisher_ice) =
+            build_peer(&self.options, &self.ice_servers, None).await?;
+        // A failed publish closes the publishing connection, so that failed
+        // attempts to join again leave none open.
+        let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
+        let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
+        let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
+        let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
+        let offer = local_description(&publisher, offer, &mut gathered).await?;
+        let CallReply::Published { jsep, .. } = signaling
+            .request(CallRequest::Publish {
+                jsep: offer,
+                restart: false,
+            })
+            .await?
+        else {
+            return Err(CallError::UnexpectedReply("publish"));
+        };
+        publisher
+            .set_remote_description(remote_description(&jsep)?)
+            .await
+            .map_err(webrtc_error)?;
+        // Half-trickle: the offer carried every candidate, so gathering is complete.
+        signaling
+            .request(CallRequest::Trickle {
+                target: PeerRole::Publisher,
+                candidate: None,
+            })
+            .await?;
+
+        let stop = self.stop.child_token();
+        // A failed publish stops the tasks it already started.
+        let stop_on_error = stop.clone().drop_guard();
+        tokio::spawn(recovery::keep_connected(
+            PeerRole::Publisher,
+            publisher_ice,
+            PublisherRestart {
+                signaling: signaling.clone(),
+                peer: publisher.clone(),
+                gathered,
+            },
+            stop.clone(),
+        ));
+        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
+        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
+        tokio::spawn(feedback::watch_feedback(
+            video.clone() as Arc<dyn TrackLocal>,
+            vec![video_ssrc],
+            self.media.switches.clone(),
+            self.media.sent.clone(),
+            stop.clone(),
+        ));
+        let (sources, sources_rx) = mpsc::unbounded_channel();
+        tokio::spawn(send_media(
+            Outgoing {
+                track: audio,
+                ssrc: audio_ssrc,
+                payload_type: audio_type,
+            },
+            Outgoing {
+                track: video,
+                ssrc: video_ssrc,
+                payload_type: video_type,
+            },
+            encoded,
+            sources_rx,
+            stop.clone(),
+        ));
+        stop_on_error.disarm();
+        close_on_error.0 = None;
+        Ok(Publishing {
+            peer: publisher,
+            sources,
+            stop,
+        })
+    }
+}
+
+/// Publishes while the session's role lets it and stops when it no longer does:
+/// a host's invitation to speak starts the camera and microphone, and a move back
+/// to the audience closes them. Runs until the join's `stop`.
+async fn follow_role(stage: Stage, mut role: watch::Receiver<CallRole>) {
+    loop {
+        tokio::select! {
+            () = stage.stop.cancelled() => return,
+            changed = role.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        let may_publish = role.borrow_and_update().may_publish();
+        let mut publishing = stage.publishing.lock().await;
+        if may_publish && publishing.is_none() {
+            tracing::info!("invited to speak, publishing");
+            match stage.start_publishing().await {
+                Ok(started) => *publishing = Some(started),
+                // NOTE: the server keeps the participant a speaker, so the hosts see
+                // them on the stage without media until a host moves them back.
+                Err(error) => {
+                    tracing::warn!(%error, "failed to publish after an invitation to speak")
+                }
+            }
+        } else if !may_publish && let Some(stopped) = publishing.take() {
+            tracing::info!("moved to the audience, no longer publishing");
+            stopped.stop.cancel();
+            let _ = stopped.peer.close().await;
+        }
+    }
 }
 
 /// Closes its peer connection when dropped, unless it was emptied first.
@@ -559,7 +720,7 @@ impl CallSession {
             options,
         };
         let received = Arc::new(Mutex::new(Received::default()));
-        let participants = Arc::new(Participants::new(0, &[]));
+        let participants = Arc::new(Participants::new(0, CallRole::default(), &[]));
         let stop = CancellationToken::new();
         let connection = Self::connect(&target, &received, &participants, &media, &stop).await?;
         let session = CallSession {
@@ -583,8 +744,9 @@ impl CallSession {
         Ok(session)
     }
 
-    /// Joins once: opens the WebSocket, publishes and starts the subscribing task.
-    /// Its tasks stop with `session_stop` or with the returned connection's `stop`.
+    /// Joins once: opens the WebSocket, publishes when the server lets this
+    /// participant publish, and starts the subscribing task. Its tasks stop with
+    /// `session_stop` or with the returned connection's `stop`.
     pub(super) async fn connect(
         target: &JoinTarget,
         received: &Arc<Mutex<Received>>,
@@ -592,102 +754,48 @@ impl CallSession {
         session_media: &Arc<SessionMedia>,
         session_stop: &CancellationToken,
     ) -> Result<Connection, CallError> {
-        // Opening the devices first means a missing camera fails the join before
-        // the server counts the user in.
-        let setup = session_media.setup();
-        let mut encoded = media::start_sources(&setup, session_media.switches.clone())?;
-        if let Some(render) = encoded.render.take() {
-            session_media
-                .replace_playback(&setup.speaker, Some(render))
-                .await?;
-        }
         let (signaling, notices) =
             CallSignaling::connect(&target.ws_url, &target.token, target.room_id).await?;
         let signaling = Arc::new(signaling);
         let options = target.options.clone();
+        let join = CallRequest::Join {
+            format: options.format,
+        };
         let CallReply::Joined {
             call_id,
             feed_id,
             participants: participants_list,
             ice_servers,
-        } = signaling.request(CallRequest::Join).await?
+            format,
+            role,
+        } = signaling.request(join).await?
         else {
             return Err(CallError::UnexpectedReply("join"));
         };
 
-        let (publisher, mut gathered, publisher_ice) =
-            build_peer(&options, &ice_servers, None).await?;
-        // A failed join closes the publishing connection, so that failed attempts
-        // to join again leave none open.
-        let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
-        let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
-        let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
-        let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
-        let offer = local_description(&publisher, offer, &mut gathered).await?;
-        let CallReply::Published { jsep, .. } = signaling
-            .request(CallRequest::Publish {
-                jsep: offer,
-                restart: false,
-            })
-            .await?
-        else {
-            return Err(CallError::UnexpectedReply("publish"));
-        };
-        publisher
-            .set_remote_description(remote_description(&jsep)?)
-            .await
-            .map_err(webrtc_error)?;
-        // Half-trickle: the offer carried every candidate, so gathering is complete.
-        signaling
-            .request(CallRequest::Trickle {
-                target: PeerRole::Publisher,
-                candidate: None,
-            })
-            .await?;
-
         let stop = session_stop.child_token();
-        // A failed join stops the tasks it already started.
+        // A failed join stops the tasks it already started, and dropping its
+        // WebSocket takes it out of the call on the server.
         let stop_on_error = stop.clone().drop_guard();
-        tokio::spawn(recovery::keep_connected(
-            PeerRole::Publisher,
-            publisher_ice,
-            PublisherRestart {
-                signaling: signaling.clone(),
-                peer: publisher.clone(),
-                gathered,
-            },
-            stop.clone(),
-        ));
-        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
-        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
-        tokio::spawn(feedback::watch_feedback(
-            video.clone() as Arc<dyn TrackLocal>,
-            vec![video_ssrc],
-            session_media.switches.clone(),
-            session_media.sent.clone(),
-            stop.clone(),
-        ));
-        let (sources, sources_rx) = mpsc::unbounded_channel();
-        tokio::spawn(send_media(
-            Outgoing {
-                track: audio,
-                ssrc: audio_ssrc,
-                payload_type: audio_type,
-            },
-            Outgoing {
-                track: video,
-                ssrc: video_ssrc,
-                payload_type: video_type,
-            },
-            encoded,
-            sources_rx,
-            stop.clone(),
-        ));
+        let stage = Stage {
+            signaling: signaling.clone(),
+            options: options.clone(),
+            ice_servers: ice_servers.clone(),
+            media: session_media.clone(),
+            publishing: Arc::new(tokio::sync::Mutex::new(None)),
+            stop: stop.clone(),
+        };
+        // The audience of a presentation opens no camera or microphone at all.
+        if role.may_publish() {
+            let publishing = stage.start_publishing().await?;
+            *stage.publishing.lock().await = Some(publishing);
+        }
 
         // Statistics start again with each join, because the subscriber's mids and
         // track ids start again with its new peer connection.
         *received.lock().unwrap() = Received::default();
-        participants.reset(feed_id, &participants_list);
+        participants.reset(feed_id, role, &participants_list);
+        tokio::spawn(follow_role(stage.clone(), participants.watch_own_role()));
         let live: Vec<u64> = participants_list
             .iter()
             .filter(|participant| !participant.streams.is_empty())
@@ -710,26 +818,27 @@ impl CallSession {
             sinks: session_media.sinks(),
             removed: session_media.removed.clone(),
         };
-        if setup.subscribe {
+        if session_media.setup().subscribe {
             tokio::spawn(subscriber.run(live, notices));
         } else {
             // A send-only participant reads the notices only so that they do not
-            // pile up, and to hear when the server removes it.
+            // pile up, to follow its own role, and to hear when the server removes
+            // it.
             tokio::spawn(drain_notices(
                 notices,
+                participants.clone(),
                 session_media.removed.clone(),
                 session_stop.clone(),
                 stop.clone(),
             ));
         }
         stop_on_error.disarm();
-        close_on_error.0 = None;
         Ok(Connection {
             signaling,
             call_id,
             feed_id,
-            publisher,
-            sources,
+            format,
+            publishing: stage.publishing,
             stop,
         })
     }
@@ -793,17 +902,74 @@ impl CallSession {
 
     /// Switches to the camera, microphone and speaker of `setup` without leaving
     /// the call: the new devices open first, so a failure keeps the old ones. A
-    /// later join uses them too.
+    /// later join uses them too. In the audience only the speaker changes now, and
+    /// the camera and microphone open once a host invites this participant to speak.
     pub async fn switch_media(&self, setup: &MediaSetup) -> Result<(), CallError> {
+        let publishing = self.connection.lock().unwrap().publishing.clone();
+        let publishing = publishing.lock().await;
+        let Some(current) = publishing.as_ref() else {
+            self.media.replace_playback(&setup.speaker, None).await?;
+            *self.media.setup.lock().unwrap() = setup.clone();
+            return Ok(());
+        };
         let mut encoded = media::start_sources(setup, self.media.switches.clone())?;
         self.media
             .replace_playback(&setup.speaker, encoded.render.take())
             .await?;
         *self.media.setup.lock().unwrap() = setup.clone();
-        let sources = self.connection.lock().unwrap().sources.clone();
-        sources
+        current
+            .sources
             .send(encoded)
             .map_err(|_| CallError::WebRtc("the call has ended".into()))?;
+        Ok(())
+    }
+
+    /// Returns the call's format, as the last join reported it.
+    pub fn format(&self) -> CallFormat {
+        self.connection.lock().unwrap().format
+    }
+
+    /// Returns this participant's role: in the audience of a presentation it
+    /// receives only, and it publishes in every other role.
+    pub fn role(&self) -> CallRole {
+        self.participants.own_role()
+    }
+
+    /// Returns a receiver of this participant's role, notified when a host invites
+    /// it to speak or moves it back to the audience.
+    pub fn watch_role(&self) -> watch::Receiver<CallRole> {
+        self.participants.watch_own_role()
+    }
+
+    /// Raises this participant's hand, in the audience of a presentation.
+    pub async fn raise_hand(&self) -> Result<(), CallError> {
+        self.signaling().request(CallRequest::RaiseHand).await?;
+        Ok(())
+    }
+
+    /// Lowers this participant's hand, or as a host the hand of `user_id`.
+    pub async fn lower_hand(&self, user_id: Option<Uuid>) -> Result<(), CallError> {
+        self.signaling()
+            .request(CallRequest::LowerHand { user_id })
+            .await?;
+        Ok(())
+    }
+
+    /// As a host, lets the audience member `user_id` publish. Their session starts
+    /// publishing when the server's `role_changed` event reaches it.
+    pub async fn invite_to_speak(&self, user_id: Uuid) -> Result<(), CallError> {
+        self.signaling()
+            .request(CallRequest::InviteToSpeak { user_id })
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the speaker `user_id` back to the audience: as a host anyone who was
+    /// invited, or this participant itself. The server stops their publishing.
+    pub async fn move_to_audience(&self, user_id: Uuid) -> Result<(), CallError> {
+        self.signaling()
+            .request(CallRequest::MoveToAudience { user_id })
+            .await?;
         Ok(())
     }
 
@@ -881,7 +1047,7 @@ impl CallSession {
         self.stop.cancel();
         let connection = self.connection.lock().unwrap().clone();
         let result = connection.signaling.request(CallRequest::Leave).await;
-        let _ = connection.publisher.close().await;
+        connection.stop_publishing().await;
         result.map(|_| ()).map_err(CallError::from)
     }
 }
@@ -895,6 +1061,7 @@ fn min_option(left: Option<u32>, right: Option<u32>) -> Option<u32> {
 
 async fn drain_notices(
     mut notices: mpsc::UnboundedReceiver<Notice>,
+    participants: Arc<Participants>,
     removed: watch::Sender<Option<String>>,
     session_stop: CancellationToken,
     stop: CancellationToken,
@@ -906,6 +1073,7 @@ async fn drain_notices(
         };
         match notice {
             None => return,
+            Some(Notice::Event(event)) => participants.apply(&event),
             Some(Notice::Signal(CallSignal::Removed { reason })) => {
                 end_call(&removed, &session_stop, reason);
             }
@@ -1061,6 +1229,14 @@ impl Subscriber {
                     self.subscribe(vec![feed_id]).await
                 }
                 Notice::Event(CallEvent::ParticipantLeft { feed_id, .. }) => {
+                    self.feeds.remove(&feed_id);
+                    Ok(())
+                }
+                // Janus drops the streams of a participant moved to the audience
+                // from this subscription, so a later `published` subscribes anew.
+                Notice::Event(CallEvent::RoleChanged { feed_id, role, .. })
+                    if !role.may_publish() =>
+                {
                     self.feeds.remove(&feed_id);
                     Ok(())
                 }
@@ -1387,6 +1563,7 @@ mod tests {
             bind: "127.0.0.1".parse().unwrap(),
             relay_only: false,
             tone_hz: 440.0,
+            format: None,
         };
         match CallSession::join_with(
             "ws://127.0.0.1:9/api/ws",
@@ -1402,15 +1579,20 @@ mod tests {
         }
     }
 
+    /// The camera opens only once the server lets the participant publish, and
+    /// before anything is offered to Janus, so this checks the step that opens it.
     #[tokio::test]
-    async fn missing_camera_fails_before_connecting() {
+    async fn missing_camera_fails_before_publishing() {
         let setup = MediaSetup {
             video: VideoInput::Camera {
                 name: Some("No Such Camera".into()),
             },
             ..MediaSetup::synthetic(440.0)
         };
-        let error = join_offline(setup).await;
+        let error = match media::start_sources(&setup, Arc::new(SendSwitches::default())) {
+            Ok(_) => panic!("opened a camera that does not exist"),
+            Err(error) => CallError::from(error),
+        };
         assert!(
             matches!(
                 error,

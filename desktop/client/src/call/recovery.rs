@@ -249,7 +249,7 @@ pub(super) async fn rejoin_on_close(
             () = current.signaling.closed() => {}
         }
         current.stop.cancel();
-        let _ = current.publisher.close().await;
+        current.stop_publishing().await;
         tracing::info!(%room_id, "the call's WebSocket closed, joining again");
 
         let mut delay = REJOIN_DELAY_MIN;

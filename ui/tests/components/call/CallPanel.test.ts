@@ -53,8 +53,12 @@ beforeEach(() => {
             feed_id: 1,
             audio_muted: true,
             camera_off: false,
+            role: 'speaker',
+            hand_raised: false,
           },
         ],
+        format: 'meeting',
+        role: 'speaker',
       };
     }
     if (command === 'call_devices') {
@@ -133,6 +137,121 @@ describe('CallPanel', () => {
     await flushPromises();
     expect(invokeMock.mock.calls.at(-1)?.[0]).toBe('leave_call');
     expect(call.phase).toBe('idle');
+    wrapper.unmount();
+  });
+});
+
+describe('CallPanel in a presentation', () => {
+  /** Mounts the panel of a presentation joined as `role`, with Bob's hand raised. */
+  async function presentationPanel(role: 'host' | 'speaker' | 'audience') {
+    const base = invokeMock.getMockImplementation()!;
+    invokeMock.mockImplementation(async (command, args) => {
+      if (command !== 'join_call') {
+        return base(command, args);
+      }
+      return {
+        room_id: 'room-1',
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [
+          {
+            user_id: 'user-1',
+            username: 'alice',
+            display_name: 'Alice Liddell',
+            feed_id: 1,
+            audio_muted: false,
+            camera_off: false,
+            role: 'host',
+            hand_raised: false,
+          },
+          {
+            user_id: 'user-2',
+            username: 'bob',
+            display_name: 'Bob',
+            feed_id: 2,
+            audio_muted: false,
+            camera_off: false,
+            role: 'audience',
+            hand_raised: true,
+          },
+        ],
+        format: 'presentation',
+        role,
+      };
+    });
+    return joinedPanel();
+  }
+
+  it('gives the audience a raise-hand button and the audience count', async () => {
+    const { wrapper } = await presentationPanel('audience');
+    const tiles = wrapper.findAll('[data-test="call-tile"]');
+    expect(tiles.map((tile) => tile.attributes('data-tile'))).toEqual(['1']);
+    expect(wrapper.get('[data-test="call-audience-count"]').text()).toContain(
+      '2 in the audience',
+    );
+    expect(wrapper.find('[data-test="call-mute"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="call-raised-hands"]').exists()).toBe(
+      false,
+    );
+
+    const hand = wrapper.get('[data-test="call-raise-hand"]');
+    expect(hand.text()).toBe('Raise hand');
+    await hand.trigger('click');
+    await flushPromises();
+    expect(invokeMock).toHaveBeenCalledWith('raise_call_hand');
+    expect(wrapper.get('[data-test="call-raise-hand"]').text()).toBe(
+      'Lower hand',
+    );
+    wrapper.unmount();
+  });
+
+  it('puts an invited speaker on the stage with a way back', async () => {
+    const { wrapper } = await presentationPanel('speaker');
+    const tiles = wrapper.findAll('[data-test="call-tile"]');
+    expect(tiles.map((tile) => tile.attributes('data-tile'))).toEqual([
+      'local',
+      '1',
+    ]);
+    expect(wrapper.find('[data-test="call-mute"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="call-raise-hand"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="call-raised-hands"]').exists()).toBe(
+      false,
+    );
+    expect(wrapper.get('[data-test="call-leave-stage"]').text()).toBe(
+      'Back to the audience',
+    );
+    wrapper.unmount();
+  });
+
+  it('lists raised hands for a host, with Let speak', async () => {
+    const { wrapper, call } = await presentationPanel('host');
+    expect(wrapper.find('[data-test="call-raise-hand"]').exists()).toBe(false);
+    const hands = wrapper.findAll('[data-test="call-raised-hand"]');
+    expect(hands).toHaveLength(1);
+    expect(hands[0]!.text()).toContain('Bob');
+
+    await hands[0]!.get('[data-test="call-let-speak"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock).toHaveBeenCalledWith('invite_to_speak', {
+      userId: 'user-2',
+    });
+
+    call.apply('room-1', {
+      event: 'role_changed',
+      user_id: 'user-2',
+      feed_id: 2,
+      role: 'speaker',
+    });
+    await flushPromises();
+    expect(wrapper.find('[data-test="call-raised-hands"]').exists()).toBe(
+      false,
+    );
+    const speaker = wrapper.get('[data-test="call-speaker"]');
+    await speaker.get('[data-test="call-move-to-audience"]').trigger('click');
+    await flushPromises();
+    expect(invokeMock).toHaveBeenCalledWith('move_to_audience', {
+      userId: 'user-2',
+    });
     wrapper.unmount();
   });
 });

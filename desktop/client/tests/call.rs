@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use roomler_client::call::media::{VIDEO_HEIGHT, VIDEO_WIDTH};
 use roomler_client::call::{
     CallOptions, CallParticipant, CallReport, CallSession, MediaOutput, MediaSetup, RemoteStats,
     Tile, VideoInput,
@@ -951,6 +952,19 @@ async fn call_command_writes_stats() {
             .unwrap();
         assert!(status.unwrap().success(), "roomler call failed");
         let text = std::fs::read_to_string(&stats).unwrap();
+        // A headless client receives the full-size layer, and the report names
+        // the size of the last picture it decoded.
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["remotes"][0]["video_width"],
+            json!(VIDEO_WIDTH),
+            "{text}"
+        );
+        assert_eq!(
+            json["remotes"][0]["video_height"],
+            json!(VIDEO_HEIGHT),
+            "{text}"
+        );
         let report: CallReport = serde_json::from_str(&text).unwrap();
         reports.push(report);
     }

@@ -14,14 +14,12 @@
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
 //!   writes them.
 //!
-//! The publishing connection offers one audio and one video track; Janus answers.
+//! The publishing connection offers one audio track and one video track in three
+//! simulcast layers (RIDs "h", "m" and "l"), and Janus answers.
 //! The subscribing connection takes Janus's offer of every stream the client
 //! subscribed to (Janus multistream) and answers it. ICE is half-trickle: each side
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
-//!
-//! TODO: simulcast (the `SimulcastEncoder` of `roomler-media`) is not wired in
-//! yet; each participant sends one VP8 layer.
 
 pub mod media;
 pub mod participants;

@@ -8,15 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, RenderProcessor};
+use bytes::Bytes;
+use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, Layer, RenderProcessor};
 use roomler_shared::call::{
     CallEvent, CallReply, CallRequest, CallSignal, IceServer, Jsep, JsepKind, PeerRole, StreamRef,
     SubscribedStream,
 };
 use rtc::media::Sample;
+use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +32,7 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
     RTCIceTransportPolicy, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
+    configure_simulcast_extension_headers, register_default_interceptors,
 };
 
 use super::media::{
@@ -75,6 +78,12 @@ pub struct RemoteStats {
     /// Lowest and highest test-pattern frame counter read from decoded pictures.
     pub frame_counter_min: Option<u32>,
     pub frame_counter_max: Option<u32>,
+    /// Width and height of the last decoded picture, which tell the simulcast
+    /// layer that arrived. `None` before the first picture.
+    #[serde(default)]
+    pub video_width: Option<u32>,
+    #[serde(default)]
+    pub video_height: Option<u32>,
     pub audio_packets_received: u64,
     /// 20 ms frames the Opus decoder played out of the jitter buffer.
     pub audio_frames_decoded: u64,
@@ -282,6 +291,9 @@ type BuiltPeer = (
     watch::Receiver<RTCIceConnectionState>,
 );
 
+/// Builds a peer connection. The publishing one, without `tracks`, also offers the
+/// `mid` and RTP stream id header extensions, which Janus reads to tell the
+/// simulcast layers apart.
 async fn build_peer(
     options: &CallOptions,
     ice_servers: &[IceServer],
@@ -291,6 +303,9 @@ async fn build_peer(
     media_engine
         .register_default_codecs()
         .map_err(webrtc_error)?;
+    if tracks.is_none() {
+        configure_simulcast_extension_headers(&mut media_engine).map_err(webrtc_error)?;
+    }
     let registry =
         register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_error)?;
     let servers = ice_servers
@@ -390,32 +405,68 @@ pub(super) fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, C
     .map_err(webrtc_error)
 }
 
+/// Adds a local track with one encoding per RID in `rids`, each on an SSRC of its
+/// own, or with a single encoding when `rids` is empty. Returns the track and the
+/// SSRCs in the order of `rids`.
 async fn add_track(
     peer: &Peer,
     kind: RtpCodecKind,
-) -> Result<(Arc<TrackLocalStaticSample>, u32), CallError> {
-    let ssrc = rand::random::<u32>();
-    // Unique ids keep the publisher's logs readable. Subscribers never see them,
-    // because Janus 1.1 names each subscribed track `janus<mid>` itself.
-    let track = MediaStreamTrack::new(
-        format!("roomler-{ssrc}"),
-        format!("roomler-{kind}-{ssrc}"),
-        format!("roomler-{kind}"),
-        kind,
-        vec![RTCRtpEncodingParameters {
+    rids: &[&str],
+) -> Result<(Arc<TrackLocalStaticSample>, Vec<u32>), CallError> {
+    let rids: Vec<&str> = if rids.is_empty() {
+        vec![""]
+    } else {
+        rids.to_vec()
+    };
+    let ssrcs: Vec<u32> = rids.iter().map(|_| rand::random::<u32>()).collect();
+    let encodings = rids
+        .iter()
+        .zip(&ssrcs)
+        .map(|(rid, ssrc)| RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+                rid: rid.to_string(),
+                ssrc: Some(*ssrc),
                 ..Default::default()
             },
             codec: codec(kind),
             ..Default::default()
-        }],
+        })
+        .collect();
+    // Unique ids keep the publisher's logs readable. Subscribers never see them,
+    // because Janus 1.1 names each subscribed track `janus<mid>` itself.
+    let track = MediaStreamTrack::new(
+        format!("roomler-{}", ssrcs[0]),
+        format!("roomler-{kind}-{}", ssrcs[0]),
+        format!("roomler-{kind}"),
+        kind,
+        encodings,
     );
     let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc_error)?);
     peer.add_track(track.clone() as Arc<dyn TrackLocal>)
         .await
         .map_err(webrtc_error)?;
-    Ok((track, ssrc))
+    Ok((track, ssrcs))
+}
+
+/// Returns the `mid` of the transceiver that sends `ssrc`, once the description
+/// negotiated it.
+async fn sender_mid(peer: &Peer, ssrc: u32) -> Result<String, CallError> {
+    for transceiver in peer.get_transceivers().await {
+        let Ok(Some(sender)) = transceiver.sender().await else {
+            continue;
+        };
+        let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
+        let sends_ssrc = parameters
+            .encodings
+            .iter()
+            .any(|encoding| encoding.rtp_coding_parameters.ssrc == Some(ssrc));
+        if sends_ssrc && let Ok(Some(mid)) = transceiver.mid().await {
+            return Ok(mid);
+        }
+    }
+    Err(CallError::WebRtc(format!(
+        "Janus's SDP answer negotiated no mid for the SSRC {ssrc}"
+    )))
 }
 
 /// Returns the payload type that Janus's SDP answer negotiated for the sender of
@@ -554,8 +605,9 @@ impl CallSession {
         // A failed join closes the publishing connection, so that failed attempts
         // to join again leave none open.
         let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
-        let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
-        let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
+        let (audio, audio_ssrcs) = add_track(&publisher, RtpCodecKind::Audio, &[]).await?;
+        let rids = Layer::ALL.map(Layer::rid);
+        let (video, video_ssrcs) = add_track(&publisher, RtpCodecKind::Video, &rids).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
         let offer = local_description(&publisher, offer, &mut gathered).await?;
         let CallReply::Published { jsep, .. } = signaling
@@ -592,19 +644,21 @@ impl CallSession {
             },
             stop.clone(),
         ));
-        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
-        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
+        let audio_type = payload_type(&publisher, audio_ssrcs[0], RtpCodecKind::Audio).await?;
+        let video_type = payload_type(&publisher, video_ssrcs[0], RtpCodecKind::Video).await?;
+        let video_mid = sender_mid(&publisher, video_ssrcs[0]).await?;
         let (sources, sources_rx) = mpsc::unbounded_channel();
         tokio::spawn(send_media(
             Outgoing {
                 track: audio,
-                ssrc: audio_ssrc,
+                ssrc: audio_ssrcs[0],
                 payload_type: audio_type,
             },
-            Outgoing {
+            SimulcastOutgoing {
                 track: video,
-                ssrc: video_ssrc,
+                ssrcs: video_ssrcs,
                 payload_type: video_type,
+                mid: Bytes::from(video_mid),
             },
             encoded,
             sources_rx,
@@ -789,6 +843,10 @@ impl CallSession {
             entry.video_frames_decoded += stats.frames_decoded;
             entry.frame_counter_min = min_option(entry.frame_counter_min, stats.frame_counter_min);
             entry.frame_counter_max = entry.frame_counter_max.max(stats.frame_counter_max);
+            if stats.width.is_some() {
+                entry.video_width = stats.width;
+                entry.video_height = stats.height;
+            }
         }
         let mut list: Vec<RemoteStats> = by_feed.into_values().collect();
         list.sort_by_key(|stats| stats.feed_id);
@@ -878,15 +936,80 @@ impl Outgoing {
     }
 }
 
+/// The video track, which sends each simulcast layer on an SSRC of its own.
+struct SimulcastOutgoing {
+    track: Arc<TrackLocalStaticSample>,
+    /// The SSRC of each layer, in [`Layer::ALL`] order.
+    ssrcs: Vec<u32>,
+    payload_type: u8,
+    /// The transceiver's `mid`, for the header extension.
+    mid: Bytes,
+}
+
+impl SimulcastOutgoing {
+    /// Sends one layer's frame with the `mid` and RTP stream id header extensions.
+    /// Janus learns each layer's SSRC from them, because the SDP of rid-based
+    /// simulcast lists no SSRCs.
+    async fn write(&self, layer: Layer, sample: Sample) {
+        let Some(index) = Layer::ALL.iter().position(|known| *known == layer) else {
+            return;
+        };
+        let ssrc = self.ssrcs[index];
+        let writer = self
+            .track
+            .sample_writer(ssrc, self.payload_type)
+            .with_extension(sdes_extension(
+                rtc::sdp::extmap::SDES_MID_URI,
+                self.mid.clone(),
+            ))
+            .with_extension(sdes_extension(
+                rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI,
+                Bytes::from_static(layer.rid().as_bytes()),
+            ));
+        if let Err(error) = writer.write_sample(&sample).await {
+            tracing::debug!(%error, ssrc, rid = layer.rid(), "failed to send a video sample");
+        }
+    }
+}
+
+/// The value of an RTP header extension that carries one SDES item as text, such
+/// as the `mid` or the RTP stream id (RFC 8843 and RFC 8852).
+struct SdesItem(Bytes);
+
+impl MarshalSize for SdesItem {
+    fn marshal_size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Marshal for SdesItem {
+    fn marshal_to(&self, buf: &mut [u8]) -> rtc::shared::error::Result<usize> {
+        let length = self.0.len();
+        let target = buf
+            .get_mut(..length)
+            .ok_or(rtc::shared::error::Error::ErrBufferTooSmall)?;
+        target.copy_from_slice(&self.0);
+        Ok(length)
+    }
+}
+
+fn sdes_extension(uri: &'static str, value: Bytes) -> HeaderExtension {
+    HeaderExtension::Custom {
+        uri: uri.into(),
+        extension: Box::new(SdesItem(value)),
+    }
+}
+
 /// Writes the encoded synthetic media to the publisher's tracks until `stop`.
 async fn send_media(
     audio: Outgoing,
-    video: Outgoing,
+    video: SimulcastOutgoing,
     mut encoded: EncodedStreams,
     mut replacements: mpsc::UnboundedReceiver<EncodedStreams>,
     stop: CancellationToken,
 ) {
-    let mut previous_video: Option<std::time::Duration> = None;
+    // Each layer's RTP timestamps advance on their own.
+    let mut previous_video: HashMap<Layer, Duration> = HashMap::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -909,15 +1032,14 @@ async fn send_media(
                 audio.write(sample).await;
             }
             frame = encoded.video.recv() => {
-                let Some(EncodedVideo { data, timestamp, .. }) = frame else { return };
-                let duration = video_frame_duration(previous_video, timestamp);
-                previous_video = Some(timestamp);
+                let Some(EncodedVideo { data, timestamp, layer, .. }) = frame else { return };
+                let previous = previous_video.insert(layer, timestamp);
                 let sample = Sample {
                     data,
-                    duration,
+                    duration: video_frame_duration(previous, timestamp),
                     ..Sample::new(Instant::now())
                 };
-                video.write(sample).await;
+                video.write(layer, sample).await;
             }
         }
     }

@@ -15,13 +15,13 @@
 //! playout rate, and the tone's frequency is measured on the decoded samples.
 //!
 //! A [`MediaOutput`] receives the pictures and audio levels of every [`Tile`]: the
-//! self view and each remote feed. Video of a feed that [`RemoteOutput::visible`]
-//! leaves out is not decoded at all.
+//! self view and each remote feed. Video of a feed that [`RemoteOutput::layout`]
+//! hides is not decoded at all.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,8 +33,9 @@ use roomler_media::{
     VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
 };
 use roomler_media::{PreEncodedMedia, ProcessorConfig, RenderProcessor};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use super::layers::{TileLayout, TileSize};
 use super::playback::PlaybackStream;
 
 /// Size and rate of the synthetic video: large enough for the frame counter's
@@ -652,8 +653,8 @@ impl LossCounter {
 /// The shared statistics of one remote track, written by its decoder thread.
 pub type SharedStats = Arc<Mutex<DecodedStats>>;
 
-/// The feeds whose video is shown, or `None` for every feed.
-pub type VisibleFeeds = Arc<RwLock<Option<HashSet<u64>>>>;
+/// The tile size of every remote feed, as the call view last set it.
+pub type TileLayouts = watch::Receiver<TileLayout>;
 
 /// The destinations of what the decoder thread of one remote track decodes.
 #[derive(Clone)]
@@ -664,9 +665,8 @@ pub struct RemoteOutput {
     /// Finds the feed that the track carries; `None` until the subscriber's offer
     /// named it.
     pub feed: Arc<dyn Fn() -> Option<u64> + Send + Sync>,
-    /// The feeds whose video is shown, or `None` for every feed. Video of other
-    /// feeds is not decoded.
-    pub visible: VisibleFeeds,
+    /// The tile size of every feed. Video of a hidden feed is not decoded.
+    pub layout: TileLayouts,
 }
 
 impl RemoteOutput {
@@ -674,11 +674,13 @@ impl RemoteOutput {
         (self.feed)().map(|feed_id| Tile::Remote { feed_id })
     }
 
+    /// Returns whether the video of `tile` is decoded. A track whose feed is not
+    /// known yet counts as one of the layout's unlisted feeds.
     fn shows(&self, tile: Option<Tile>) -> bool {
-        match (tile, &*self.visible.read().unwrap()) {
-            (_, None) => true,
-            (Some(Tile::Remote { feed_id }), Some(visible)) => visible.contains(&feed_id),
-            _ => false,
+        let layout = self.layout.borrow();
+        match tile {
+            Some(Tile::Remote { feed_id }) => layout.shows(feed_id),
+            _ => layout.others() != TileSize::Hidden,
         }
     }
 }

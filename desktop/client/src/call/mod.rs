@@ -5,6 +5,7 @@
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
 //! - [`participants`]: the other participants, kept current from the call events.
+//! - [`layers`]: the simulcast layer of each remote feed, from its tile size.
 //! - [`recovery`]: ICE restarts of a connection that a network drop broke.
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
@@ -21,6 +22,7 @@
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
 
+pub mod layers;
 pub mod media;
 pub mod participants;
 pub mod peer;
@@ -29,6 +31,7 @@ mod recovery;
 pub mod report;
 pub mod signaling;
 
+pub use layers::{TileLayout, TileSize};
 pub use media::{
     AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
 };

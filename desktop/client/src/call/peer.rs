@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,9 +35,10 @@ use webrtc::peer_connection::{
     configure_simulcast_extension_headers, register_default_interceptors,
 };
 
+use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
-    SendSwitches, SharedStats, SpeakerChoice, VisibleFeeds, spawn_audio_decoder,
+    SendSwitches, SharedStats, SpeakerChoice, TileLayouts, spawn_audio_decoder,
     spawn_video_decoder, video_frame_duration,
 };
 use super::participants::{CallParticipant, Participants};
@@ -195,11 +196,11 @@ pub struct CallSession {
 }
 
 /// The media of a session, which outlives each join: the chosen devices, the
-/// switches, the shown feeds and the playback.
+/// switches, the tile sizes and the playback.
 pub(super) struct SessionMedia {
     setup: Mutex<MediaSetup>,
     switches: Arc<SendSwitches>,
-    visible: VisibleFeeds,
+    layout: watch::Sender<TileLayout>,
     /// The decoders always queue their audio, so that a speaker can be chosen
     /// later in the call.
     mix: Arc<PlaybackMix>,
@@ -216,7 +217,7 @@ impl SessionMedia {
         let setup = self.setup.lock().unwrap();
         RemoteSinks {
             output: setup.output.clone(),
-            visible: self.visible.clone(),
+            layout: self.layout.subscribe(),
             playback: Some(self.mix.clone()),
         }
     }
@@ -529,7 +530,7 @@ impl CallSession {
         let media = Arc::new(SessionMedia {
             setup: Mutex::new(setup),
             switches: Arc::new(SendSwitches::default()),
-            visible: Arc::new(RwLock::new(None)),
+            layout: watch::channel(TileLayout::default()).0,
             mix: Arc::new(PlaybackMix::default()),
             playback: tokio::sync::Mutex::new(None),
             removed: removed_tx,
@@ -689,6 +690,8 @@ impl CallSession {
             session_stop: session_stop.clone(),
             own_feed: feed_id,
             sinks: session_media.sinks(),
+            layout: session_media.layout.subscribe(),
+            substreams: SubstreamRequests::default(),
             removed: session_media.removed.clone(),
         };
         if setup.subscribe {
@@ -795,10 +798,18 @@ impl CallSession {
         self.removed.clone()
     }
 
-    /// Decodes the video of these feeds only, or of every feed with `None`. A feed
-    /// shown again starts at its next keyframe.
+    /// Decodes the video of these feeds only, at the full-size layer, or of every
+    /// feed with `None`. The others are hidden, like in [`TileLayout::shown`].
     pub fn set_visible(&self, feeds: Option<HashSet<u64>>) {
-        *self.media.visible.write().unwrap() = feeds;
+        self.set_tile_layout(TileLayout::visible(feeds));
+    }
+
+    /// Sets the tile size of every remote feed: a large tile receives the
+    /// full-size simulcast layer, a small one the lowest, and a hidden one the
+    /// lowest without decoding it. A feed shown again starts at its next keyframe,
+    /// and Janus switches layers at the next keyframe of the new one.
+    pub fn set_tile_layout(&self, layout: TileLayout) {
+        self.media.layout.send_replace(layout);
     }
 
     /// Returns the statistics of every remote participant since the last join, by
@@ -1062,6 +1073,9 @@ struct Subscriber {
     session_stop: CancellationToken,
     own_feed: u64,
     sinks: RemoteSinks,
+    /// The tile sizes, which choose the simulcast layer of each subscribed feed.
+    layout: TileLayouts,
+    substreams: SubstreamRequests,
     removed: watch::Sender<Option<String>>,
 }
 
@@ -1070,7 +1084,7 @@ struct Subscriber {
 #[derive(Clone)]
 struct RemoteSinks {
     output: Option<Arc<dyn MediaOutput>>,
-    visible: VisibleFeeds,
+    layout: TileLayouts,
     playback: Option<Arc<PlaybackMix>>,
 }
 
@@ -1081,11 +1095,16 @@ impl Subscriber {
         {
             tracing::warn!(%error, "failed to subscribe to the call's participants");
         }
+        self.request_substreams().await;
         loop {
             let notice = tokio::select! {
                 () = self.stop.cancelled() => break,
                 Some(()) = self.restarts.recv() => {
                     self.restart_ice().await;
+                    continue;
+                }
+                Ok(()) = self.layout.changed() => {
+                    self.request_substreams().await;
                     continue;
                 }
                 notice = notices.recv() => notice,
@@ -1117,6 +1136,9 @@ impl Subscriber {
             if let Err(error) = result {
                 tracing::warn!(%error, "a call subscription step failed");
             }
+            // New streams start at Janus's default layer, which may not be the one
+            // their tiles need.
+            self.request_substreams().await;
         }
         if let Some((peer, _)) = &self.peer {
             let _ = peer.close().await;
@@ -1213,6 +1235,41 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Requests from Janus the simulcast layer that each subscribed feed's tile
+    /// size needs, where it differs from the last request.
+    async fn request_substreams(&mut self) {
+        let layout = self.layout.borrow_and_update().clone();
+        let streams: Vec<SubscribedStream> = {
+            let received = self.received.lock().unwrap();
+            received
+                .streams
+                .iter()
+                .filter(|stream| self.feeds.contains(&stream.feed_id))
+                .cloned()
+                .collect()
+        };
+        let changes = self.substreams.changes(&layout, &streams);
+        if changes.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            ?changes,
+            own_feed = self.own_feed,
+            "simulcast layer request"
+        );
+        let request = CallRequest::Configure {
+            audio_muted: None,
+            camera_off: None,
+            substreams: changes.clone(),
+        };
+        match self.signaling.request(request).await {
+            Ok(_) => self.substreams.record(&streams, &changes),
+            Err(error) => {
+                tracing::warn!(%error, own_feed = self.own_feed, "failed to request simulcast layers");
+            }
+        }
+    }
+
     async fn restart_ice(&mut self) {
         let Some((peer, gathered)) = self.peer.as_mut() else {
             return;
@@ -1258,7 +1315,7 @@ async fn read_tracks(
         let remote = Some(RemoteOutput {
             output: sinks.output.clone(),
             feed: feed_lookup(received.clone(), track_id),
-            visible: sinks.visible.clone(),
+            layout: sinks.layout.clone(),
         });
         let decoder = if kind == RtpCodecKind::Audio {
             let playback = sinks.playback.as_ref().map(PlaybackMix::add_stream);

@@ -10,12 +10,12 @@
 //! sequence number as little-endian u64) and the picture as RGBA, which the page
 //! puts into a canvas. `<tile>` is `local` for the self view or a feed id.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use roomler_client::call::{
     AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaSetup, Preview, RemoteStats,
-    SignalingError, SpeakerChoice, Tile, VideoInput, start_preview,
+    SignalingError, SpeakerChoice, Tile, TileLayout, VideoInput, start_preview,
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
@@ -569,16 +569,18 @@ pub async fn move_to_audience(state: State<'_, AppState>, user_id: Uuid) -> Comm
     .await
 }
 
-/// Decodes video for these feeds only: the tiles on screen.
+/// Sets the tiles on screen: `large` receive the full-size simulcast layer, `small`
+/// the lowest one, and every other feed is hidden and not decoded.
 #[tauri::command]
 #[specta::specta]
 pub async fn set_visible_tiles(
     state: State<'_, AppState>,
-    feed_ids: Vec<u64>,
+    large: Vec<u64>,
+    small: Vec<u64>,
 ) -> CommandResult<()> {
-    let visible: HashSet<u64> = feed_ids.into_iter().collect();
+    let layout = TileLayout::shown(large, small);
     with_session(&state, async |session| {
-        session.set_visible(Some(visible));
+        session.set_tile_layout(layout);
         Ok(())
     })
     .await

@@ -6,8 +6,11 @@
 //! and media, and media comes back after the clients' address is cut off for a few
 //! seconds or after a client's WebSocket closes. In a presentation the audience
 //! receives the host without opening any device, and a participant whom the host
-//! lets speak is received until moved back to the audience. `roomler call` writes
-//! the same statistics to a file.
+//! lets speak is received until moved back to the audience. Each client sends three
+//! simulcast layers, and a subscriber receives the lowest or the full-size one, by
+//! the size of its tile. Under packet loss, NACK fills gaps, a shown tile's PLI
+//! reaches the publisher, and the bitrate falls. `roomler call` writes the same
+//! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
@@ -21,11 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use roomler_client::call::media::{VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH};
 use roomler_client::call::{
     AudioInput, CallFormat, CallOptions, CallParticipant, CallReport, CallRole, CallSession,
-    MediaOutput, MediaSetup, RemoteStats, Tile, VideoInput,
+    MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
+use roomler_media::{Layer, SimulcastConfig};
 use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
@@ -815,6 +820,87 @@ async fn mute_stops_audio_others_receive() {
     bob.leave().await.unwrap();
 }
 
+/// Returns the picture size of a simulcast layer of the test pattern.
+fn layer_size(layer: Layer) -> (u32, u32) {
+    SimulcastConfig::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS, 450)
+        .layer_config(layer)
+        .encoded_size()
+}
+
+fn decoded_size(remote: &RemoteStats) -> Option<(u32, u32)> {
+    remote.video_width.zip(remote.video_height)
+}
+
+/// Waits until `session` decodes pictures of `size` from `user_id`, and the frame
+/// counter advances by [`COUNTER_ADVANCE`] at that size. Returns the statistics
+/// then.
+async fn wait_for_layer(session: &CallSession, user_id: Uuid, size: (u32, u32)) -> RemoteStats {
+    let mut first: Option<RemoteStats> = None;
+    let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+    loop {
+        let stats = session.stats();
+        let now = stats
+            .iter()
+            .find(|stats| stats.user_id == Some(user_id))
+            .cloned()
+            .unwrap_or_default();
+        if decoded_size(&now) == Some(size) {
+            let start = first.get_or_insert_with(|| now.clone());
+            if now.frame_counter_max > start.frame_counter_max.map(|max| max + COUNTER_ADVANCE) {
+                return now;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {size:?} pictures with an advancing counter: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tile_size_picks_simulcast_layer() {
+    if roomler_netns::run_inside_namespace("tile_size_picks_simulcast_layer", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let mut sessions = join_everyone(&fixture, room_id, &users, false).await;
+    let bob = sessions.pop().unwrap();
+    let alice = sessions.pop().unwrap();
+    let alice_id = users[0].0;
+    let full = layer_size(Layer::High);
+    let low = layer_size(Layer::Low);
+    assert_eq!(full, (VIDEO_WIDTH, VIDEO_HEIGHT));
+    assert_ne!(low, full);
+
+    // Janus starts a subscription at the full-size layer.
+    let first = wait_for_layer(&bob, alice_id, full).await;
+
+    bob.set_tile_layout(TileLayout::shown([], [alice.feed_id()]));
+    let small = wait_for_layer(&bob, alice_id, low).await;
+    assert!(
+        small.frame_counter_max > first.frame_counter_max,
+        "the counter went back after the switch to the lowest layer: {first:?} then {small:?}"
+    );
+
+    bob.set_tile_layout(TileLayout::shown([alice.feed_id()], []));
+    let large = wait_for_layer(&bob, alice_id, full).await;
+    assert!(
+        large.frame_counter_max > small.frame_counter_max,
+        "the counter went back after the switch to the full size: {small:?} then {large:?}"
+    );
+    assert!(
+        large.video_frames_decoded > small.video_frames_decoded,
+        "no frames decoded after the switch: {large:?}"
+    );
+
+    // The other direction is untouched: Alice still receives Bob at full size.
+    wait_for_layer(&alice, users[1].0, full).await;
+    alice.leave().await.unwrap();
+    bob.leave().await.unwrap();
+}
+
 /// Runs the `roomler` binary with `args` in the profile folder `profile`.
 fn roomler(profile: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roomler"));
@@ -954,6 +1040,19 @@ async fn call_command_writes_stats() {
             .unwrap();
         assert!(status.unwrap().success(), "roomler call failed");
         let text = std::fs::read_to_string(&stats).unwrap();
+        // A headless client receives the full-size layer, and the report names
+        // the size of the last picture it decoded.
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["remotes"][0]["video_width"],
+            json!(VIDEO_WIDTH),
+            "{text}"
+        );
+        assert_eq!(
+            json["remotes"][0]["video_height"],
+            json!(VIDEO_HEIGHT),
+            "{text}"
+        );
         let report: CallReport = serde_json::from_str(&text).unwrap();
         reports.push(report);
     }

@@ -55,9 +55,10 @@ const MAX_JANUS_ID: u64 = (1 << 53) - 1;
 const AUDIO_ACTIVE_PACKETS: u32 = 50;
 /// The average audio level (in -dBov, 0 loudest, 127 silence) that counts as talking.
 const AUDIO_LEVEL_AVERAGE: u32 = 40;
-/// Publisher bitrate cap Janus enforces with REMB, in bits per second: three VP8
-/// simulcast layers at 320x240 and below and Opus fit well under it.
-const ROOM_BITRATE: u64 = 1_500_000;
+/// Publisher bitrate cap Janus sends in REMB, in bits per second. The desktop
+/// client's three VP8 simulcast layers take at most 1.8 Mbit/s together (a 640x480
+/// camera), and Opus 32 kbit/s, so both fit under it.
+const ROOM_BITRATE: u64 = 2_000_000;
 /// How long a join waits for the local Janus to accept connections after its start.
 const LOCAL_START_TIMEOUT: Duration = Duration::from_secs(15);
 

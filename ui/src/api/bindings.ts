@@ -467,9 +467,15 @@ export function setCallCameraOff(off: boolean): Promise<void> {
   return done(commands.setCallCameraOff(off));
 }
 
-/** Tells the engine which remote feeds are on screen; the others are not decoded. */
-export function setVisibleTiles(feedIds: number[]): Promise<void> {
-  return done(commands.setVisibleTiles(feedIds));
+/**
+ * Tells the engine which remote feeds are on screen: `large` receive the full-size
+ * simulcast layer, `small` the lowest, and the others are not decoded.
+ */
+export function setVisibleTiles(
+  large: number[],
+  small: number[],
+): Promise<void> {
+  return done(commands.setVisibleTiles(large, small));
 }
 
 export function callLevels(): Promise<TileLevel[]> {

@@ -229,8 +229,11 @@ export const commands = {
 	moveToAudience: (userId: string) => typedError<null, CommandError>(__TAURI_INVOKE("move_to_audience", { userId })),
 	/**  Turns the camera off or on. */
 	setCallCameraOff: (off: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_camera_off", { off })),
-	/**  Decodes video for these feeds only: the tiles on screen. */
-	setVisibleTiles: (feedIds: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { feedIds })),
+	/**
+	 *  Sets the tiles on screen: `large` receive the full-size simulcast layer, `small`
+	 *  the lowest one, and every other feed is hidden and not decoded.
+	 */
+	setVisibleTiles: (large: number[], small: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { large, small })),
 	/**
 	 *  Returns the audio level of every tile that has one, for the meters and the
 	 *  active speaker.

@@ -12,6 +12,12 @@ import type {
 
 /** Tiles on one page of the grid. */
 export const PAGE_SIZE = 25;
+/**
+ * Grid pages of at most this many tiles, the self view included, receive the
+ * full-size simulcast layer. The grid shares the panel's width among the tiles,
+ * so on a fuller page each tile is small and receives the lowest layer.
+ */
+export const GRID_LARGE_TILES = 4;
 /** A tile louder than this, in dBov, counts as speaking. */
 export const SPEAKING_DBOV = -45;
 /** The active speaker keeps the highlight until another is this many dB louder. */

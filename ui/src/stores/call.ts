@@ -33,6 +33,7 @@ import {
   type Uuid,
 } from '@/api/bindings';
 import {
+  GRID_LARGE_TILES,
   LOCAL_TILE,
   applyCallEvent,
   onStage,
@@ -194,6 +195,15 @@ export const useCallStore = defineStore('call', () => {
       .filter((tile) => !tile.self && tile.feedId !== null)
       .map((tile) => tile.feedId!);
   });
+
+  /**
+   * Whether the shown tiles are small: on a grid page of more than
+   * {@link GRID_LARGE_TILES} tiles. The speaker layout's one tile is large.
+   */
+  const smallTiles = computed<boolean>(
+    () =>
+      layout.value === 'grid' && paged.value.items.length > GRID_LARGE_TILES,
+  );
 
   function fail(failure: unknown): void {
     error.value = toCommandError(failure).message;
@@ -458,7 +468,10 @@ export const useCallStore = defineStore('call', () => {
 
   async function syncVisible(): Promise<void> {
     if (phase.value === 'joined') {
-      await setVisibleTiles(visibleFeeds.value);
+      const feeds = visibleFeeds.value;
+      await (smallTiles.value
+        ? setVisibleTiles([], feeds)
+        : setVisibleTiles(feeds, []));
     }
   }
 
@@ -551,6 +564,7 @@ export const useCallStore = defineStore('call', () => {
     paged,
     featured,
     visibleFeeds,
+    smallTiles,
     prepare,
     chooseMedia,
     cancel,

@@ -142,7 +142,10 @@ describe('call store', () => {
     expect(await call.join()).toBe(true);
     expect(call.phase).toBe('joined');
     expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
-    expect(calls).toContainEqual(['set_visible_tiles', { feedIds: [1] }]);
+    expect(calls).toContainEqual([
+      'set_visible_tiles',
+      { large: [1], small: [] },
+    ]);
 
     await call.leave();
     expect(call.phase).toBe('idle');
@@ -214,18 +217,64 @@ describe('call store', () => {
     const call = useCallStore();
     await call.prepare(ROOM);
     await call.join();
-    // The self view and 24 others on the first page.
+    // The self view and 24 others on the first page, all small.
     expect(call.paged.pages).toBe(2);
     expect(call.visibleFeeds).toEqual(
       many.slice(0, 24).map((each) => each.feed_id),
     );
+    expect(call.smallTiles).toBe(true);
+    expect(calls.at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [], small: many.slice(0, 24).map((each) => each.feed_id) },
+    ]);
+    // Six others on the second page: still more than four tiles.
     await call.setPage(1);
     expect(call.visibleFeeds).toEqual(
       many.slice(24).map((each) => each.feed_id),
     );
+    expect(calls.at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [], small: many.slice(24).map((each) => each.feed_id) },
+    ]);
     await call.setLayout('speaker');
     expect(call.visibleFeeds).toEqual([1]);
-    expect(calls.at(-1)).toEqual(['set_visible_tiles', { feedIds: [1] }]);
+    expect(call.smallTiles).toBe(false);
+    expect(calls.at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [1], small: [] },
+    ]);
+  });
+
+  it('sends small tiles the lowest layer above four tiles a page', async () => {
+    const calls = shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [1, 2, 3].map((feed) => participant(feed)),
+      }),
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    // The self view and three others: four large tiles.
+    expect(call.smallTiles).toBe(false);
+    expect(calls.at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [1, 2, 3], small: [] },
+    ]);
+    call.apply(ROOM, {
+      event: 'participant_joined',
+      participant: { ...participant(4), streams: [] },
+    });
+    expect(call.smallTiles).toBe(true);
+    const tileCalls = calls.filter(
+      ([command]) => command === 'set_visible_tiles',
+    );
+    expect(tileCalls.at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [], small: [1, 2, 3, 4] },
+    ]);
   });
 
   it('polls levels without the own voice', async () => {

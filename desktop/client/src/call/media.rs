@@ -2,10 +2,11 @@
 //! arrives, each on a thread of its own so that no codec runs on an async worker.
 //!
 //! Sending: [`start_sources`] runs the camera or the `roomler-media` test pattern
-//! through a VP8 encoder, and the microphone or a tone through an Opus encoder. The
-//! encoded frames go to the async task that writes them to the peer connection's
-//! tracks. [`start_preview`] runs the same sources unencoded, for the
-//! pre-join screen. [`SendSwitches`] turn the camera and microphone off and on.
+//! through a three-layer VP8 simulcast encoder, and the microphone or a tone
+//! through an Opus encoder. The encoded frames go to the async task that writes
+//! them to the peer connection's tracks, each layer on its own RID.
+//! [`start_preview`] runs the same sources unencoded, for the pre-join screen.
+//! [`SendSwitches`] turn the camera and microphone off and on.
 //!
 //! Receiving: [`spawn_video_decoder`] and [`spawn_audio_decoder`] take the RTP
 //! packets of one remote track. Video is reassembled into whole VP8 frames
@@ -14,13 +15,13 @@
 //! playout rate, and the tone's frequency is measured on the decoded samples.
 //!
 //! A [`MediaOutput`] receives the pictures and audio levels of every [`Tile`]: the
-//! self view and each remote feed. Video of a feed that [`RemoteOutput::visible`]
-//! leaves out is not decoded at all.
+//! self view and each remote feed. Video of a feed that [`RemoteOutput::layout`]
+//! hides is not decoded at all.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,12 +29,13 @@ use bytes::Bytes;
 use roomler_media::{
     AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioProcessor, AudioSource, CameraSource,
     CodecError, CpalMicrophone, EncodedVideo, JitterConfig, OpusEncoder, RemoteAudio, SAMPLE_RATE,
-    SourceError, TestPattern, Tone, VideoFormat, VideoFrame, VideoSource, Vp8Config, Vp8Decoder,
-    Vp8Encoder, detect_tone, read_frame_counter,
+    SimulcastConfig, SimulcastEncoder, SourceError, TestPattern, Tone, VideoFormat, VideoFrame,
+    VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
 };
 use roomler_media::{PreEncodedMedia, ProcessorConfig, RenderProcessor};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use super::layers::{TileLayout, TileSize};
 use super::playback::PlaybackStream;
 
 /// Size and rate of the synthetic video: large enough for the frame counter's
@@ -42,7 +44,9 @@ use super::playback::PlaybackStream;
 pub const VIDEO_WIDTH: u32 = 320;
 pub const VIDEO_HEIGHT: u32 = 240;
 pub const VIDEO_FPS: u32 = 30;
-const VIDEO_BITRATE_KBPS: u32 = 300;
+/// The bitrate of the test pattern's three simulcast layers together, which gives
+/// the full-size layer 270 kbit/s (see `Layer::bitrate_share_percent`).
+const VIDEO_BITRATE_KBPS: u32 = 450;
 /// Seconds between keyframes that nobody asked for.
 const KEYFRAME_INTERVAL_SECONDS: u32 = 10;
 /// The size asked of a camera; it may open with the nearest size it offers.
@@ -53,8 +57,10 @@ const LEVEL_EVERY_FRAMES: u64 = 5;
 /// Opus at 32 kbit/s, mono: a voice default that keeps a sine tone clean.
 const AUDIO_BITRATE: u32 = 32_000;
 const AUDIO_CHANNELS: u16 = 1;
-/// Encoded frames waiting for the sending task; a second of video at most.
+/// Encoded audio frames waiting for the sending task: 0.6 s at most.
 const OUTGOING_QUEUE: usize = 30;
+/// Encoded video frames waiting for the sending task: a second of three layers.
+const OUTGOING_VIDEO_QUEUE: usize = 90;
 /// Decoded audio kept for the tone measurement: the last 100 ms.
 const TONE_WINDOW_SAMPLES: usize = SAMPLE_RATE as usize / 10;
 /// The tone is measured once a second (50 frames of 20 ms), because one search from
@@ -152,7 +158,7 @@ pub struct MediaSetup {
     pub speaker: SpeakerChoice,
     pub output: Option<Arc<dyn MediaOutput>>,
     /// A loop encoded once that replaces both sources, so that load bots spend no
-    /// time encoding. It sends the loop's highest layer.
+    /// time encoding. It sends all three of the loop's simulcast layers.
     pub pre_encoded: Option<PreEncodedMedia>,
     /// Whether to receive the other participants; a load bot only sends.
     pub subscribe: bool,
@@ -267,9 +273,10 @@ impl Drop for Preview {
     }
 }
 
-/// Starts the sources of `setup` with VP8 and Opus encoders, paced in real time on
-/// threads of their own. The test pattern is [`VIDEO_WIDTH`]x[`VIDEO_HEIGHT`]; a
-/// camera sends the size it opened with.
+/// Starts the sources of `setup` with a three-layer VP8 simulcast encoder and an
+/// Opus encoder, paced in real time on threads of their own. The test pattern's
+/// full-size layer is [`VIDEO_WIDTH`]x[`VIDEO_HEIGHT`]; a camera's is the size it
+/// opened with.
 pub fn start_sources(
     setup: &MediaSetup,
     switches: Arc<SendSwitches>,
@@ -283,11 +290,11 @@ pub fn start_sources(
     // Keyframes come when a receiver asks for one (PLI or FIR through Janus), and
     // every few seconds in case a request is lost.
     let bitrate_kbps = video_bitrate_kbps(format.width, format.height);
-    let config = Vp8Config {
+    let config = SimulcastConfig {
         keyframe_interval: Some(format.fps.max(1) * KEYFRAME_INTERVAL_SECONDS),
-        ..Vp8Config::new(format.width, format.height, format.fps, bitrate_kbps)
+        ..SimulcastConfig::new(format.width, format.height, format.fps, bitrate_kbps)
     };
-    let encoder = Vp8Encoder::spawn(config)?;
+    let encoder = SimulcastEncoder::spawn(config)?;
     switches
         .video_max_kbps
         .store(bitrate_kbps, Ordering::Relaxed);
@@ -303,7 +310,7 @@ pub fn start_sources(
     };
     let render = processor.as_ref().map(AudioProcessor::render_side);
     let stop = Arc::new(AtomicBool::new(false));
-    let (video_tx, video) = mpsc::channel(OUTGOING_QUEUE);
+    let (video_tx, video) = mpsc::channel(OUTGOING_VIDEO_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
     spawn_sources(
         video_source,
@@ -328,7 +335,7 @@ fn replay(
     switches: Arc<SendSwitches>,
 ) -> Result<EncodedStreams, MediaError> {
     let stop = Arc::new(AtomicBool::new(false));
-    let (video_tx, video) = mpsc::channel(OUTGOING_QUEUE);
+    let (video_tx, video) = mpsc::channel(OUTGOING_VIDEO_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
     let mut player = media.player();
     let stopped = stop.clone();
@@ -340,10 +347,13 @@ fn replay(
             let now = Instant::now();
             if now >= next_video {
                 next_video += frame_interval;
-                let [high, _, _] = player.next_video();
-                if switches.camera_on() && video_tx.try_send(high).is_err() && video_tx.is_closed()
-                {
-                    return;
+                let layers = player.next_video();
+                if switches.camera_on() {
+                    for frame in layers {
+                        if video_tx.try_send(frame).is_err() && video_tx.is_closed() {
+                            return;
+                        }
+                    }
                 }
             }
             if now >= next_audio {
@@ -392,7 +402,7 @@ pub fn start_preview(setup: &MediaSetup) -> Result<Preview, MediaError> {
 fn spawn_sources(
     video_source: Box<dyn VideoSource>,
     audio_source: Box<dyn AudioSource>,
-    video_encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
+    video_encoder: Option<(SimulcastEncoder, mpsc::Sender<EncodedVideo>)>,
     audio_encoder: Option<AudioEncoder>,
     output: Option<Arc<dyn MediaOutput>>,
     switches: Arc<SendSwitches>,
@@ -470,12 +480,14 @@ pub fn clock_latency(counter: u32, now: SystemTime) -> Option<Duration> {
     (latency < Duration::from_secs(10)).then_some(latency)
 }
 
-/// Returns the VP8 bitrate for a picture size: 300 kbit/s for the test pattern's
-/// 320x240, in proportion to the pixel count, from 100 kbit/s to 1.5 Mbit/s.
+/// Returns the VP8 bitrate of the three simulcast layers together for a full-size
+/// picture: 450 kbit/s for the test pattern's 320x240, in proportion to the pixel
+/// count, from 150 kbit/s to 1.8 Mbit/s (a 640x480 camera). The server's room
+/// bitrate cap is above the highest.
 fn video_bitrate_kbps(width: u32, height: u32) -> u32 {
     let pixels = u64::from(width) * u64::from(height);
     let base = u64::from(VIDEO_WIDTH) * u64::from(VIDEO_HEIGHT);
-    (u64::from(VIDEO_BITRATE_KBPS) * pixels / base).clamp(100, 1_500) as u32
+    (u64::from(VIDEO_BITRATE_KBPS) * pixels / base).clamp(150, 1_800) as u32
 }
 
 fn spawn_named(name: &'static str, body: impl FnOnce() + Send + 'static) -> Result<(), MediaError> {
@@ -502,7 +514,7 @@ impl SourceLoop {
     fn run_video(
         &self,
         mut source: Box<dyn VideoSource>,
-        encoder: Option<(Vp8Encoder, mpsc::Sender<EncodedVideo>)>,
+        encoder: Option<(SimulcastEncoder, mpsc::Sender<EncodedVideo>)>,
     ) {
         let mut was_off = false;
         // The bitrate the encoder runs at, when the feedback changed it.
@@ -540,11 +552,10 @@ impl SourceLoop {
                 }
             }
             match encoder.encode(frame, keyframe) {
-                Ok(()) => {}
-                // The encoder is behind; this frame is skipped, like a camera's, and
-                // a keyframe it was to be becomes the next frame's.
-                Err(CodecError::QueueFull) => {
-                    if keyframe {
+                // A layer whose encoder is behind skips this frame, like a camera's,
+                // and a keyframe it was to be becomes the next frame's.
+                Ok(dropped) => {
+                    if keyframe && !dropped.is_empty() {
                         self.switches.request_keyframe();
                     }
                 }
@@ -632,6 +643,10 @@ pub struct DecodedStats {
     pub decode_errors: u64,
     pub frame_counter_min: Option<u32>,
     pub frame_counter_max: Option<u32>,
+    /// Size of the last decoded picture, from which the simulcast layer received
+    /// follows.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
     /// The dominant frequency of the last measured 100 ms of decoded audio.
     pub tone_hz: Option<f32>,
     /// RTP packets missing from the sequence numbers seen so far. For video, the
@@ -694,8 +709,8 @@ impl LossCounter {
 /// The shared statistics of one remote track, written by its decoder thread.
 pub type SharedStats = Arc<Mutex<DecodedStats>>;
 
-/// The feeds whose video is shown, or `None` for every feed.
-pub type VisibleFeeds = Arc<RwLock<Option<HashSet<u64>>>>;
+/// The tile size of every remote feed, as the call view last set it.
+pub type TileLayouts = watch::Receiver<TileLayout>;
 
 /// The destinations of what the decoder thread of one remote track decodes.
 #[derive(Clone)]
@@ -706,9 +721,8 @@ pub struct RemoteOutput {
     /// Finds the feed that the track carries; `None` until the subscriber's offer
     /// named it.
     pub feed: Arc<dyn Fn() -> Option<u64> + Send + Sync>,
-    /// The feeds whose video is shown, or `None` for every feed. Video of other
-    /// feeds is not decoded.
-    pub visible: VisibleFeeds,
+    /// The tile size of every feed. Video of a hidden feed is not decoded.
+    pub layout: TileLayouts,
 }
 
 impl RemoteOutput {
@@ -716,11 +730,13 @@ impl RemoteOutput {
         (self.feed)().map(|feed_id| Tile::Remote { feed_id })
     }
 
+    /// Returns whether the video of `tile` is decoded. A track whose feed is not
+    /// known yet counts as one of the layout's unlisted feeds.
     fn shows(&self, tile: Option<Tile>) -> bool {
-        match (tile, &*self.visible.read().unwrap()) {
-            (_, None) => true,
-            (Some(Tile::Remote { feed_id }), Some(visible)) => visible.contains(&feed_id),
-            _ => false,
+        let layout = self.layout.borrow();
+        match tile {
+            Some(Tile::Remote { feed_id }) => layout.shows(feed_id),
+            _ => layout.others() != TileSize::Hidden,
         }
     }
 }
@@ -816,6 +832,8 @@ impl VideoDecoding {
         match decoded {
             Ok(Some(picture)) => {
                 stats.frames_decoded += 1;
+                stats.width = Some(picture.width);
+                stats.height = Some(picture.height);
                 if let Some(counter) = read_frame_counter(&picture) {
                     if let Some(latency) = clock_latency(counter, SystemTime::now()) {
                         let millis = latency.as_secs_f64() * 1000.0;

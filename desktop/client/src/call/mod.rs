@@ -5,6 +5,7 @@
 //!   requests by `request_id`.
 //! - [`peer`]: the publishing and the subscribing peer connection.
 //! - [`participants`]: the other participants, kept current from the call events.
+//! - [`layers`]: the simulcast layer of each remote feed, from its tile size.
 //! - [`recovery`]: ICE restarts of a connection that a network drop broke.
 //! - [`feedback`]: Janus's keyframe requests and loss reports on the sent video,
 //!   which ask the encoder for keyframes and set its bitrate.
@@ -16,19 +17,18 @@
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
 //!   writes them.
 //!
-//! The publishing connection offers one audio and one video track; Janus answers.
-//! It opens only while the server lets the participant publish: in the audience of
-//! a presentation the session opens no camera or microphone and only subscribes,
-//! until a host invites it to speak.
+//! The publishing connection offers one audio track and one video track in three
+//! simulcast layers (RIDs "h", "m" and "l"), and Janus answers. It opens only while
+//! the server lets the participant publish: in the audience of a presentation the
+//! session opens no camera or microphone and only subscribes, until a host invites
+//! it to speak.
 //! The subscribing connection takes Janus's offer of every stream the client
 //! subscribed to (Janus multistream) and answers it. ICE is half-trickle: each side
 //! gathers all its candidates before it sends its description, then trickles
 //! `completed`, which is enough against Janus.
-//!
-//! TODO: simulcast (the `SimulcastEncoder` of `roomler-media`) is not wired in
-//! yet; each participant sends one VP8 layer.
 
 pub mod feedback;
+pub mod layers;
 pub mod media;
 pub mod participants;
 pub mod peer;
@@ -38,6 +38,7 @@ pub mod report;
 pub mod signaling;
 
 pub use feedback::SentStats;
+pub use layers::{TileLayout, TileSize};
 pub use media::{
     AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
 };

@@ -5,10 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, RenderProcessor};
+use bytes::Bytes;
+use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, Layer, RenderProcessor};
 use roomler_shared::call::{
     CallEvent, CallFormat, CallReply, CallRequest, CallRole, CallSignal, IceServer, Jsep, JsepKind,
     PeerRole, StreamRef, SubscribedStream,
@@ -18,10 +19,12 @@ use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -34,13 +37,14 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
     RTCIceTransportPolicy, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
+    configure_simulcast_extension_headers, register_default_interceptors,
 };
 
 use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
+use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
-    SendSwitches, SharedStats, SpeakerChoice, VisibleFeeds, spawn_audio_decoder,
+    SendSwitches, SharedStats, SpeakerChoice, TileLayouts, spawn_audio_decoder,
     spawn_video_decoder, video_frame_duration,
 };
 use super::participants::{CallParticipant, Participants};
@@ -88,6 +92,12 @@ pub struct RemoteStats {
     /// Lowest and highest test-pattern frame counter read from decoded pictures.
     pub frame_counter_min: Option<u32>,
     pub frame_counter_max: Option<u32>,
+    /// Width and height of the last decoded picture, which tell the simulcast
+    /// layer that arrived. `None` before the first picture.
+    #[serde(default)]
+    pub video_width: Option<u32>,
+    #[serde(default)]
+    pub video_height: Option<u32>,
     pub audio_packets_received: u64,
     /// 20 ms frames the Opus decoder played out of the jitter buffer.
     pub audio_frames_decoded: u64,
@@ -205,11 +215,11 @@ pub struct CallSession {
 }
 
 /// The media of a session, which outlives each join: the chosen devices, the
-/// switches, the shown feeds and the playback.
+/// switches, the tile sizes and the playback.
 pub(super) struct SessionMedia {
     setup: Mutex<MediaSetup>,
     switches: Arc<SendSwitches>,
-    visible: VisibleFeeds,
+    layout: watch::Sender<TileLayout>,
     /// The decoders always queue their audio, so that a speaker can be chosen
     /// later in the call.
     mix: Arc<PlaybackMix>,
@@ -228,7 +238,7 @@ impl SessionMedia {
         let setup = self.setup.lock().unwrap();
         RemoteSinks {
             output: setup.output.clone(),
-            visible: self.visible.clone(),
+            layout: self.layout.subscribe(),
             playback: Some(self.mix.clone()),
         }
     }
@@ -373,6 +383,9 @@ type BuiltPeer = (
     watch::Receiver<RTCIceConnectionState>,
 );
 
+/// Builds a peer connection. The publishing one, without `tracks`, also offers the
+/// `mid` and RTP stream id header extensions, which Janus reads to tell the
+/// simulcast layers apart.
 async fn build_peer(
     options: &CallOptions,
     ice_servers: &[IceServer],
@@ -383,6 +396,7 @@ async fn build_peer(
         media_engine
             .register_default_codecs()
             .map_err(webrtc_error)?;
+        configure_simulcast_extension_headers(&mut media_engine).map_err(webrtc_error)?;
     } else {
         register_subscriber_codecs(&mut media_engine)?;
     }
@@ -459,8 +473,9 @@ impl Stage {
         // A failed publish closes the publishing connection, so that failed
         // attempts to join again leave none open.
         let mut close_on_error = ClosePeerOnDrop(Some(publisher.clone()));
-        let (audio, audio_ssrc) = add_track(&publisher, RtpCodecKind::Audio).await?;
-        let (video, video_ssrc) = add_track(&publisher, RtpCodecKind::Video).await?;
+        let (audio, audio_ssrcs) = add_track(&publisher, RtpCodecKind::Audio, &[]).await?;
+        let rids = Layer::ALL.map(Layer::rid);
+        let (video, video_ssrcs) = add_track(&publisher, RtpCodecKind::Video, &rids).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
         let offer = local_description(&publisher, offer, &mut gathered).await?;
         let CallReply::Published { jsep, .. } = signaling
@@ -497,11 +512,12 @@ impl Stage {
             },
             stop.clone(),
         ));
-        let audio_type = payload_type(&publisher, audio_ssrc, RtpCodecKind::Audio).await?;
-        let video_type = payload_type(&publisher, video_ssrc, RtpCodecKind::Video).await?;
+        let audio_type = payload_type(&publisher, audio_ssrcs[0], RtpCodecKind::Audio).await?;
+        let video_type = payload_type(&publisher, video_ssrcs[0], RtpCodecKind::Video).await?;
+        let video_mid = sender_mid(&publisher, video_ssrcs[0]).await?;
         tokio::spawn(feedback::watch_feedback(
             video.clone() as Arc<dyn TrackLocal>,
-            vec![video_ssrc],
+            video_ssrcs.clone(),
             self.media.switches.clone(),
             self.media.sent.clone(),
             stop.clone(),
@@ -510,13 +526,14 @@ impl Stage {
         tokio::spawn(send_media(
             Outgoing {
                 track: audio,
-                ssrc: audio_ssrc,
+                ssrc: audio_ssrcs[0],
                 payload_type: audio_type,
             },
-            Outgoing {
+            SimulcastOutgoing {
                 track: video,
-                ssrc: video_ssrc,
+                ssrcs: video_ssrcs,
                 payload_type: video_type,
+                mid: Bytes::from(video_mid),
             },
             encoded,
             sources_rx,
@@ -616,32 +633,68 @@ pub(super) fn remote_description(jsep: &Jsep) -> Result<RTCSessionDescription, C
     .map_err(webrtc_error)
 }
 
+/// Adds a local track with one encoding per RID in `rids`, each on an SSRC of its
+/// own, or with a single encoding when `rids` is empty. Returns the track and the
+/// SSRCs in the order of `rids`.
 async fn add_track(
     peer: &Peer,
     kind: RtpCodecKind,
-) -> Result<(Arc<TrackLocalStaticSample>, u32), CallError> {
-    let ssrc = rand::random::<u32>();
-    // Unique ids keep the publisher's logs readable. Subscribers never see them,
-    // because Janus 1.1 names each subscribed track `janus<mid>` itself.
-    let track = MediaStreamTrack::new(
-        format!("roomler-{ssrc}"),
-        format!("roomler-{kind}-{ssrc}"),
-        format!("roomler-{kind}"),
-        kind,
-        vec![RTCRtpEncodingParameters {
+    rids: &[&str],
+) -> Result<(Arc<TrackLocalStaticSample>, Vec<u32>), CallError> {
+    let rids: Vec<&str> = if rids.is_empty() {
+        vec![""]
+    } else {
+        rids.to_vec()
+    };
+    let ssrcs: Vec<u32> = rids.iter().map(|_| rand::random::<u32>()).collect();
+    let encodings = rids
+        .iter()
+        .zip(&ssrcs)
+        .map(|(rid, ssrc)| RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+                rid: rid.to_string(),
+                ssrc: Some(*ssrc),
                 ..Default::default()
             },
             codec: codec(kind),
             ..Default::default()
-        }],
+        })
+        .collect();
+    // Unique ids keep the publisher's logs readable. Subscribers never see them,
+    // because Janus 1.1 names each subscribed track `janus<mid>` itself.
+    let track = MediaStreamTrack::new(
+        format!("roomler-{}", ssrcs[0]),
+        format!("roomler-{kind}-{}", ssrcs[0]),
+        format!("roomler-{kind}"),
+        kind,
+        encodings,
     );
     let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc_error)?);
     peer.add_track(track.clone() as Arc<dyn TrackLocal>)
         .await
         .map_err(webrtc_error)?;
-    Ok((track, ssrc))
+    Ok((track, ssrcs))
+}
+
+/// Returns the `mid` of the transceiver that sends `ssrc`, once the description
+/// negotiated it.
+async fn sender_mid(peer: &Peer, ssrc: u32) -> Result<String, CallError> {
+    for transceiver in peer.get_transceivers().await {
+        let Ok(Some(sender)) = transceiver.sender().await else {
+            continue;
+        };
+        let parameters = sender.get_parameters().await.map_err(webrtc_error)?;
+        let sends_ssrc = parameters
+            .encodings
+            .iter()
+            .any(|encoding| encoding.rtp_coding_parameters.ssrc == Some(ssrc));
+        if sends_ssrc && let Ok(Some(mid)) = transceiver.mid().await {
+            return Ok(mid);
+        }
+    }
+    Err(CallError::WebRtc(format!(
+        "Janus's SDP answer negotiated no mid for the SSRC {ssrc}"
+    )))
 }
 
 /// Returns the payload type that Janus's SDP answer negotiated for the sender of
@@ -704,7 +757,7 @@ impl CallSession {
         let media = Arc::new(SessionMedia {
             setup: Mutex::new(setup),
             switches: Arc::new(SendSwitches::default()),
-            visible: Arc::new(RwLock::new(None)),
+            layout: watch::channel(TileLayout::default()).0,
             mix: Arc::new(PlaybackMix::default()),
             playback: tokio::sync::Mutex::new(None),
             removed: removed_tx,
@@ -816,6 +869,8 @@ impl CallSession {
             session_stop: session_stop.clone(),
             own_feed: feed_id,
             sinks: session_media.sinks(),
+            layout: session_media.layout.subscribe(),
+            substreams: SubstreamRequests::default(),
             removed: session_media.removed.clone(),
         };
         if session_media.setup().subscribe {
@@ -980,10 +1035,18 @@ impl CallSession {
         self.removed.clone()
     }
 
-    /// Decodes the video of these feeds only, or of every feed with `None`. A feed
-    /// shown again starts at its next keyframe.
+    /// Decodes the video of these feeds only, at the full-size layer, or of every
+    /// feed with `None`. The others are hidden, like in [`TileLayout::shown`].
     pub fn set_visible(&self, feeds: Option<HashSet<u64>>) {
-        *self.media.visible.write().unwrap() = feeds;
+        self.set_tile_layout(TileLayout::visible(feeds));
+    }
+
+    /// Sets the tile size of every remote feed: a large tile receives the
+    /// full-size simulcast layer, a small one the lowest, and a hidden one the
+    /// lowest without decoding it. A feed shown again starts at its next keyframe,
+    /// and Janus switches layers at the next keyframe of the new one.
+    pub fn set_tile_layout(&self, layout: TileLayout) {
+        self.media.layout.send_replace(layout);
     }
 
     /// Returns the statistics of every remote participant since the last join, by
@@ -1030,6 +1093,10 @@ impl CallSession {
             entry.video_frames_decoded += stats.frames_decoded;
             entry.frame_counter_min = min_option(entry.frame_counter_min, stats.frame_counter_min);
             entry.frame_counter_max = entry.frame_counter_max.max(stats.frame_counter_max);
+            if stats.width.is_some() {
+                entry.video_width = stats.width;
+                entry.video_height = stats.height;
+            }
         }
         let mut list: Vec<RemoteStats> = by_feed.into_values().collect();
         list.sort_by_key(|stats| stats.feed_id);
@@ -1127,15 +1194,80 @@ impl Outgoing {
     }
 }
 
+/// The video track, which sends each simulcast layer on an SSRC of its own.
+struct SimulcastOutgoing {
+    track: Arc<TrackLocalStaticSample>,
+    /// The SSRC of each layer, in [`Layer::ALL`] order.
+    ssrcs: Vec<u32>,
+    payload_type: u8,
+    /// The transceiver's `mid`, for the header extension.
+    mid: Bytes,
+}
+
+impl SimulcastOutgoing {
+    /// Sends one layer's frame with the `mid` and RTP stream id header extensions.
+    /// Janus learns each layer's SSRC from them, because the SDP of rid-based
+    /// simulcast lists no SSRCs.
+    async fn write(&self, layer: Layer, sample: Sample) {
+        let Some(index) = Layer::ALL.iter().position(|known| *known == layer) else {
+            return;
+        };
+        let ssrc = self.ssrcs[index];
+        let writer = self
+            .track
+            .sample_writer(ssrc, self.payload_type)
+            .with_extension(sdes_extension(
+                rtc::sdp::extmap::SDES_MID_URI,
+                self.mid.clone(),
+            ))
+            .with_extension(sdes_extension(
+                rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI,
+                Bytes::from_static(layer.rid().as_bytes()),
+            ));
+        if let Err(error) = writer.write_sample(&sample).await {
+            tracing::debug!(%error, ssrc, rid = layer.rid(), "failed to send a video sample");
+        }
+    }
+}
+
+/// The value of an RTP header extension that carries one SDES item as text, such
+/// as the `mid` or the RTP stream id (RFC 8843 and RFC 8852).
+struct SdesItem(Bytes);
+
+impl MarshalSize for SdesItem {
+    fn marshal_size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Marshal for SdesItem {
+    fn marshal_to(&self, buf: &mut [u8]) -> rtc::shared::error::Result<usize> {
+        let length = self.0.len();
+        let target = buf
+            .get_mut(..length)
+            .ok_or(rtc::shared::error::Error::ErrBufferTooSmall)?;
+        target.copy_from_slice(&self.0);
+        Ok(length)
+    }
+}
+
+fn sdes_extension(uri: &'static str, value: Bytes) -> HeaderExtension {
+    HeaderExtension::Custom {
+        uri: uri.into(),
+        extension: Box::new(SdesItem(value)),
+    }
+}
+
 /// Writes the encoded synthetic media to the publisher's tracks until `stop`.
 async fn send_media(
     audio: Outgoing,
-    video: Outgoing,
+    video: SimulcastOutgoing,
     mut encoded: EncodedStreams,
     mut replacements: mpsc::UnboundedReceiver<EncodedStreams>,
     stop: CancellationToken,
 ) {
-    let mut previous_video: Option<std::time::Duration> = None;
+    // Each layer's RTP timestamps advance on their own.
+    let mut previous_video: HashMap<Layer, Duration> = HashMap::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -1158,15 +1290,14 @@ async fn send_media(
                 audio.write(sample).await;
             }
             frame = encoded.video.recv() => {
-                let Some(EncodedVideo { data, timestamp, .. }) = frame else { return };
-                let duration = video_frame_duration(previous_video, timestamp);
-                previous_video = Some(timestamp);
+                let Some(EncodedVideo { data, timestamp, layer, .. }) = frame else { return };
+                let previous = previous_video.insert(layer, timestamp);
                 let sample = Sample {
                     data,
-                    duration,
+                    duration: video_frame_duration(previous, timestamp),
                     ..Sample::new(Instant::now())
                 };
-                video.write(sample).await;
+                video.write(layer, sample).await;
             }
         }
     }
@@ -1189,6 +1320,9 @@ struct Subscriber {
     session_stop: CancellationToken,
     own_feed: u64,
     sinks: RemoteSinks,
+    /// The tile sizes, which choose the simulcast layer of each subscribed feed.
+    layout: TileLayouts,
+    substreams: SubstreamRequests,
     removed: watch::Sender<Option<String>>,
 }
 
@@ -1197,7 +1331,7 @@ struct Subscriber {
 #[derive(Clone)]
 struct RemoteSinks {
     output: Option<Arc<dyn MediaOutput>>,
-    visible: VisibleFeeds,
+    layout: TileLayouts,
     playback: Option<Arc<PlaybackMix>>,
 }
 
@@ -1208,11 +1342,16 @@ impl Subscriber {
         {
             tracing::warn!(%error, "failed to subscribe to the call's participants");
         }
+        self.request_substreams().await;
         loop {
             let notice = tokio::select! {
                 () = self.stop.cancelled() => break,
                 Some(()) = self.restarts.recv() => {
                     self.restart_ice().await;
+                    continue;
+                }
+                Ok(()) = self.layout.changed() => {
+                    self.request_substreams().await;
                     continue;
                 }
                 notice = notices.recv() => notice,
@@ -1252,6 +1391,9 @@ impl Subscriber {
             if let Err(error) = result {
                 tracing::warn!(%error, "a call subscription step failed");
             }
+            // New streams start at Janus's default layer, which may not be the one
+            // their tiles need.
+            self.request_substreams().await;
         }
         if let Some((peer, _)) = &self.peer {
             let _ = peer.close().await;
@@ -1348,6 +1490,41 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Requests from Janus the simulcast layer that each subscribed feed's tile
+    /// size needs, where it differs from the last request.
+    async fn request_substreams(&mut self) {
+        let layout = self.layout.borrow_and_update().clone();
+        let streams: Vec<SubscribedStream> = {
+            let received = self.received.lock().unwrap();
+            received
+                .streams
+                .iter()
+                .filter(|stream| self.feeds.contains(&stream.feed_id))
+                .cloned()
+                .collect()
+        };
+        let changes = self.substreams.changes(&layout, &streams);
+        if changes.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            ?changes,
+            own_feed = self.own_feed,
+            "simulcast layer request"
+        );
+        let request = CallRequest::Configure {
+            audio_muted: None,
+            camera_off: None,
+            substreams: changes.clone(),
+        };
+        match self.signaling.request(request).await {
+            Ok(_) => self.substreams.record(&streams, &changes),
+            Err(error) => {
+                tracing::warn!(%error, own_feed = self.own_feed, "failed to request simulcast layers");
+            }
+        }
+    }
+
     async fn restart_ice(&mut self) {
         let Some((peer, gathered)) = self.peer.as_mut() else {
             return;
@@ -1393,7 +1570,7 @@ async fn read_tracks(
         let remote = Some(RemoteOutput {
             output: sinks.output.clone(),
             feed: feed_lookup(received.clone(), track_id),
-            visible: sinks.visible.clone(),
+            layout: sinks.layout.clone(),
         });
         let wants_keyframe = Arc::new(AtomicBool::new(false));
         let decoder = if kind == RtpCodecKind::Audio {

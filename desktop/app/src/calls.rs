@@ -20,7 +20,7 @@ use roomler_client::call::{
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
 use tauri::http::{Response, StatusCode};
-use tauri::{Manager, State};
+use tauri::{AppHandle, Manager, State};
 use uuid::Uuid;
 
 use crate::dto::{CallFormat, CallRole};
@@ -117,8 +117,8 @@ pub struct JoinedCall {
     pub call_id: Uuid,
     /// The user's own feed.
     pub feed_id: u64,
-    /// The other participants when the user joined; `engine-event`s of type `call`
-    /// tell what changes.
+    /// The other participants when the user joined; `call-participants` events
+    /// carry every later list.
     pub participants: Vec<CallParticipant>,
     pub format: CallFormat,
     /// The user's own role; a `role_changed` event with the user's feed changes it.
@@ -461,7 +461,14 @@ pub async fn join_call(
     };
     let mut removed = session.removed();
     let call_id = session.call_id();
+    let participants = session.watch_participants();
     *calls.active.lock().await = Some((room_id, session));
+    tauri::async_runtime::spawn(forward_participants(
+        app.clone(),
+        room_id,
+        call_id,
+        participants,
+    ));
     tauri::async_runtime::spawn(async move {
         let Ok(reason) = removed
             .wait_for(Option::is_some)
@@ -662,6 +669,40 @@ fn plain(status: StatusCode, text: String) -> Response<Vec<u8>> {
         .header("access-control-allow-origin", "*")
         .body(text.into_bytes())
         .unwrap()
+}
+
+/// Sends the UI each new participant list of the call `call_id`, with the user's own
+/// feed, until the session ends. The session keeps the list current across new
+/// joins, whose own feed the UI must not show as another participant.
+async fn forward_participants(
+    app: AppHandle,
+    room_id: Uuid,
+    call_id: Uuid,
+    mut list: tokio::sync::watch::Receiver<Vec<roomler_client::call::CallParticipant>>,
+) {
+    while list.changed().await.is_ok() {
+        // The session cannot apply call events while a borrow lives, so the list
+        // is copied at once.
+        let participants: Vec<CallParticipant> = list
+            .borrow_and_update()
+            .iter()
+            .cloned()
+            .map(CallParticipant::from)
+            .collect();
+        let state = app.state::<AppState>();
+        let feed_id = match state.calls().active.lock().await.as_ref() {
+            Some((_, session)) if session.call_id() == call_id => session.feed_id(),
+            _ => return,
+        };
+        crate::events::emit(
+            &app,
+            &crate::events::CallParticipants {
+                room_id,
+                feed_id,
+                participants,
+            },
+        );
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,16 @@ pub struct CallEnded {
     pub reason: String,
 }
 
+/// The participants of the user's call changed, or the user's own feed did, which a
+/// new join after a lost connection replaces. `participants` are the others.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "call-participants")]
+pub struct CallParticipants {
+    pub room_id: Uuid,
+    pub feed_id: u64,
+    pub participants: Vec<crate::calls::CallParticipant>,
+}
+
 /// A request to show a room, sent after the user clicked a notification about it.
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 #[tauri_specta(event_name = "open-room")]

@@ -135,7 +135,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             events::EngineEvent,
             events::OpenRoom,
-            events::CallEnded
+            events::CallEnded,
+            events::CallParticipants
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
         .constant("FRAME_SCHEME", calls::FRAME_SCHEME)

@@ -26,6 +26,7 @@ export type {
   CallEvent,
   CallFormat,
   CallParticipant,
+  CallParticipants,
   CallRole,
   CallSummary,
   Device,
@@ -80,6 +81,7 @@ import type {
   CallDevices,
   CallEnded,
   CallFormat,
+  CallParticipants,
   JoinedCall,
   MediaChoice,
   RoomCall,
@@ -512,6 +514,13 @@ export function onCallEnded(
   handler: (event: CallEnded) => void,
 ): Promise<UnlistenFn> {
   return events.callEnded.listen((event) => handler(event.payload));
+}
+
+/** Calls `handler` with each new participant list of the user's call. */
+export function onCallParticipants(
+  handler: (event: CallParticipants) => void,
+): Promise<UnlistenFn> {
+  return events.callParticipants.listen((event) => handler(event.payload));
 }
 
 export function onOpenRoom(

@@ -255,6 +255,7 @@ export const commands = {
 /** Events */
 export const events = {
 	callEnded: makeEvent<CallEnded, CallEnded>("call-ended"),
+	callParticipants: makeEvent<CallParticipants, CallParticipants>("call-participants"),
 	engineEvent: makeEvent<EngineEvent, EngineEvent>("engine-event"),
 	openRoom: makeEvent<OpenRoom, OpenRoom>("open-room"),
 };
@@ -340,6 +341,16 @@ export type CallParticipant = {
 	role: CallRole,
 	/**  Whether the participant, an audience member, has a hand raised to speak. */
 	hand_raised: boolean,
+};
+
+/**
+ *  The participants of the user's call changed, or the user's own feed did, which a
+ *  new join after a lost connection replaces. `participants` are the others.
+ */
+export type CallParticipants = {
+	room_id: string,
+	feed_id: number,
+	participants: CallParticipant[],
 };
 
 /**
@@ -447,8 +458,8 @@ export type JoinedCall = {
 	/**  The user's own feed. */
 	feed_id: number,
 	/**
-	 *  The other participants when the user joined; `engine-event`s of type `call`
-	 *  tell what changes.
+	 *  The other participants when the user joined; `call-participants` events
+	 *  carry every later list.
 	 */
 	participants: CallParticipant[],
 	format: CallFormat,

@@ -1,14 +1,7 @@
-// The logic of the call view that does not touch the page: keeping the participant
-// list in step with call events, paging the tiles, picking the active speaker and
-// rating each participant's connection.
+// The logic of the call view that does not touch the page: paging the tiles,
+// picking the active speaker and rating each participant's connection.
 
-import type {
-  CallEvent,
-  CallFormat,
-  CallParticipant,
-  CallRole,
-  TileStats,
-} from '@/api/bindings';
+import type { CallFormat, CallRole, TileStats } from '@/api/bindings';
 
 /** Tiles on one page of the grid. */
 export const PAGE_SIZE = 25;
@@ -38,66 +31,6 @@ export interface CallTile {
   audioMuted: boolean;
   cameraOff: boolean;
   self: boolean;
-}
-
-/** Returns the participant list after `event`, leaving the user's own feed out. */
-export function applyCallEvent(
-  participants: CallParticipant[],
-  event: CallEvent,
-  ownFeed: number | null,
-): CallParticipant[] {
-  const update = (userId: string, change: Partial<CallParticipant>) =>
-    participants.map((participant) =>
-      participant.user_id === userId
-        ? { ...participant, ...change }
-        : participant,
-    );
-  switch (event.event) {
-    case 'participant_joined': {
-      const joined = event.participant;
-      if (joined.feed_id === ownFeed) {
-        return participants;
-      }
-      const others = participants.filter(
-        (participant) => participant.feed_id !== joined.feed_id,
-      );
-      return [
-        ...others,
-        {
-          user_id: joined.user_id,
-          username: joined.username,
-          display_name: joined.display_name,
-          feed_id: joined.feed_id,
-          audio_muted: joined.audio_muted,
-          camera_off: joined.camera_off,
-          role: joined.role,
-          hand_raised: joined.hand_raised,
-        },
-      ];
-    }
-    case 'participant_left':
-      return participants.filter(
-        (participant) => participant.feed_id !== event.feed_id,
-      );
-    case 'muted':
-      return update(event.user_id, { audio_muted: true });
-    case 'unmuted':
-      return update(event.user_id, { audio_muted: false });
-    case 'camera_off':
-      return update(event.user_id, { camera_off: true });
-    case 'camera_on':
-      return update(event.user_id, { camera_off: false });
-    case 'hand_raised':
-      return update(event.user_id, { hand_raised: true });
-    case 'hand_lowered':
-      return update(event.user_id, { hand_raised: false });
-    case 'role_changed':
-      return update(event.user_id, { role: event.role, hand_raised: false });
-    case 'ended':
-      return [];
-    default:
-      return participants;
-  }
 }
 
 /** Returns whether a participant with `role` is on the stage in a call of `format`. */

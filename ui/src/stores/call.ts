@@ -23,6 +23,7 @@ import {
   type CallEvent,
   type CallFormat,
   type CallParticipant,
+  type CallParticipants,
   type CallRole,
   type CallSummary,
   type Device,
@@ -35,7 +36,6 @@ import {
 import {
   GRID_LARGE_TILES,
   LOCAL_TILE,
-  applyCallEvent,
   onStage,
   paginate,
   pickActiveSpeaker,
@@ -493,23 +493,34 @@ export const useCallStore = defineStore('call', () => {
     calls.value = next;
   }
 
-  /** Follows a call event from the engine: the room list's calls and, for this call, its participants. */
+  /**
+   * Takes the engine's participant list of this call and the user's own feed, which
+   * a new join after a lost connection replaces.
+   */
+  function participantsChanged(event: CallParticipants): void {
+    if (phase.value !== 'joined' || event.room_id !== roomId.value) {
+      return;
+    }
+    // The stage shows hosts and speakers only, so a role change moves tiles too.
+    const feeds = (list: CallParticipant[]) =>
+      list
+        .map((participant) => `${participant.feed_id}:${participant.role}`)
+        .join(',');
+    const moved =
+      feeds(event.participants) !== feeds(participants.value) ||
+      event.feed_id !== ownFeed.value;
+    ownFeed.value = event.feed_id;
+    participants.value = event.participants;
+    page.value = paginate(tiles.value, page.value).page;
+    if (moved) {
+      void syncVisible().catch((failure: unknown) => console.error(failure));
+    }
+  }
+
+  /** Follows a call event from the engine: the user's own role and hand, and the room list's calls. */
   function apply(eventRoom: Uuid, event: CallEvent): void {
     if (phase.value === 'joined' && eventRoom === roomId.value) {
       applyOwn(event);
-      participants.value = applyCallEvent(
-        participants.value,
-        event,
-        ownFeed.value,
-      );
-      page.value = paginate(tiles.value, page.value).page;
-      if (
-        event.event === 'participant_joined' ||
-        event.event === 'participant_left' ||
-        event.event === 'role_changed'
-      ) {
-        void syncVisible().catch((failure: unknown) => console.error(failure));
-      }
     }
     if (
       ['started', 'ended', 'participant_joined', 'participant_left'].includes(
@@ -583,6 +594,7 @@ export const useCallStore = defineStore('call', () => {
     setLayout,
     refreshCalls,
     apply,
+    participantsChanged,
     pollLevels,
     pollStats,
   };

@@ -1,28 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import type { CallParticipant, TileStats } from '@/api/bindings';
+import type { TileStats } from '@/api/bindings';
 import {
   PAGE_SIZE,
-  applyCallEvent,
   onStage,
   paginate,
   parseFrameHeader,
   pickActiveSpeaker,
   rateQuality,
 } from '@/lib/call';
-
-function participant(feed: number, name = `user${feed}`): CallParticipant {
-  return {
-    user_id: `user-${feed}`,
-    username: name,
-    display_name: name.toUpperCase(),
-    feed_id: feed,
-    audio_muted: false,
-    camera_off: false,
-    role: 'speaker',
-    hand_raised: false,
-  };
-}
 
 function stats(audio: number, video: number): TileStats {
   return {
@@ -35,80 +21,12 @@ function stats(audio: number, video: number): TileStats {
   };
 }
 
-describe('applyCallEvent', () => {
-  it('follows hands and roles, and a role change lowers the hand', () => {
-    let list: CallParticipant[] = [{ ...participant(1), role: 'audience' }];
-    list = applyCallEvent(list, { event: 'hand_raised', user_id: 'user-1' }, 9);
-    expect(list[0]!.hand_raised).toBe(true);
-    list = applyCallEvent(
-      list,
-      { event: 'role_changed', user_id: 'user-1', feed_id: 1, role: 'speaker' },
-      9,
-    );
-    expect(list[0]!.role).toBe('speaker');
-    expect(list[0]!.hand_raised).toBe(false);
-    list = applyCallEvent(list, { event: 'hand_raised', user_id: 'user-1' }, 9);
-    list = applyCallEvent(
-      list,
-      { event: 'hand_lowered', user_id: 'user-1' },
-      9,
-    );
-    expect(list[0]!.hand_raised).toBe(false);
-  });
-
+describe('onStage', () => {
   it('puts everyone of a meeting and the non-audience of a presentation on stage', () => {
     expect(onStage('meeting', 'audience')).toBe(true);
     expect(onStage('presentation', 'host')).toBe(true);
     expect(onStage('presentation', 'speaker')).toBe(true);
     expect(onStage('presentation', 'audience')).toBe(false);
-  });
-
-  it('adds joiners once, without the own feed, and drops leavers', () => {
-    const joined = (feed: number) => ({
-      event: 'participant_joined' as const,
-      participant: { ...participant(feed), streams: [] },
-    });
-    let list = applyCallEvent([], joined(1), 9);
-    list = applyCallEvent(list, joined(2), 9);
-    list = applyCallEvent(list, joined(2), 9);
-    list = applyCallEvent(list, joined(9), 9);
-    expect(list.map((each) => each.feed_id)).toEqual([1, 2]);
-
-    list = applyCallEvent(
-      list,
-      { event: 'participant_left', user_id: 'user-1', feed_id: 1 },
-      9,
-    );
-    expect(list.map((each) => each.feed_id)).toEqual([2]);
-  });
-
-  it('follows mute and camera switches by user', () => {
-    let list = [participant(1), participant(2)];
-    list = applyCallEvent(list, { event: 'muted', user_id: 'user-2' }, null);
-    list = applyCallEvent(
-      list,
-      { event: 'camera_off', user_id: 'user-1' },
-      null,
-    );
-    expect(list.map((each) => [each.audio_muted, each.camera_off])).toEqual([
-      [false, true],
-      [true, false],
-    ]);
-    list = applyCallEvent(list, { event: 'unmuted', user_id: 'user-2' }, null);
-    list = applyCallEvent(
-      list,
-      { event: 'camera_on', user_id: 'user-1' },
-      null,
-    );
-    expect(list.every((each) => !each.audio_muted && !each.camera_off)).toBe(
-      true,
-    );
-  });
-
-  it('empties the list when the call ends', () => {
-    expect(
-      applyCallEvent([participant(1)], { event: 'ended', call_id: 'c' }, null),
-    ).toEqual([]);
   });
 });
 

@@ -175,31 +175,43 @@ describe('call store', () => {
     expect(previews).toHaveLength(2);
   });
 
-  it('follows call events of its own call only', async () => {
+  it("takes the engine's participant list of its own call only", async () => {
     shell();
     const call = useCallStore();
     await call.prepare(ROOM);
     await call.join();
-    call.apply(ROOM, {
-      event: 'participant_joined',
-      participant: { ...participant(2), streams: [] },
+    const ownFeed = call.ownFeed;
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: ownFeed!,
+      participants: [{ ...participant(1), audio_muted: true }, participant(2)],
     });
-    call.apply('another-room', {
-      event: 'participant_joined',
-      participant: { ...participant(3), streams: [] },
+    call.participantsChanged({
+      room_id: 'another-room',
+      feed_id: 7,
+      participants: [participant(3)],
     });
-    call.apply(ROOM, { event: 'muted', user_id: 'user-1' });
     expect(call.tiles.map((tile) => [tile.key, tile.audioMuted])).toEqual([
       ['local', false],
       ['1', true],
       ['2', false],
     ]);
-    call.apply(ROOM, {
-      event: 'participant_left',
-      user_id: 'user-1',
-      feed_id: 1,
+  });
+
+  it('takes the new own feed after the engine joined again', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    // A new join gave the user feed 101; the old feed 100 is gone for good.
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 101,
+      participants: [participant(2)],
     });
+    expect(call.ownFeed).toBe(101);
     expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '2']);
+    expect(call.tiles[0]!.feedId).toBe(101);
   });
 
   it('decodes only the tiles of the page or the featured speaker', async () => {
@@ -263,9 +275,10 @@ describe('call store', () => {
       'set_visible_tiles',
       { large: [1, 2, 3], small: [] },
     ]);
-    call.apply(ROOM, {
-      event: 'participant_joined',
-      participant: { ...participant(4), streams: [] },
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 100,
+      participants: [1, 2, 3, 4].map(participant),
     });
     expect(call.smallTiles).toBe(true);
     const tileCalls = calls.filter(
@@ -489,16 +502,23 @@ describe('presentation', () => {
   it('lists raised hands for a host, who lets them speak', async () => {
     const { calls, call } = await joinPresentation('host');
     expect(call.isHost).toBe(true);
-    call.apply(ROOM, { event: 'hand_raised', user_id: 'user-2' });
+    const host = { ...participant(1), role: 'host' as const };
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 100,
+      participants: [
+        host,
+        { ...participant(2), role: 'audience', hand_raised: true },
+      ],
+    });
     expect(call.raisedHands.map((each) => each.user_id)).toEqual(['user-2']);
 
     await call.letSpeak('user-2');
     expect(calls.at(-1)).toEqual(['invite_to_speak', { userId: 'user-2' }]);
-    call.apply(ROOM, {
-      event: 'role_changed',
-      user_id: 'user-2',
-      feed_id: 2,
-      role: 'speaker',
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 100,
+      participants: [host, participant(2)],
     });
     expect(call.raisedHands).toEqual([]);
     expect(call.speakers.map((each) => each.user_id)).toEqual(['user-2']);

@@ -236,11 +236,14 @@ describe('CallPanel in a presentation', () => {
       userId: 'user-2',
     });
 
-    call.apply('room-1', {
-      event: 'role_changed',
-      user_id: 'user-2',
-      feed_id: 2,
-      role: 'speaker',
+    call.participantsChanged({
+      room_id: 'room-1',
+      feed_id: 100,
+      participants: call.participants.map((each) =>
+        each.user_id === 'user-2'
+          ? { ...each, role: 'speaker', hand_raised: false }
+          : each,
+      ),
     });
     await flushPromises();
     expect(wrapper.find('[data-test="call-raised-hands"]').exists()).toBe(

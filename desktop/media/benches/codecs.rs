@@ -1,5 +1,7 @@
 //! Encode and decode cost per frame of the engine's codecs: VP8 at 640x360 and
-//! its simulcast layers, and Opus 20 ms frames.
+//! its simulcast layers, and Opus 20 ms frames. Also the shell's part of the
+//! picture transport to the page: a decoded I420 picture turned into the RGBA body
+//! that the desktop app's `roomler-frame` scheme serves.
 //!
 //! ```sh
 //! cargo bench -p roomler-media --bench codecs
@@ -74,6 +76,34 @@ fn main() {
     }
     bench_simulcast(frames);
     bench_opus(frames * 5);
+    for (width, height) in [(80, 60), (160, 120), (320, 240), (640, 480)] {
+        bench_frame_body(width, height, frames);
+    }
+}
+
+/// The header the desktop app's frame scheme puts before the RGBA pixels: width,
+/// height and sequence number.
+const FRAME_HEADER_BYTES: usize = 16;
+
+/// Times building one `roomler-frame` response body from a decoded picture, as the
+/// desktop app's `PictureBoard::encoded_after` does: a buffer for the header and
+/// the pixels, the header, then I420 converted to RGBA.
+fn bench_frame_body(width: u32, height: u32, frames: u32) {
+    let mut pattern = TestPattern::new(width, height, 30);
+    let mut samples = Samples::new(format!("frame scheme body {width}x{height} (RGBA)"));
+    for index in 0..frames {
+        let picture = pattern.next_frame().expect("the pattern never fails");
+        let start = Instant::now();
+        let pixels = width as usize * height as usize;
+        let mut body = Vec::with_capacity(FRAME_HEADER_BYTES + pixels * 4);
+        body.extend_from_slice(&width.to_le_bytes());
+        body.extend_from_slice(&height.to_le_bytes());
+        body.extend_from_slice(&u64::from(index).to_le_bytes());
+        picture.write_rgba(&mut body);
+        samples.times.push(start.elapsed());
+        samples.bytes += std::hint::black_box(body).len();
+    }
+    samples.print();
 }
 
 fn parse_frames() -> u32 {

@@ -1520,9 +1520,9 @@ const LOSS_PERIOD: Duration = Duration::from_secs(8);
 /// With 5 % of the packets lost on the way to Janus and on the way back, NACK
 /// retransmissions fill gaps, and with the PLIs after the rest the picture goes on.
 ///
-/// NOTE: since the publisher sends three simulcast layers, many gaps stay open
-/// (39 lost against 2 recovered of 293 packets in one run, against 1 to 4 lost of
-/// 380 with one layer), so NACK recovery of simulcast streams needs a look. The
+/// NOTE: since the publisher sends three simulcast layers, many gaps stay open.
+/// One run lost 39 and recovered 2 of 293 packets, against 1 to 4 lost of 380
+/// with one layer, so NACK recovery of simulcast streams needs a look. The
 /// test checks that some gaps are filled, not how many.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nack_recovers_lost_video_packets() {
@@ -1561,7 +1561,7 @@ async fn nack_recovers_lost_video_packets() {
 
 /// A subscriber that starts showing a hidden feed asks for a keyframe (PLI),
 /// Janus passes it on, and the publisher's encoder sends one, so the picture comes
-/// back long before the next keyframe nobody asked for.
+/// back long before the next unrequested keyframe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shown_feed_asks_the_publisher_for_a_keyframe() {
     if roomler_netns::run_inside_namespace(
@@ -1600,7 +1600,7 @@ async fn shown_feed_asks_the_publisher_for_a_keyframe() {
 }
 
 /// When a quarter of what the publisher sends is lost, Janus's reception reports
-/// say so and the loss controller lowers the video bitrate.
+/// carry the loss and the loss controller lowers the video bitrate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_loss_lowers_the_video_bitrate() {
     if roomler_netns::run_inside_namespace("heavy_loss_lowers_the_video_bitrate", &["janus", "nft"])

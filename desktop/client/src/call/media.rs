@@ -47,7 +47,7 @@ pub const VIDEO_FPS: u32 = 30;
 /// The bitrate of the test pattern's three simulcast layers together, which gives
 /// the full-size layer 270 kbit/s (see `Layer::bitrate_share_percent`).
 const VIDEO_BITRATE_KBPS: u32 = 450;
-/// Seconds between keyframes that nobody asked for.
+/// Seconds between keyframes that no receiver requested.
 const KEYFRAME_INTERVAL_SECONDS: u32 = 10;
 /// The size asked of a camera; it may open with the nearest size it offers.
 const CAMERA_WIDTH: u32 = 640;
@@ -287,7 +287,7 @@ pub fn start_sources(
     let video_source = open_video(&setup.video)?;
     let audio_source = open_audio(&setup.audio)?;
     let format = video_source.format();
-    // Keyframes come when a receiver asks for one (PLI or FIR through Janus), and
+    // Keyframes come when a receiver requests one (PLI or FIR through Janus), and
     // every few seconds in case a request is lost.
     let bitrate_kbps = video_bitrate_kbps(format.width, format.height);
     let config = SimulcastConfig {
@@ -872,7 +872,7 @@ impl VideoDecoding {
 }
 
 /// How long packets after a gap wait for the missing one, which the NACK
-/// generator asks Janus to send again. A round trip to the SFU plus Janus's own
+/// generator requests from Janus again. A round trip to the SFU plus Janus's own
 /// wait fits; a longer wait delays every picture after a loss.
 pub const REORDER_WAIT: Duration = Duration::from_millis(300);
 /// How often a decoder thread holding packets back checks the wait.
@@ -882,8 +882,8 @@ const REORDER_MAX_PACKETS: usize = 512;
 
 /// Puts a video stream's RTP packets back in sequence order. A packet after a gap
 /// is held until the missing one arrives (reordered, or retransmitted after a
-/// NACK) or [`REORDER_WAIT`] passes; then the gap counts as lost and the assembler
-/// sees it.
+/// NACK) or [`REORDER_WAIT`] passes. Then the gap counts as lost and reaches the
+/// assembler.
 #[derive(Debug, Default)]
 pub struct Reorder {
     /// The extended sequence number expected next.
@@ -921,7 +921,7 @@ impl Reorder {
         self.held.insert(extended, (unit, now));
     }
 
-    /// Whether packets wait behind a gap.
+    /// Returns whether packets wait behind a gap.
     pub fn holding(&self) -> bool {
         !self.held.is_empty()
     }
@@ -1105,7 +1105,7 @@ impl Vp8Assembler {
         self.needs_keyframe = true;
     }
 
-    /// Whether frames are dropped until the next keyframe.
+    /// Returns whether frames are dropped until the next keyframe.
     pub fn waiting_for_keyframe(&self) -> bool {
         self.needs_keyframe
     }

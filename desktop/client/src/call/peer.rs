@@ -52,8 +52,8 @@ use super::playback::{Playback, PlaybackMix, start_playback};
 use super::recovery::{self, PublisherRestart, SubscriberRestart};
 use super::signaling::{CallSignaling, Notice, SignalingError};
 
-/// Where [`FeedbackMarker`] sits in the interceptor chain, as a distance from the
-/// wire.
+/// The position of [`FeedbackMarker`] in the interceptor chain, as a distance from
+/// the wire.
 const FEEDBACK_SLOT: usize = 12_500;
 
 /// How long ICE gathering may take before the description is sent as it is.
@@ -225,7 +225,7 @@ pub(super) struct SessionMedia {
     mix: Arc<PlaybackMix>,
     playback: tokio::sync::Mutex<Option<Playback>>,
     removed: watch::Sender<Option<String>>,
-    /// What Janus's feedback on the sent video did.
+    /// The effects of Janus's feedback on the sent video.
     sent: Arc<SentVideo>,
 }
 
@@ -342,8 +342,8 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
 /// Registers Opus and VP8 without RTX for the subscribing connection, so that Janus
 /// resends a lost packet on the stream it was lost from. With RTX, the resent
 /// packet passes the crate's interceptors under the RTX stream's SSRC and is
-/// unwrapped only after them, so the NACK generator never sees it arrive and keeps
-/// asking. In the loss test, fewer packets stayed lost without RTX (1 to 4 of about
+/// unwrapped only after them, so the NACK generator never records its arrival and
+/// keeps requesting it. In the loss test, fewer packets stayed lost without RTX (1 to 4 of about
 /// 380, against 6 and 15 with it).
 fn register_subscriber_codecs(media_engine: &mut MediaEngine) -> Result<(), CallError> {
     let video_feedback = [
@@ -403,8 +403,8 @@ async fn build_peer(
     let mut registry =
         register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_error)?;
     // The publisher acts on Janus's keyframe requests and reports, which the chain
-    // would otherwise keep from the application. Above the RTCP reports (10_000),
-    // so that it sees what they saw.
+    // would otherwise keep from the application. It sits above the RTCP reports
+    // (10_000), so that it gets the packets after them.
     if tracks.is_none() {
         registry = registry.with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default());
     }
@@ -1610,7 +1610,7 @@ fn feed_lookup(
     })
 }
 
-/// The keyframe requests of one remote video track: its decoder thread says when
+/// The keyframe requests of one remote video track: its decoder thread flags when
 /// it waits for a keyframe, and the track's reader sends a PLI, at most one per
 /// [`PLI_INTERVAL`].
 struct KeyframeRequests {
@@ -1622,7 +1622,7 @@ struct KeyframeRequests {
 }
 
 /// The shortest time between two PLIs of one track: Janus forwards each to the
-/// publisher, whose answer, a keyframe, takes a round trip and several packets.
+/// publisher, whose keyframe takes a round trip and several packets.
 const PLI_INTERVAL: Duration = Duration::from_millis(400);
 
 impl KeyframeRequests {

@@ -31,7 +31,7 @@ pub struct CallReport {
     pub join_ms: f64,
     /// One entry per other participant whose streams arrived, by feed id.
     pub remotes: Vec<RemoteStats>,
-    /// What Janus's feedback on this participant's video did.
+    /// The effects of Janus's feedback on this participant's video.
     #[serde(default)]
     pub sent: SentStats,
 }

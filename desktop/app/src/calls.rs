@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use roomler_client::call::{
     AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaSetup, Preview, RemoteStats,
-    SignalingError, SpeakerChoice, Tile, TileLayout, VideoInput, start_preview,
+    SignalingError, SpeakerChoice, Tile, TileLayout, TileSize, VideoInput, start_preview,
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
@@ -576,16 +576,23 @@ pub async fn move_to_audience(state: State<'_, AppState>, user_id: Uuid) -> Comm
     .await
 }
 
-/// Sets the tiles on screen: `large` receive the full-size simulcast layer, `small`
-/// the lowest one, and every other feed is hidden and not decoded.
+/// Sets the tiles on screen: `large` receive the full-size simulcast layer, `medium`
+/// the half-size one, `small` the lowest one, and every other feed is hidden and
+/// not decoded.
 #[tauri::command]
 #[specta::specta]
 pub async fn set_visible_tiles(
     state: State<'_, AppState>,
     large: Vec<u64>,
+    medium: Vec<u64>,
     small: Vec<u64>,
 ) -> CommandResult<()> {
-    let layout = TileLayout::shown(large, small);
+    let sized = |feeds: Vec<u64>, size: TileSize| feeds.into_iter().map(move |feed| (feed, size));
+    let layout = TileLayout::shown(
+        sized(large, TileSize::Large)
+            .chain(sized(medium, TileSize::Medium))
+            .chain(sized(small, TileSize::Small)),
+    );
     with_session(&state, async |session| {
         session.set_tile_layout(layout);
         Ok(())

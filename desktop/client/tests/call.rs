@@ -27,7 +27,7 @@ use std::time::Duration;
 use roomler_client::call::media::{VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH};
 use roomler_client::call::{
     AudioInput, CallFormat, CallOptions, CallParticipant, CallReport, CallRole, CallSession,
-    MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, VideoInput,
+    MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
 use roomler_media::{Layer, SimulcastConfig};
@@ -870,28 +870,37 @@ async fn tile_size_picks_simulcast_layer() {
     let alice = sessions.pop().unwrap();
     let alice_id = users[0].0;
     let full = layer_size(Layer::High);
+    let medium_size = layer_size(Layer::Medium);
     let low = layer_size(Layer::Low);
     assert_eq!(full, (VIDEO_WIDTH, VIDEO_HEIGHT));
-    assert_ne!(low, full);
+    assert_ne!(medium_size, full);
+    assert_ne!(low, medium_size);
 
     // Janus starts a subscription at the full-size layer.
     let first = wait_for_layer(&bob, alice_id, full).await;
 
-    bob.set_tile_layout(TileLayout::shown([], [alice.feed_id()]));
+    bob.set_tile_layout(TileLayout::shown([(alice.feed_id(), TileSize::Small)]));
     let small = wait_for_layer(&bob, alice_id, low).await;
     assert!(
         small.frame_counter_max > first.frame_counter_max,
         "the counter went back after the switch to the lowest layer: {first:?} then {small:?}"
     );
 
-    bob.set_tile_layout(TileLayout::shown([alice.feed_id()], []));
+    bob.set_tile_layout(TileLayout::shown([(alice.feed_id(), TileSize::Medium)]));
+    let medium = wait_for_layer(&bob, alice_id, medium_size).await;
+    assert!(
+        medium.frame_counter_max > small.frame_counter_max,
+        "the counter went back after the switch to the half-size layer: {small:?} then {medium:?}"
+    );
+
+    bob.set_tile_layout(TileLayout::shown([(alice.feed_id(), TileSize::Large)]));
     let large = wait_for_layer(&bob, alice_id, full).await;
     assert!(
-        large.frame_counter_max > small.frame_counter_max,
-        "the counter went back after the switch to the full size: {small:?} then {large:?}"
+        large.frame_counter_max > medium.frame_counter_max,
+        "the counter went back after the switch to the full size: {medium:?} then {large:?}"
     );
     assert!(
-        large.video_frames_decoded > small.video_frames_decoded,
+        large.video_frames_decoded > medium.video_frames_decoded,
         "no frames decoded after the switch: {large:?}"
     );
 

@@ -471,13 +471,15 @@ export function setCallCameraOff(off: boolean): Promise<void> {
 
 /**
  * Tells the engine which remote feeds are on screen: `large` receive the full-size
- * simulcast layer, `small` the lowest, and the others are not decoded.
+ * simulcast layer, `medium` the half-size one, `small` the lowest, and the others
+ * are not decoded.
  */
 export function setVisibleTiles(
   large: number[],
+  medium: number[],
   small: number[],
 ): Promise<void> {
-  return done(commands.setVisibleTiles(large, small));
+  return done(commands.setVisibleTiles(large, medium, small));
 }
 
 export function callLevels(): Promise<TileLevel[]> {

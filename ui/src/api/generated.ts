@@ -230,10 +230,11 @@ export const commands = {
 	/**  Turns the camera off or on. */
 	setCallCameraOff: (off: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("set_call_camera_off", { off })),
 	/**
-	 *  Sets the tiles on screen: `large` receive the full-size simulcast layer, `small`
-	 *  the lowest one, and every other feed is hidden and not decoded.
+	 *  Sets the tiles on screen: `large` receive the full-size simulcast layer, `medium`
+	 *  the half-size one, `small` the lowest one, and every other feed is hidden and
+	 *  not decoded.
 	 */
-	setVisibleTiles: (large: number[], small: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { large, small })),
+	setVisibleTiles: (large: number[], medium: number[], small: number[]) => typedError<null, CommandError>(__TAURI_INVOKE("set_visible_tiles", { large, medium, small })),
 	/**
 	 *  Returns the audio level of every tile that has one, for the meters and the
 	 *  active speaker.

@@ -8,9 +8,31 @@ export const PAGE_SIZE = 25;
 /**
  * Grid pages of at most this many tiles, the self view included, receive the
  * full-size simulcast layer. The grid shares the panel's width among the tiles,
- * so on a fuller page each tile is small and receives the lowest layer.
+ * so on a fuller page each tile is smaller and receives a lower layer.
  */
 export const GRID_LARGE_TILES = 4;
+/**
+ * Grid pages of more than {@link GRID_LARGE_TILES} and at most this many tiles
+ * receive the half-size layer. Fuller pages receive the lowest layer.
+ */
+export const GRID_MEDIUM_TILES = 9;
+
+/** How the call view arranges the tiles: a grid, or the active speaker large. */
+export type CallLayout = 'grid' | 'speaker';
+
+/** The simulcast layer a tile receives, by how much of the view it takes. */
+export type TileSize = 'large' | 'medium' | 'small';
+
+/**
+ * Returns the size of each tile on a page of `tiles` tiles, the self view
+ * included, in the grid or in the speaker layout, whose one tile is large.
+ */
+export function tileSize(layout: CallLayout, tiles: number): TileSize {
+  if (layout === 'speaker' || tiles <= GRID_LARGE_TILES) {
+    return 'large';
+  }
+  return tiles <= GRID_MEDIUM_TILES ? 'medium' : 'small';
+}
 /** A tile louder than this, in dBov, counts as speaking. */
 export const SPEAKING_DBOV = -45;
 /** The active speaker keeps the highlight until another is this many dB louder. */

@@ -34,14 +34,16 @@ import {
   type Uuid,
 } from '@/api/bindings';
 import {
-  GRID_LARGE_TILES,
   LOCAL_TILE,
   onStage,
   paginate,
   pickActiveSpeaker,
   rateQuality,
+  tileSize,
+  type CallLayout,
   type CallTile,
   type Quality,
+  type TileSize,
 } from '@/lib/call';
 import { useRoomsStore } from '@/stores/rooms';
 import { useSessionStore } from '@/stores/session';
@@ -52,7 +54,7 @@ export const LEVEL_POLL_MS = 200;
 export const STATS_POLL_MS = 2000;
 
 export type CallPhase = 'idle' | 'prejoin' | 'joining' | 'joined';
-export type CallLayout = 'grid' | 'speaker';
+export type { CallLayout } from '@/lib/call';
 
 /** Returns the device a picker starts on: the default one, the first one, or the synthetic source. */
 export function defaultChoice(devices: Device[]): InputChoice {
@@ -196,13 +198,9 @@ export const useCallStore = defineStore('call', () => {
       .map((tile) => tile.feedId!);
   });
 
-  /**
-   * Whether the shown tiles are small: on a grid page of more than
-   * {@link GRID_LARGE_TILES} tiles. The speaker layout's one tile is large.
-   */
-  const smallTiles = computed<boolean>(
-    () =>
-      layout.value === 'grid' && paged.value.items.length > GRID_LARGE_TILES,
+  /** The size of the shown tiles, which picks the simulcast layer they receive. */
+  const shownTileSize = computed<TileSize>(() =>
+    tileSize(layout.value, paged.value.items.length),
   );
 
   function fail(failure: unknown): void {
@@ -469,9 +467,12 @@ export const useCallStore = defineStore('call', () => {
   async function syncVisible(): Promise<void> {
     if (phase.value === 'joined') {
       const feeds = visibleFeeds.value;
-      await (smallTiles.value
-        ? setVisibleTiles([], feeds)
-        : setVisibleTiles(feeds, []));
+      const size = shownTileSize.value;
+      await setVisibleTiles(
+        size === 'large' ? feeds : [],
+        size === 'medium' ? feeds : [],
+        size === 'small' ? feeds : [],
+      );
     }
   }
 
@@ -575,7 +576,7 @@ export const useCallStore = defineStore('call', () => {
     paged,
     featured,
     visibleFeeds,
-    smallTiles,
+    shownTileSize,
     prepare,
     chooseMedia,
     cancel,

@@ -8,6 +8,7 @@ import {
   parseFrameHeader,
   pickActiveSpeaker,
   rateQuality,
+  tileSize,
 } from '@/lib/call';
 
 function stats(audio: number, video: number): TileStats {
@@ -27,6 +28,21 @@ describe('onStage', () => {
     expect(onStage('presentation', 'host')).toBe(true);
     expect(onStage('presentation', 'speaker')).toBe(true);
     expect(onStage('presentation', 'audience')).toBe(false);
+  });
+});
+
+describe('tileSize', () => {
+  it('gives fuller grid pages lower layers', () => {
+    expect(tileSize('grid', 1)).toBe('large');
+    expect(tileSize('grid', 4)).toBe('large');
+    expect(tileSize('grid', 5)).toBe('medium');
+    expect(tileSize('grid', 9)).toBe('medium');
+    expect(tileSize('grid', 10)).toBe('small');
+    expect(tileSize('grid', PAGE_SIZE)).toBe('small');
+  });
+
+  it('keeps the speaker layout large', () => {
+    expect(tileSize('speaker', PAGE_SIZE)).toBe('large');
   });
 });
 

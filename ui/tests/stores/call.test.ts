@@ -144,7 +144,7 @@ describe('call store', () => {
     expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '1']);
     expect(calls).toContainEqual([
       'set_visible_tiles',
-      { large: [1], small: [] },
+      { large: [1], medium: [], small: [] },
     ]);
 
     await call.leave();
@@ -234,30 +234,38 @@ describe('call store', () => {
     expect(call.visibleFeeds).toEqual(
       many.slice(0, 24).map((each) => each.feed_id),
     );
-    expect(call.smallTiles).toBe(true);
+    expect(call.shownTileSize).toBe('small');
     expect(calls.at(-1)).toEqual([
       'set_visible_tiles',
-      { large: [], small: many.slice(0, 24).map((each) => each.feed_id) },
+      {
+        large: [],
+        medium: [],
+        small: many.slice(0, 24).map((each) => each.feed_id),
+      },
     ]);
-    // Six others on the second page: still more than four tiles.
+    // Six others on the second page: between five and nine tiles.
     await call.setPage(1);
     expect(call.visibleFeeds).toEqual(
       many.slice(24).map((each) => each.feed_id),
     );
     expect(calls.at(-1)).toEqual([
       'set_visible_tiles',
-      { large: [], small: many.slice(24).map((each) => each.feed_id) },
+      {
+        large: [],
+        medium: many.slice(24).map((each) => each.feed_id),
+        small: [],
+      },
     ]);
     await call.setLayout('speaker');
     expect(call.visibleFeeds).toEqual([1]);
-    expect(call.smallTiles).toBe(false);
+    expect(call.shownTileSize).toBe('large');
     expect(calls.at(-1)).toEqual([
       'set_visible_tiles',
-      { large: [1], small: [] },
+      { large: [1], medium: [], small: [] },
     ]);
   });
 
-  it('sends small tiles the lowest layer above four tiles a page', async () => {
+  it('lowers the layer as a page fills up', async () => {
     const calls = shell({
       join_call: () => ({
         room_id: ROOM,
@@ -270,23 +278,44 @@ describe('call store', () => {
     await call.prepare(ROOM);
     await call.join();
     // The self view and three others: four large tiles.
-    expect(call.smallTiles).toBe(false);
+    expect(call.shownTileSize).toBe('large');
     expect(calls.at(-1)).toEqual([
       'set_visible_tiles',
-      { large: [1, 2, 3], small: [] },
+      { large: [1, 2, 3], medium: [], small: [] },
+    ]);
+    const tileCalls = () =>
+      calls.filter(([command]) => command === 'set_visible_tiles');
+    const others = (count: number) =>
+      Array.from({ length: count }, (_, index) => index + 1);
+
+    // Five tiles, up to nine: the half-size layer.
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 100,
+      participants: others(4).map(participant),
+    });
+    expect(call.shownTileSize).toBe('medium');
+    expect(tileCalls().at(-1)).toEqual([
+      'set_visible_tiles',
+      { large: [], medium: others(4), small: [] },
     ]);
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
-      participants: [1, 2, 3, 4].map(participant),
+      participants: others(8).map(participant),
     });
-    expect(call.smallTiles).toBe(true);
-    const tileCalls = calls.filter(
-      ([command]) => command === 'set_visible_tiles',
-    );
-    expect(tileCalls.at(-1)).toEqual([
+    expect(call.shownTileSize).toBe('medium');
+
+    // Ten tiles: the lowest layer.
+    call.participantsChanged({
+      room_id: ROOM,
+      feed_id: 100,
+      participants: others(9).map(participant),
+    });
+    expect(call.shownTileSize).toBe('small');
+    expect(tileCalls().at(-1)).toEqual([
       'set_visible_tiles',
-      { large: [], small: [1, 2, 3, 4] },
+      { large: [], medium: [], small: others(9) },
     ]);
   });
 

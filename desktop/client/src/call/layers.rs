@@ -3,9 +3,10 @@
 //!
 //! Every participant sends its video in three simulcast layers, and Janus forwards
 //! one of them to each subscriber: substream 0 is the lowest, 2 the full size. A
-//! large tile receives the full size, a small one the lowest layer. A hidden tile
-//! is not decoded and receives the lowest layer too, so that it costs little
-//! bandwidth and shows again within a keyframe interval.
+//! large tile receives the full size, a medium one the half size, and a small one
+//! the lowest layer. A hidden tile is not decoded and receives the lowest layer
+//! too, so that it costs little bandwidth and shows again within a keyframe
+//! interval.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,18 +14,22 @@ use roomler_shared::call::{MediaKind, SubscribedStream, SubstreamChoice};
 
 /// The substream that Janus sends a new subscription: the highest of three.
 pub const TOP_SUBSTREAM: u8 = 2;
+/// The half-size substream.
+pub const MEDIUM_SUBSTREAM: u8 = 1;
 /// The lowest substream.
 pub const LOW_SUBSTREAM: u8 = 0;
 
-/// The size of a remote feed's tile on screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The size of a remote feed's tile on screen, ordered from hidden to large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TileSize {
-    /// A tile that fills much of the view, e.g. the speaker view's main tile.
-    Large,
-    /// A tile among many, e.g. on a grid page of five or more tiles.
-    Small,
     /// Not on screen: not decoded.
     Hidden,
+    /// A tile among many, e.g. on a grid page of ten or more tiles.
+    Small,
+    /// A tile among a few, e.g. on a grid page of five to nine tiles.
+    Medium,
+    /// A tile that fills much of the view, e.g. the speaker view's main tile.
+    Large,
 }
 
 impl TileSize {
@@ -32,6 +37,7 @@ impl TileSize {
     pub fn substream(self) -> u8 {
         match self {
             TileSize::Large => TOP_SUBSTREAM,
+            TileSize::Medium => MEDIUM_SUBSTREAM,
             TileSize::Small | TileSize::Hidden => LOW_SUBSTREAM,
         }
     }
@@ -57,17 +63,14 @@ impl TileLayout {
         TileLayout { sizes, others }
     }
 
-    /// Shows `large` large and `small` small, and hides every other feed. A feed in
-    /// both lists is shown large.
-    pub fn shown(
-        large: impl IntoIterator<Item = u64>,
-        small: impl IntoIterator<Item = u64>,
-    ) -> Self {
-        let mut sizes: HashMap<u64, TileSize> = small
-            .into_iter()
-            .map(|feed_id| (feed_id, TileSize::Small))
-            .collect();
-        sizes.extend(large.into_iter().map(|feed_id| (feed_id, TileSize::Large)));
+    /// Shows each listed feed at its size and hides every other feed. A feed listed
+    /// twice is shown at the larger size.
+    pub fn shown(tiles: impl IntoIterator<Item = (u64, TileSize)>) -> Self {
+        let mut sizes: HashMap<u64, TileSize> = HashMap::new();
+        for (feed_id, size) in tiles {
+            let shown = sizes.entry(feed_id).or_insert(size);
+            *shown = (*shown).max(size);
+        }
         TileLayout::new(sizes, TileSize::Hidden)
     }
 
@@ -76,7 +79,9 @@ impl TileLayout {
     pub fn visible(feeds: Option<HashSet<u64>>) -> Self {
         match feeds {
             None => TileLayout::default(),
-            Some(feeds) => TileLayout::shown(feeds, []),
+            Some(feeds) => {
+                TileLayout::shown(feeds.into_iter().map(|feed_id| (feed_id, TileSize::Large)))
+            }
         }
     }
 
@@ -165,6 +170,7 @@ mod tests {
     #[test]
     fn tile_sizes_pick_substreams() {
         assert_eq!(TileSize::Large.substream(), 2);
+        assert_eq!(TileSize::Medium.substream(), 1);
         assert_eq!(TileSize::Small.substream(), 0);
         assert_eq!(TileSize::Hidden.substream(), 0);
     }
@@ -178,10 +184,16 @@ mod tests {
 
     #[test]
     fn shown_layout_hides_unlisted_feeds() {
-        let layout = TileLayout::shown([1], [2, 1]);
+        let layout = TileLayout::shown([
+            (1, TileSize::Large),
+            (2, TileSize::Small),
+            (1, TileSize::Small),
+            (4, TileSize::Medium),
+        ]);
         assert_eq!(layout.size(1), TileSize::Large);
         assert_eq!(layout.size(2), TileSize::Small);
         assert_eq!(layout.size(3), TileSize::Hidden);
+        assert_eq!(layout.size(4), TileSize::Medium);
         assert!(!layout.shows(3));
     }
 
@@ -200,24 +212,26 @@ mod tests {
             stream("1", 1, MediaKind::Video),
             stream("3", 2, MediaKind::Video),
         ];
-        let layout = TileLayout::shown([1], [2]);
+        let layout = TileLayout::shown([(1, TileSize::Large), (2, TileSize::Small)]);
         let requests = SubstreamRequests::default();
         assert_eq!(requests.changes(&layout, &streams), vec![choice("3", 0)]);
+        let medium = TileLayout::shown([(1, TileSize::Medium), (2, TileSize::Large)]);
+        assert_eq!(requests.changes(&medium, &streams), vec![choice("1", 1)]);
     }
 
     #[test]
     fn recorded_requests_are_not_repeated() {
         let streams = [stream("1", 1, MediaKind::Video)];
-        let small = TileLayout::shown([], [1]);
+        let small = TileLayout::shown([(1, TileSize::Small)]);
         let mut requests = SubstreamRequests::default();
         let changes = requests.changes(&small, &streams);
         assert_eq!(changes, vec![choice("1", 0)]);
         requests.record(&streams, &changes);
         assert!(requests.changes(&small, &streams).is_empty());
 
-        let hidden = TileLayout::shown([], []);
+        let hidden = TileLayout::shown([]);
         assert!(requests.changes(&hidden, &streams).is_empty());
-        let large = TileLayout::shown([1], []);
+        let large = TileLayout::shown([(1, TileSize::Large)]);
         assert_eq!(requests.changes(&large, &streams), vec![choice("1", 2)]);
     }
 
@@ -228,9 +242,9 @@ mod tests {
         requests.record(&first, &[choice("1", 0)]);
         // Janus gave the mid to feed 2, whose subscription starts at the top.
         let second = [stream("1", 2, MediaKind::Video)];
-        let small = TileLayout::shown([], [2]);
+        let small = TileLayout::shown([(2, TileSize::Small)]);
         assert_eq!(requests.changes(&small, &second), vec![choice("1", 0)]);
-        let large = TileLayout::shown([2], []);
+        let large = TileLayout::shown([(2, TileSize::Large)]);
         assert!(requests.changes(&large, &second).is_empty());
     }
 }

@@ -1042,9 +1042,10 @@ impl CallSession {
     }
 
     /// Sets the tile size of every remote feed: a large tile receives the
-    /// full-size simulcast layer, a small one the lowest, and a hidden one the
-    /// lowest without decoding it. A feed shown again starts at its next keyframe,
-    /// and Janus switches layers at the next keyframe of the new one.
+    /// full-size simulcast layer, a medium one the half size, a small one the
+    /// lowest, and a hidden one the lowest without decoding it. A feed shown again
+    /// starts at its next keyframe, and Janus switches layers at the next keyframe
+    /// of the new one.
     pub fn set_tile_layout(&self, layout: TileLayout) {
         self.media.layout.send_replace(layout);
     }

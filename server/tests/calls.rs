@@ -7,22 +7,15 @@
 //! there, which starts Janus. The tests need root and the `janus` program. Without
 //! them they print why they are skipped and pass.
 
-use std::time::Duration;
+mod support;
 
-use futures_util::{SinkExt, StreamExt};
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// How long a call reply or event may take; a first join also starts Janus.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+use support::{Client, publisher_offer, reply};
+
 const PASSWORD: &str = "correct horse battery";
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Fixture {
     base: String,
@@ -39,13 +32,7 @@ impl Drop for Fixture {
 
 impl Fixture {
     async fn start(configure: impl FnOnce(&mut Settings)) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "roomler_server=warn".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        support::init_tracing();
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings {
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -115,142 +102,12 @@ impl Fixture {
     }
 
     async fn get(&self, token: &str, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        support::get_json(&self.base, token, path).await
     }
 
     async fn connect(&self, token: &str) -> Client {
-        let url = format!(
-            "{}/api/ws?access_token={token}",
-            self.base.replace("http", "ws")
-        );
-        let request = url.into_client_request().unwrap();
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        socket
-            .send(WsMessage::Text(r#"{"type":"ping"}"#.into()))
-            .await
-            .unwrap();
-        Client {
-            socket,
-            next_request: 1,
-            seen: Vec::new(),
-        }
+        Client::connect(&self.base, token).await
     }
-}
-
-/// One WebSocket, with every frame it received kept for later checks.
-struct Client {
-    socket: Socket,
-    next_request: u64,
-    /// Every text frame received, in order.
-    seen: Vec<String>,
-}
-
-impl Client {
-    async fn next_frame(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(REPLY_TIMEOUT, self.socket.next())
-                .await
-                .expect("timed out waiting for a frame")
-                .expect("the WebSocket closed")
-                .unwrap();
-            if let WsMessage::Text(text) = message {
-                self.seen.push(text.to_string());
-                return serde_json::from_str(text.as_str()).unwrap();
-            }
-        }
-    }
-
-    /// Sends a call request and returns its `call_reply` or `call_error` frame.
-    async fn call(&mut self, room_id: &str, request: Value) -> Value {
-        let request_id = self.next_request;
-        self.next_request += 1;
-        let frame = json!({"type": "call", "request_id": request_id, "room_id": room_id,
-            "request": request});
-        self.socket
-            .send(WsMessage::Text(frame.to_string().into()))
-            .await
-            .unwrap();
-        loop {
-            let frame = self.next_frame().await;
-            let kind = frame["type"].as_str().unwrap_or_default();
-            if (kind == "call_reply" || kind == "call_error") && frame["request_id"] == request_id {
-                return frame;
-            }
-        }
-    }
-
-    /// Waits for a `call_event` whose `event.event` is `name`.
-    async fn event(&mut self, name: &str) -> Value {
-        loop {
-            let frame = self.next_frame().await;
-            if frame["type"] == "call_event" && frame["event"]["event"] == name {
-                return frame["event"].clone();
-            }
-        }
-    }
-}
-
-fn reply(frame: &Value) -> &Value {
-    assert_eq!(frame["type"], "call_reply", "expected a reply: {frame}");
-    &frame["reply"]
-}
-
-/// A publisher's SDP offer with Opus and VP8, as a browser or the `webrtc` crate
-/// writes one. Janus answers it; no media flows, since nobody holds its ICE ends.
-fn publisher_offer() -> Value {
-    let fingerprint = (0..32)
-        .map(|byte| format!("{byte:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let sdp = [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0 1",
-        "a=msid-semantic: WMS stream",
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-        "c=IN IP4 0.0.0.0",
-        "a=rtcp:9 IN IP4 0.0.0.0",
-        "a=ice-ufrag:abcd",
-        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
-        &format!("a=fingerprint:sha-256 {fingerprint}"),
-        "a=setup:actpass",
-        "a=mid:0",
-        "a=sendonly",
-        "a=msid:stream audio",
-        "a=rtcp-mux",
-        "a=rtpmap:111 opus/48000/2",
-        "a=fmtp:111 minptime=10;useinbandfec=1",
-        "a=ssrc:1111 cname:test",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96",
-        "c=IN IP4 0.0.0.0",
-        "a=rtcp:9 IN IP4 0.0.0.0",
-        "a=ice-ufrag:abcd",
-        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
-        &format!("a=fingerprint:sha-256 {fingerprint}"),
-        "a=setup:actpass",
-        "a=mid:1",
-        "a=sendonly",
-        "a=msid:stream video",
-        "a=rtcp-mux",
-        "a=rtpmap:96 VP8/90000",
-        "a=rtcp-fb:96 nack",
-        "a=rtcp-fb:96 nack pli",
-        "a=rtcp-fb:96 ccm fir",
-        "a=ssrc:2222 cname:test",
-        "",
-    ]
-    .join("\r\n");
-    json!({"type": "offer", "sdp": sdp})
 }
 
 /// Registers `count` users, the first creating a public room that the others join.
@@ -338,7 +195,7 @@ async fn call_signaling_with_real_janus() {
     assert_eq!(participants.as_array().unwrap().len(), 1);
     assert_eq!(participants[0]["feed_id"], alice_feed);
     assert_eq!(participants[0]["username"], "user0");
-    let event = alice.event("participant_joined").await;
+    let event = alice.joined_event(&users[1].0).await;
     assert_eq!(event["participant"]["username"], "user1");
     let metrics = fixture.metrics().await;
     assert!(metrics.contains("\nroomler_active_calls 1\n"), "{metrics}");
@@ -526,16 +383,6 @@ async fn send_empty(fixture: &Fixture, method: reqwest::Method, token: &str, pat
         .as_u16()
 }
 
-/// Waits for the `call_signal` of type `removed` and returns its reason.
-async fn removed_reason(client: &mut Client) -> String {
-    loop {
-        let frame = client.next_frame().await;
-        if frame["type"] == "call_signal" && frame["signal"]["signal"] == "removed" {
-            return frame["signal"]["reason"].as_str().unwrap().to_string();
-        }
-    }
-}
-
 /// Someone who leaves the room, is removed from it or banned from it leaves its
 /// call too: they get the reason, the others see them go, and a banned user cannot
 /// join again.
@@ -577,7 +424,7 @@ async fn leaving_the_room_leaves_its_call() {
         let status = send_empty(&fixture, method, actor, &path).await;
         assert_eq!(status, 204, "{path}");
 
-        assert_eq!(removed_reason(&mut member).await, expected);
+        assert_eq!(member.removed_reason().await, expected);
         let left = loop {
             let event = owner.event("participant_left").await;
             if event["user_id"] == user_id.as_str() {
@@ -656,12 +503,7 @@ async fn presentation_stage_with_real_janus() {
     assert_eq!(joined["format"], "presentation");
     assert_eq!(joined["role"], "audience");
     assert_eq!(joined["participants"][0]["role"], "host");
-    let event = loop {
-        let event = starter.event("participant_joined").await;
-        if event["participant"]["user_id"] == users[2].0.as_str() {
-            break event;
-        }
-    };
+    let event = starter.joined_event(&users[2].0).await;
     assert_eq!(event["participant"]["role"], "audience");
 
     // The audience's publish is refused with the reason and what to do.

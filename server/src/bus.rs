@@ -37,6 +37,12 @@ const REDIS_PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub enum BusMessage {
     Event(Arc<Fanout>),
+    /// An unnumbered frame, such as a call event, as JSON text for the connections
+    /// of `recipients`. Not stored: a replica that misses it misses it.
+    Frame {
+        recipients: Arc<[Uuid]>,
+        text: Arc<str>,
+    },
     /// Events may have been missed (e.g. the bus was down): every connection must
     /// read its gap from the store.
     CatchUp,
@@ -45,6 +51,8 @@ pub enum BusMessage {
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, fanout: Arc<Fanout>) -> anyhow::Result<()>;
+    /// Sends an unnumbered frame to the connections of `recipients` on every replica.
+    async fn publish_frame(&self, recipients: Arc<[Uuid]>, text: Arc<str>);
     fn subscribe(&self) -> broadcast::Receiver<BusMessage>;
 }
 
@@ -74,17 +82,43 @@ impl Bus for LocalBus {
         Ok(())
     }
 
+    async fn publish_frame(&self, recipients: Arc<[Uuid]>, text: Arc<str>) {
+        let _ = self.sender.send(BusMessage::Frame { recipients, text });
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.sender.subscribe()
     }
 }
 
-/// What replicas send each other over Redis.
+/// What replicas send each other over Redis: an event or a frame.
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     /// The publishing replica, which delivered the event locally already.
     origin: Uuid,
-    fanout: Fanout,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fanout: Option<Fanout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frame: Option<FrameEnvelope>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FrameEnvelope {
+    recipients: Vec<Uuid>,
+    text: String,
+}
+
+impl Envelope {
+    fn into_message(self) -> Option<BusMessage> {
+        if let Some(fanout) = self.fanout {
+            return Some(BusMessage::Event(Arc::new(fanout)));
+        }
+        let frame = self.frame?;
+        Some(BusMessage::Frame {
+            recipients: frame.recipients.into(),
+            text: frame.text.into(),
+        })
+    }
 }
 
 /// Replicas joined over Redis pub/sub. Each replica delivers its own events locally
@@ -102,13 +136,7 @@ impl RedisBus {
     /// Starts the bus on `url` (`redis://host:port` or `host:port`) and its subscriber
     /// task, which runs until `shutdown`. Redis need not be up yet.
     pub fn start(url: &str, shutdown: CancellationToken) -> anyhow::Result<Arc<Self>> {
-        let url = if url.contains("://") {
-            url.to_string()
-        } else {
-            format!("redis://{url}")
-        };
-        let client = redis::Client::open(url.as_str())
-            .map_err(|error| anyhow::anyhow!("WS_SCALEOUT_HOST {url:?} is invalid: {error}"))?;
+        let client = redis_client(url)?;
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
         let bus = Arc::new(RedisBus {
             replica: Uuid::new_v4(),
@@ -141,43 +169,22 @@ impl RedisBus {
     /// Receives other replicas' events until `shutdown`, reconnecting with backoff.
     /// After every reconnection the local connections catch up from the store.
     async fn subscribe_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        // Failed attempts since the last working subscription.
-        let mut failures = 0u32;
-        loop {
-            let mut subscribed = false;
-            let session = self.subscribe_session(failures > 0, &mut subscribed);
-            let error = tokio::select! {
-                error = session => error,
-                () = shutdown.cancelled() => return,
-            };
-            if subscribed {
-                failures = 0;
-            }
-            if failures == 0 {
-                tracing::warn!(%error, "the Redis bus is unreachable; serving local connections only");
-            }
-            failures += 1;
-            let delay = REDIS_BACKOFF_BASE
-                .saturating_mul(1 << failures.min(10))
-                .min(REDIS_BACKOFF_MAX);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
+        let outage = "the Redis bus is unreachable; serving local connections only";
+        keep_subscribed(&shutdown, outage, |after_outage| {
+            self.subscribe_session(after_outage)
+        })
+        .await;
     }
 
-    /// One subscription; returns the error that ended it, and sets `subscribed` once
-    /// the subscription worked.
-    async fn subscribe_session(&self, after_outage: bool, subscribed: &mut bool) -> anyhow::Error {
+    /// Runs one subscription until it fails.
+    async fn subscribe_session(&self, after_outage: bool) -> SessionEnd {
         let mut pubsub = match self.client.get_async_pubsub().await {
             Ok(pubsub) => pubsub,
-            Err(error) => return error.into(),
+            Err(error) => return SessionEnd::failed(error),
         };
         if let Err(error) = pubsub.subscribe(REDIS_CHANNEL).await {
-            return error.into();
+            return SessionEnd::failed(error);
         }
-        *subscribed = true;
         if after_outage {
             tracing::info!("the Redis bus is back; connections catch up from the store");
         }
@@ -196,14 +203,82 @@ impl RedisBus {
             match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) if envelope.origin == self.replica => {}
                 Ok(envelope) => {
-                    let _ = self
-                        .local
-                        .send(BusMessage::Event(Arc::new(envelope.fanout)));
+                    if let Some(message) = envelope.into_message() {
+                        let _ = self.local.send(message);
+                    }
                 }
                 Err(error) => tracing::warn!(%error, "ignored an invalid Redis bus message"),
             }
         }
-        anyhow::anyhow!("the Redis subscription ended")
+        SessionEnd {
+            subscribed: true,
+            error: anyhow::anyhow!("the Redis subscription ended"),
+        }
+    }
+}
+
+/// Opens a client of the Redis at `url` (`redis://host:port` or `host:port`, the
+/// value of WS_SCALEOUT_HOST) without connecting.
+pub(crate) fn redis_client(url: &str) -> anyhow::Result<redis::Client> {
+    let url = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("redis://{url}")
+    };
+    redis::Client::open(url.as_str())
+        .map_err(|error| anyhow::anyhow!("WS_SCALEOUT_HOST {url:?} is invalid: {error}"))
+}
+
+/// The end of one subscription to Redis.
+pub(crate) struct SessionEnd {
+    /// Whether the subscription worked before it ended.
+    pub subscribed: bool,
+    pub error: anyhow::Error,
+}
+
+impl SessionEnd {
+    /// Builds the end of a subscription that never worked.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        SessionEnd {
+            subscribed: false,
+            error: error.into(),
+        }
+    }
+}
+
+/// Runs Redis subscriptions with `session` until `shutdown`, starting each anew
+/// after it ends, with exponential backoff between failed attempts. `session`
+/// learns whether the previous attempt failed, and the first failure of an outage
+/// is logged with `outage`.
+pub(crate) async fn keep_subscribed<F, Session>(
+    shutdown: &CancellationToken,
+    outage: &str,
+    mut session: F,
+) where
+    F: FnMut(bool) -> Session,
+    Session: Future<Output = SessionEnd>,
+{
+    // Failed attempts since the last working subscription.
+    let mut failures = 0u32;
+    loop {
+        let end = tokio::select! {
+            end = session(failures > 0) => end,
+            () = shutdown.cancelled() => return,
+        };
+        if end.subscribed {
+            failures = 0;
+        }
+        if failures == 0 {
+            tracing::warn!(error = %end.error, "{outage}");
+        }
+        failures += 1;
+        let delay = REDIS_BACKOFF_BASE
+            .saturating_mul(1 << failures.min(10))
+            .min(REDIS_BACKOFF_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 
@@ -212,12 +287,38 @@ impl Bus for RedisBus {
     async fn publish(&self, fanout: Arc<Fanout>) -> anyhow::Result<()> {
         let payload = serde_json::to_string(&Envelope {
             origin: self.replica,
-            fanout: (*fanout).clone(),
+            fanout: Some((*fanout).clone()),
+            frame: None,
         })?;
         let _ = self.local.send(BusMessage::Event(fanout));
+        self.send_remote(&payload).await;
+        Ok(())
+    }
 
+    async fn publish_frame(&self, recipients: Arc<[Uuid]>, text: Arc<str>) {
+        let envelope = Envelope {
+            origin: self.replica,
+            fanout: None,
+            frame: Some(FrameEnvelope {
+                recipients: recipients.to_vec(),
+                text: text.to_string(),
+            }),
+        };
+        let payload = serde_json::to_string(&envelope).expect("a frame envelope serializes");
+        let _ = self.local.send(BusMessage::Frame { recipients, text });
+        self.send_remote(&payload).await;
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
+        self.local.subscribe()
+    }
+}
+
+impl RedisBus {
+    /// Publishes to the other replicas, waiting at most [`REDIS_PUBLISH_TIMEOUT`].
+    async fn send_remote(&self, payload: &str) {
         let result =
-            tokio::time::timeout(REDIS_PUBLISH_TIMEOUT, self.publish_remote(&payload)).await;
+            tokio::time::timeout(REDIS_PUBLISH_TIMEOUT, self.publish_remote(payload)).await;
         match result {
             Ok(Ok(())) => {
                 if self.publish_down.swap(false, Ordering::Relaxed) {
@@ -227,15 +328,8 @@ impl Bus for RedisBus {
             Ok(Err(error)) => self.publish_failed(&error.to_string()),
             Err(_) => self.publish_failed("timed out"),
         }
-        Ok(())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
-        self.local.subscribe()
-    }
-}
-
-impl RedisBus {
     fn publish_failed(&self, error: &str) {
         if !self.publish_down.swap(true, Ordering::Relaxed) {
             tracing::warn!(

@@ -178,6 +178,7 @@ impl Hub {
                     }
                     self.deliver(&fanout);
                 }
+                Ok(BusMessage::Frame { recipients, text }) => self.deliver_frame(&recipients, text),
                 Ok(BusMessage::CatchUp) => self.catch_up_all(),
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(

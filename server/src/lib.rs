@@ -161,6 +161,7 @@ impl Server {
         let shutdown = state.shutdown.clone();
         let websockets = state.websockets.clone();
         tokio::spawn(state.hub.clone().run(state.bus.clone(), shutdown.clone()));
+        state.calls.start_cluster(&state);
         tokio::spawn(prune_events(state.clone()));
 
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();

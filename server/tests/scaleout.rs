@@ -1,75 +1,39 @@
 //! Two server replicas sharing one SQLite file and one real Redis: events cross
-//! replicas over the Redis bus, and a Redis restart loses nothing.
+//! replicas over the Redis bus, and a Redis restart loses nothing. A call started
+//! on one replica takes in the participants who reach the other, and moves to a
+//! live replica when its host stops.
 //!
-//! Needs Debian's `redis-server` on the PATH (installers/test.sh installs it).
+//! Needs Debian's `redis-server` on the PATH (installers/test.sh installs it). The
+//! call test also needs root and `janus`, and runs in a network namespace of its
+//! own (see `roomler-netns`). Without them it prints why it is skipped.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use roomler_netns::Redis;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
 use serde_json::{Value, json};
+use support::{Client, get_json, publisher_offer, reply};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Redis { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs; install Debian's redis-server package");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not listen on port {}", self.port);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 async fn start_replica(data_dir: &std::path::Path, redis_url: &str) -> (AppState, String) {
+    start_replica_with(data_dir, redis_url, |_| {}).await
+}
+
+/// Starts a replica with the settings that `configure` changes.
+async fn start_replica_with(
+    data_dir: &std::path::Path,
+    redis_url: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> (AppState, String) {
+    support::init_tracing();
     let mut settings = Settings {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
@@ -78,6 +42,7 @@ async fn start_replica(data_dir: &std::path::Path, redis_url: &str) -> (AppState
         ..Settings::default()
     };
     settings.rate_limit.enabled = false;
+    configure(&mut settings);
     let state = AppState::open(settings).unwrap();
     let server = Server::bind(state.clone()).await.unwrap();
     let base = format!("http://{}", server.local_addr());
@@ -230,4 +195,165 @@ async fn scaleout_without_host_is_rejected() {
         .expect("an error")
         .to_string();
     assert!(error.contains("WS_SCALEOUT_HOST"), "{error}");
+}
+
+/// Registers a user and returns their id and token.
+async fn register_user(base: &str, username: &str) -> (String, String) {
+    let body = json!({"username": username, "email": format!("{username}@example.com"),
+                      "password": "a long password"});
+    let answer = post(base, None, "/api/auth/register", body).await;
+    let id = answer["user"]["id"].as_str().unwrap().to_string();
+    (id, answer["token"].as_str().unwrap().to_string())
+}
+
+/// Returns the participant count of the call that the room list of `base` shows
+/// for the room `room_id`.
+async fn listed_participants(base: &str, token: &str, room_id: &str) -> Option<u64> {
+    let rooms = get_json(base, token, "/api/rooms").await;
+    let room = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|room| room["id"] == room_id)
+        .unwrap_or_else(|| panic!("room {room_id} is not listed: {rooms}"));
+    room["call"]["participant_count"].as_u64()
+}
+
+/// Waits until the WebSocket closes and returns its close code.
+async fn close_code(client: &mut Client) -> u16 {
+    while let Some(message) = client.next_message().await {
+        if let WsMessage::Close(frame) = message {
+            return frame.map_or(1005, |frame| frame.code.into());
+        }
+    }
+    panic!("the WebSocket ended without a close frame");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_span_replicas_with_real_janus() {
+    let name = "calls_span_replicas_with_real_janus";
+    if roomler_netns::run_inside_namespace(name, &["janus", "redis-server"]) {
+        return;
+    }
+    let redis = Redis::start();
+    let shared = tempfile::tempdir().unwrap();
+    let database = shared.path().join("roomler.db").display().to_string();
+    // Each replica has its own data folder, for the Janus it starts, and both use
+    // the same database.
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let configure = |settings: &mut Settings| {
+        settings.db_conn = Some(database.clone());
+        settings.janus_ice_enforce_list = Some("127.0.0.2".into());
+    };
+    let (state_a, replica_a) = start_replica_with(dir_a.path(), &redis.url(), configure).await;
+    let (_state_b, replica_b) = start_replica_with(dir_b.path(), &redis.url(), configure).await;
+
+    let (alice_id, alice) = register_user(&replica_a, "alice").await;
+    let (bob_id, bob) = register_user(&replica_b, "bob").await;
+    let (carol_id, carol) = register_user(&replica_b, "carol").await;
+    let room = post(
+        &replica_a,
+        Some(&alice),
+        "/api/rooms",
+        json!({"name": "standup", "kind": "public"}),
+    )
+    .await;
+    let room_id = room["id"].as_str().unwrap().to_string();
+    for token in [&bob, &carol] {
+        let join = json!({"name": "standup"});
+        post(&replica_b, Some(token), "/api/rooms/join", join).await;
+    }
+
+    // Alice starts the call on replica A, which hosts it.
+    let mut alice_ws = Client::connect(&replica_a, &alice).await;
+    let joined = alice_ws.call(&room_id, json!({"action": "join"})).await;
+    let alice_feed = reply(&joined)["feed_id"].as_u64().unwrap();
+
+    // Bob joins through replica B and lands in the same call, with Alice in it.
+    let mut bob_ws = Client::connect(&replica_b, &bob).await;
+    let joined = bob_ws.call(&room_id, json!({"action": "join"})).await;
+    let participants = reply(&joined)["participants"].clone();
+    assert_eq!(participants.as_array().unwrap().len(), 1, "{participants}");
+    assert_eq!(participants[0]["feed_id"], alice_feed);
+    alice_ws.joined_event(&bob_id).await;
+    assert_eq!(
+        listed_participants(&replica_b, &bob, &room_id).await,
+        Some(2)
+    );
+    assert_eq!(
+        listed_participants(&replica_a, &alice, &room_id).await,
+        Some(2)
+    );
+
+    // Bob's steps run on A's Janus, which returns an SDP answer to his offer.
+    let offer = json!({"action": "publish", "jsep": publisher_offer()});
+    let published = bob_ws.call(&room_id, offer).await;
+    assert_eq!(reply(&published)["jsep"]["type"], "answer", "{published}");
+
+    // Call events reach the room's members on both replicas.
+    let mute = json!({"action": "configure", "audio_muted": true});
+    reply(&alice_ws.call(&room_id, mute).await);
+    let event = bob_ws.event("muted").await;
+    assert_eq!(event["user_id"], alice_id.as_str());
+
+    // Carol joins through B and leaves the room through B. A removes her from
+    // the call it hosts and sends the reason to her connection on B.
+    let mut carol_ws = Client::connect(&replica_b, &carol).await;
+    reply(&carol_ws.call(&room_id, json!({"action": "join"})).await);
+    let leave = format!("/api/rooms/{room_id}/leave");
+    let status = reqwest::Client::new()
+        .post(format!("{replica_b}{leave}"))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert_eq!(carol_ws.removed_reason().await, "you left the room");
+    loop {
+        let event = alice_ws.event("participant_left").await;
+        if event["user_id"] == carol_id.as_str() {
+            break;
+        }
+    }
+
+    // Two joins of a new call, one on each replica at once, start one call.
+    let retro = post(
+        &replica_a,
+        Some(&alice),
+        "/api/rooms",
+        json!({"name": "retro", "kind": "public"}),
+    )
+    .await;
+    let retro_id = retro["id"].as_str().unwrap().to_string();
+    let join = json!({"name": "retro"});
+    post(&replica_b, Some(&bob), "/api/rooms/join", join).await;
+    let (first, second) = tokio::join!(
+        alice_ws.call(&retro_id, json!({"action": "join"})),
+        bob_ws.call(&retro_id, json!({"action": "join"})),
+    );
+    let mut counts: Vec<usize> = [&first, &second]
+        .iter()
+        .map(|frame| reply(frame)["participants"].as_array().unwrap().len())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [0, 1], "two calls started: {first} and {second}");
+    for client in [&mut alice_ws, &mut bob_ws] {
+        reply(&client.call(&retro_id, json!({"action": "leave"})).await);
+    }
+
+    // Replica A stops. Bob's call connection on B closes with 1012 so that his
+    // client joins again, and B takes the call over.
+    state_a.shutdown.cancel();
+    assert_eq!(close_code(&mut bob_ws).await, 1012);
+    let mut bob_again = Client::connect(&replica_b, &bob).await;
+    let joined = bob_again.call(&room_id, json!({"action": "join"})).await;
+    assert_eq!(reply(&joined)["participants"], json!([]), "{joined}");
+    assert_eq!(
+        listed_participants(&replica_b, &bob, &room_id).await,
+        Some(1)
+    );
+    let offer = json!({"action": "publish", "jsep": publisher_offer()});
+    let published = bob_again.call(&room_id, offer).await;
+    assert_eq!(reply(&published)["jsep"]["type"], "answer", "{published}");
 }

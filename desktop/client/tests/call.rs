@@ -1642,3 +1642,39 @@ async fn heavy_loss_lowers_the_video_bitrate() {
         session.leave().await.unwrap();
     }
 }
+
+/// Two clients whose WebSockets reach different server replicas decode each other:
+/// the replica that did not start the call passes their signaling to the one that
+/// hosts it, and Janus's renegotiation offers come back the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_replicas_receive_each_other() {
+    let name = "clients_on_two_replicas_receive_each_other";
+    if roomler_netns::run_inside_namespace(name, &["janus", "redis-server"]) {
+        return;
+    }
+    let redis = roomler_netns::Redis::start();
+    let shared = tempfile::tempdir().unwrap();
+    let database = shared.path().join("roomler.db").display().to_string();
+    let replica = |settings: &mut Settings| {
+        settings.db_conn = Some(database.clone());
+        settings.ws_scaleout_enabled = true;
+        settings.ws_scaleout_host = Some(redis.url());
+    };
+    let first = Fixture::start_with(&replica).await;
+    let second = Fixture::start_with(&replica).await;
+    let (room_id, users) = first.room(2).await;
+
+    let mut sessions = Vec::new();
+    for (index, fixture) in [&first, &second].into_iter().enumerate() {
+        let token = &users[index].1;
+        let session = CallSession::join(&fixture.ws_url(), token, room_id, options(index))
+            .await
+            .unwrap();
+        sessions.push(session);
+    }
+    wait_until_flowing(&sessions, &users).await;
+    check_everyone(&sessions, &users);
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}

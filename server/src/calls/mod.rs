@@ -16,10 +16,10 @@
 //! subscribes, a subscriber handle. Janus's own events on those handles become
 //! [`CallSignal`]s for the participant's connection and [`CallEvent`]s for the room.
 //!
-//! NOTE: calls live in the memory of the replica that hosts them. With several
-//! replicas, a room's participants must reach the same replica, and call events
-//! reach only the members connected to that replica.
+//! With several replicas, each call lives on one of them, its host, and [`cluster`]
+//! forwards the requests that reach the other replicas to it.
 
+pub mod cluster;
 pub mod janus;
 mod stage;
 pub mod supervisor;
@@ -38,12 +38,14 @@ use roomler_shared::call::{
 };
 use roomler_shared::model::Role;
 use roomler_shared::ws::{Control, ServerFrame};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use self::cluster::{Claim, Cluster};
 use self::janus::{Handle, HandleEvents, JanusError, JanusLink, Session, VIDEOROOM};
 use self::turn::TurnSettings;
 use crate::AppState;
@@ -67,6 +69,8 @@ const LOCAL_START_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct CallFailure {
     pub code: CallErrorCode,
     pub message: String,
+    /// The replica that hosts the call, when a join found it started there.
+    moved_to: Option<Uuid>,
 }
 
 impl CallFailure {
@@ -74,7 +78,27 @@ impl CallFailure {
         CallFailure {
             code,
             message: message.into(),
+            moved_to: None,
         }
+    }
+
+    /// Builds the failure of a join that lost the race to start the room's call to
+    /// another replica.
+    fn moved(room_id: Uuid, host: Uuid) -> Self {
+        CallFailure {
+            moved_to: Some(host),
+            ..CallFailure::unreachable(room_id)
+        }
+    }
+
+    fn unreachable(room_id: Uuid) -> Self {
+        CallFailure::new(
+            CallErrorCode::CallsUnavailable,
+            format!(
+                "The call of room {room_id} runs on another server replica, which this one \
+                 could not reach; try again."
+            ),
+        )
     }
 
     fn janus(room_id: Uuid, step: &str, error: JanusError) -> Self {
@@ -91,12 +115,21 @@ impl CallFailure {
 
 type CallResult<T> = Result<T, CallFailure>;
 
+/// A WebSocket connection of any replica: the replica that accepted it and its id
+/// there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnectionKey {
+    pub replica: Uuid,
+    pub id: u64,
+}
+
 /// The connection a request came from.
 #[derive(Clone)]
 pub struct CallContext {
     pub user_id: Uuid,
-    pub connection_id: u64,
-    /// Frames for this connection only: signals about its peer connections.
+    pub connection: ConnectionKey,
+    /// Frames for this connection only: replies and signals about its peer
+    /// connections.
     pub frames: mpsc::UnboundedSender<Control>,
 }
 
@@ -181,7 +214,7 @@ struct Peer {
 
 struct Member {
     info: Mutex<Participant>,
-    connection_id: u64,
+    connection: ConnectionKey,
     frames: mpsc::UnboundedSender<Control>,
     peer: tokio::sync::Mutex<Peer>,
     /// Stops the task that reads the participant's Janus events.
@@ -249,6 +282,13 @@ pub struct Calls {
     /// server and every room is destroyed with it when its call ends.
     secret: String,
     rooms: Mutex<HashMap<Uuid, CallSlot>>,
+    /// The calls this process hosts, kept apart from their locks so that room lists
+    /// read them while a call waits for Janus.
+    hosted: Mutex<HashMap<Uuid, CallSummary>>,
+    /// This process's id among the replicas.
+    replica: Uuid,
+    /// The calls of other replicas, when replicas share a Redis.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Calls {
@@ -295,26 +335,127 @@ impl Calls {
             password: settings.turn_password.clone(),
             ttl: Duration::from_secs(settings.turn_ttl_secs),
         };
+        let replica = Uuid::new_v4();
+        let cluster = match (&settings.ws_scaleout_enabled, &settings.ws_scaleout_host) {
+            (true, Some(host)) => Some(Arc::new(Cluster::new(host, replica, shutdown.clone())?)),
+            _ => None,
+        };
         Ok(Calls {
             turn,
             max_participants: settings.call_max_participants,
             instances,
             secret: random_secret(),
             rooms: Mutex::new(HashMap::new()),
+            hosted: Mutex::new(HashMap::new()),
+            replica,
+            cluster,
         })
     }
 
-    /// The call going on in `room_id`, for the room list.
-    pub fn summary(&self, room_id: Uuid) -> Option<CallSummary> {
-        let slot = self.rooms.lock().unwrap().get(&room_id)?.clone();
-        let call = slot.try_lock().ok()?;
-        let call = call.as_ref()?;
-        Some(CallSummary {
+    /// This process's id among the replicas.
+    pub fn replica(&self) -> Uuid {
+        self.replica
+    }
+
+    /// Starts the tasks that join this replica's calls to the other replicas', if
+    /// replicas share a Redis: the call channels and the leases of hosted calls.
+    pub fn start_cluster(&self, state: &AppState) {
+        if let Some(cluster) = &self.cluster {
+            tokio::spawn(cluster.clone().run(state.clone()));
+            tokio::spawn(keep_leases(state.clone()));
+        }
+    }
+
+    /// Returns the calls going on in `rooms`, for the room list: those hosted here,
+    /// and those that other replicas host.
+    pub async fn summaries(&self, rooms: &[Uuid]) -> HashMap<Uuid, CallSummary> {
+        let mut summaries: HashMap<Uuid, CallSummary> = {
+            let hosted = self.hosted.lock().unwrap();
+            rooms
+                .iter()
+                .filter_map(|room_id| Some((*room_id, hosted.get(room_id)?.clone())))
+                .collect()
+        };
+        if let Some(cluster) = &self.cluster {
+            let elsewhere: Vec<Uuid> = rooms
+                .iter()
+                .filter(|room_id| !summaries.contains_key(room_id))
+                .copied()
+                .collect();
+            summaries.extend(cluster.summaries(&elsewhere).await);
+        }
+        summaries
+    }
+
+    /// Returns the rooms whose calls this process hosts.
+    fn hosted_rooms(&self) -> Vec<Uuid> {
+        self.hosted.lock().unwrap().keys().copied().collect()
+    }
+
+    /// Returns whether this process hosts a call in the room.
+    pub(crate) fn hosts(&self, room_id: Uuid) -> bool {
+        self.hosted.lock().unwrap().contains_key(&room_id)
+    }
+
+    /// Records the call's summary for room lists, here and, with several replicas,
+    /// in Redis. Called under the call's lock, so summaries never go back in time.
+    async fn record_summary(&self, room_id: Uuid, call: &Call) {
+        let summary = CallSummary {
             call_id: call.id,
             format: call.format,
             participant_count: call.members.len() as u32,
             started_at: call.started_at,
-        })
+        };
+        self.hosted.lock().unwrap().insert(room_id, summary.clone());
+        if let Some(cluster) = &self.cluster {
+            cluster.refresh(room_id, &summary).await;
+        }
+    }
+
+    /// Registers a WebSocket connection of this process, whose requests may go to
+    /// the replica that hosts a call, and which `close` closes so that its client
+    /// joins again when that host stops.
+    pub fn connected(&self, context: &CallContext, close: tokio_util::sync::CancellationToken) {
+        if let Some(cluster) = &self.cluster {
+            cluster.connected(context.clone(), close);
+        }
+    }
+
+    /// Runs one call request of a connection, here or on the replica that hosts the
+    /// room's call, and sends the reply on the connection's frames.
+    pub async fn dispatch(&self, state: &AppState, context: &CallContext, routed: Routed) {
+        if let Some(cluster) = &self.cluster
+            && !self.hosts(routed.room_id)
+            && routed.hops < cluster::MAX_HOPS
+            && let Some(host) = cluster.remote_host(routed.room_id).await
+        {
+            forward(cluster, host, context, routed).await;
+            return;
+        }
+        let Routed {
+            request_id,
+            room_id,
+            request,
+            hops,
+        } = routed;
+        let join = matches!(request, CallRequest::Join { .. }).then(|| request.clone());
+        let result = self.handle(state, context, room_id, request).await;
+        if let (Err(failure), Some(request), Some(cluster)) = (&result, join, &self.cluster)
+            && let Some(host) = failure.moved_to
+            && hops < cluster::MAX_HOPS
+        {
+            let routed = Routed {
+                request_id,
+                room_id,
+                request,
+                hops,
+            };
+            forward(cluster, host, context, routed).await;
+            return;
+        }
+        let _ = context
+            .frames
+            .send(reply_frame(request_id, room_id, result));
     }
 
     /// Counts the calls going on and their participants, for `/metrics`.
@@ -339,6 +480,22 @@ impl Calls {
             .clone()
     }
 
+    /// Drops the room's slot after its call ended, unless a join started the next
+    /// call in it meanwhile or waits for it.
+    fn drop_slot(&self, room_id: Uuid, slot: &CallSlot) {
+        let mut rooms = self.rooms.lock().unwrap();
+        // Two references, the map's and the caller's, mean that no request uses the
+        // slot, and no request can take it while the map is locked.
+        let idle = Arc::strong_count(slot) == 2 && slot.try_lock().is_ok_and(|call| call.is_none());
+        if idle
+            && rooms
+                .get(&room_id)
+                .is_some_and(|kept| Arc::ptr_eq(kept, slot))
+        {
+            rooms.remove(&room_id);
+        }
+    }
+
     /// Runs one call request of `context`'s user in `room_id`.
     #[tracing::instrument(name = "call", skip_all, fields(%room_id, user_id = %context.user_id,
         action = request.action()))]
@@ -355,7 +512,7 @@ impl Calls {
                 self.join(state, context, room_id, caller, format).await
             }
             CallRequest::Leave => {
-                self.leave(state, room_id, context.user_id, Some(context.connection_id))
+                self.leave(state, room_id, context.user_id, Some(context.connection))
                     .await?;
                 Ok(CallReply::Left)
             }
@@ -386,7 +543,7 @@ impl Calls {
         let call = slot.lock().await;
         call.as_ref()
             .and_then(|call| call.members.get(&context.user_id))
-            .filter(|member| member.connection_id == context.connection_id)
+            .filter(|member| member.connection == context.connection)
             .cloned()
             .ok_or_else(|| {
                 CallFailure::new(
@@ -437,8 +594,21 @@ impl Calls {
         // people who join at the same moment cannot know whose join starts it.
         let started = guard.is_none();
         if started {
+            // With several replicas, the lease decides which one hosts the call.
+            if let Some(cluster) = &self.cluster
+                && let Some(Claim::Held(host)) = cluster.claim(room_id).await
+            {
+                return Err(CallFailure::moved(room_id, host));
+            }
             let format = format.unwrap_or_default();
-            *guard = Some(self.create_call(room_id, context.user_id, format).await?);
+            let created = self.create_call(room_id, context.user_id, format).await;
+            match created {
+                Ok(call) => *guard = Some(call),
+                Err(failure) => {
+                    self.forget_call(room_id).await;
+                    return Err(failure);
+                }
+            }
         }
         let call = guard.as_mut().unwrap();
         let role = call.role_of(context.user_id, caller.room_role);
@@ -463,6 +633,7 @@ impl Calls {
             Err(failure) => {
                 if call.members.is_empty() {
                     let call = guard.take().unwrap();
+                    self.forget_call(room_id).await;
                     self.destroy_call(room_id, call).await;
                 }
                 return Err(failure);
@@ -481,7 +652,7 @@ impl Calls {
         };
         let member = Arc::new(Member {
             info: Mutex::new(info.clone()),
-            connection_id: context.connection_id,
+            connection: context.connection,
             frames: context.frames.clone(),
             peer: tokio::sync::Mutex::new(peer),
             stop: CancellationToken::new(),
@@ -494,6 +665,7 @@ impl Calls {
         call.members.insert(context.user_id, member.clone());
         let call_id = call.id;
         let call_format = call.format;
+        self.record_summary(room_id, call).await;
         drop(guard);
 
         tokio::spawn(watch_publisher(
@@ -583,6 +755,36 @@ impl Calls {
         })
     }
 
+    /// Forgets a call that ends here, and releases its lease. Called under the
+    /// call's lock, so a join that starts the room's next call claims it afresh.
+    async fn forget_call(&self, room_id: Uuid) {
+        self.hosted.lock().unwrap().remove(&room_id);
+        if let Some(cluster) = &self.cluster {
+            cluster.release(room_id).await;
+        }
+    }
+
+    /// Ends the room's call here because another replica holds its lease, e.g. after
+    /// Redis lost the lease while this replica could not reach it. Every participant's
+    /// connection closes, so that its client joins the call on the other replica.
+    async fn evict(&self, room_id: Uuid, host: Uuid) {
+        let slot = self.slot(room_id);
+        let mut guard = slot.lock().await;
+        let Some(call) = guard.take() else {
+            return;
+        };
+        self.hosted.lock().unwrap().remove(&room_id);
+        tracing::warn!(%room_id, %host, call_id = %call.id, "another replica hosts this call now; ending it here");
+        for member in call.members.values() {
+            close_member(member).await;
+            if let Some(cluster) = &self.cluster {
+                cluster.close(member.connection).await;
+            }
+        }
+        drop(guard);
+        self.destroy_call(room_id, call).await;
+    }
+
     async fn destroy_call(&self, room_id: Uuid, call: Call) {
         let instance = &self.instances[call.instance];
         instance.calls.fetch_sub(1, Ordering::Relaxed);
@@ -635,13 +837,13 @@ impl Calls {
     }
 
     /// Removes the user from the room's call, from any connection when
-    /// `connection_id` is `None`, and ends the call when nobody is left.
+    /// `connection` is `None`, and ends the call when nobody is left.
     pub async fn leave(
         &self,
         state: &AppState,
         room_id: Uuid,
         user_id: Uuid,
-        connection_id: Option<u64>,
+        connection: Option<ConnectionKey>,
     ) -> CallResult<()> {
         let slot = self.slot(room_id);
         let mut guard = slot.lock().await;
@@ -651,7 +853,7 @@ impl Calls {
         let owned = call
             .members
             .get(&user_id)
-            .is_some_and(|member| connection_id.is_none_or(|id| id == member.connection_id));
+            .is_some_and(|member| connection.is_none_or(|key| key == member.connection));
         if !owned {
             return Err(not_in_call(room_id));
         }
@@ -660,6 +862,11 @@ impl Calls {
         let feed_id = member.info.lock().unwrap().feed_id;
         let call_id = call.id;
         let ended = call.members.is_empty();
+        if ended {
+            self.forget_call(room_id).await;
+        } else {
+            self.record_summary(room_id, call).await;
+        }
         let finished = if ended { guard.take() } else { None };
         drop(guard);
 
@@ -672,7 +879,7 @@ impl Calls {
         .await;
         if let Some(call) = finished {
             self.destroy_call(room_id, call).await;
-            self.rooms.lock().unwrap().remove(&room_id);
+            self.drop_slot(room_id, &slot);
             tracing::info!(%call_id, "call ended");
             broadcast(state, room_id, CallEvent::Ended { call_id }).await;
         }
@@ -681,8 +888,25 @@ impl Calls {
 
     /// Removes `user_id` from the call of `room_id`, if they are in it, telling
     /// their connection why: they left the room, or a moderator removed or banned
-    /// them, so they may no longer see or hear the call.
+    /// them, so they may no longer see or hear the call. The call may be hosted by
+    /// another replica.
     pub async fn remove(&self, state: &AppState, room_id: Uuid, user_id: Uuid, reason: &str) {
+        match &self.cluster {
+            Some(cluster) if !self.hosts(room_id) => {
+                cluster.remove_everywhere(room_id, user_id, reason).await;
+            }
+            _ => self.remove_here(state, room_id, user_id, reason).await,
+        }
+    }
+
+    /// Removes `user_id` from the call of `room_id` that this replica hosts.
+    pub(crate) async fn remove_here(
+        &self,
+        state: &AppState,
+        room_id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+    ) {
         let frames = {
             let slot = self.slot(room_id);
             let guard = slot.lock().await;
@@ -706,21 +930,37 @@ impl Calls {
         tracing::info!(%room_id, %user_id, reason, "removed a participant from the call");
     }
 
-    /// Removes the connection's user from every call it joined on that connection,
-    /// when the WebSocket closes.
-    pub async fn disconnect(&self, state: &AppState, user_id: Uuid, connection_id: u64) {
+    /// Ends the calls of a WebSocket of this process that closed, here and on the
+    /// replicas that host them.
+    pub async fn connection_closed(&self, state: &AppState, user_id: Uuid, connection: u64) {
+        let connection = ConnectionKey {
+            replica: self.replica,
+            id: connection,
+        };
+        self.disconnect(state, user_id, connection).await;
+        if let Some(cluster) = &self.cluster {
+            cluster.disconnected(connection).await;
+        }
+    }
+
+    /// Removes the connection's user from every call hosted here that it joined on
+    /// that connection.
+    pub(crate) async fn disconnect(
+        &self,
+        state: &AppState,
+        user_id: Uuid,
+        connection: ConnectionKey,
+    ) {
         let rooms: Vec<Uuid> = self.rooms.lock().unwrap().keys().copied().collect();
         for room_id in rooms {
             let slot = self.slot(room_id);
             let joined = slot.lock().await.as_ref().is_some_and(|call| {
                 call.members
                     .get(&user_id)
-                    .is_some_and(|member| member.connection_id == connection_id)
+                    .is_some_and(|member| member.connection == connection)
             });
             if joined {
-                let _ = self
-                    .leave(state, room_id, user_id, Some(connection_id))
-                    .await;
+                let _ = self.leave(state, room_id, user_id, Some(connection)).await;
             }
         }
     }
@@ -1274,7 +1514,74 @@ fn parse_subscribed(streams: &Value, feeds: &HashMap<u64, Uuid>) -> Vec<Subscrib
         .collect()
 }
 
-/// Sends `event` to every member of the room connected to this process.
+/// Refreshes the leases and summaries of the calls this replica hosts until
+/// shutdown, and ends those whose lease another replica took.
+async fn keep_leases(state: AppState) {
+    let Some(cluster) = state.calls.cluster.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(cluster::LEASE_REFRESH);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let hosted: Vec<(Uuid, CallSummary)> = state
+            .calls
+            .hosted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(room_id, summary)| (*room_id, summary.clone()))
+            .collect();
+        for (room_id, summary) in hosted {
+            if let Some(Claim::Held(host)) = cluster.refresh(room_id, &summary).await {
+                state.calls.evict(room_id, host).await;
+            }
+        }
+    }
+}
+
+/// A call request on its way to the replica that hosts the room's call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Routed {
+    pub request_id: u64,
+    pub room_id: Uuid,
+    pub request: CallRequest,
+    /// How many times replicas passed it on.
+    pub hops: u8,
+}
+
+/// Passes a request on to `host`, or replies with an error when it could not.
+async fn forward(cluster: &Cluster, host: Uuid, context: &CallContext, mut routed: Routed) {
+    let (request_id, room_id) = (routed.request_id, routed.room_id);
+    routed.hops += 1;
+    if !cluster.forward(host, context, routed).await {
+        let failure = CallFailure::unreachable(room_id);
+        let _ = context
+            .frames
+            .send(reply_frame(request_id, room_id, Err(failure)));
+    }
+}
+
+/// Builds the frame that replies to a request.
+fn reply_frame(request_id: u64, room_id: Uuid, result: CallResult<CallReply>) -> Control {
+    match result {
+        Ok(reply) => Control::CallReply {
+            request_id,
+            room_id,
+            reply,
+        },
+        Err(failure) => Control::CallError {
+            request_id,
+            room_id,
+            code: failure.code,
+            message: failure.message,
+        },
+    }
+}
+
+/// Sends `event` to every member of the room, on every replica.
 pub async fn broadcast(state: &AppState, room_id: Uuid, event: CallEvent) {
     let members = match state.store.members(room_id).await {
         Ok(members) => members,
@@ -1287,8 +1594,8 @@ pub async fn broadcast(state: &AppState, room_id: Uuid, event: CallEvent) {
     let Ok(text) = serde_json::to_string(&frame) else {
         return;
     };
-    let recipients: Vec<Uuid> = members.iter().map(|member| member.user.id).collect();
-    state.hub.deliver_frame(&recipients, text.into());
+    let recipients: Arc<[Uuid]> = members.iter().map(|member| member.user.id).collect();
+    state.bus.publish_frame(recipients, text.into()).await;
 }
 
 fn signal(member: &Member, room_id: Uuid, signal: CallSignal) {

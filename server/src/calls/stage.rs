@@ -68,7 +68,7 @@ fn joined_call<'a>(
     let joined = call.as_ref().is_some_and(|call| {
         call.members
             .get(&context.user_id)
-            .is_some_and(|member| member.connection_id == context.connection_id)
+            .is_some_and(|member| member.connection == context.connection)
     });
     if !joined {
         return Err(super::not_in_call(room_id));

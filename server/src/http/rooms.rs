@@ -207,11 +207,13 @@ pub(crate) async fn my_rooms(
     auth: AuthUser,
 ) -> ApiResult<Json<RoomList>> {
     let rooms = state.store.rooms_of_user(auth.id()).await?;
+    let ids: Vec<Uuid> = rooms.iter().map(|(room, _)| room.id).collect();
+    let mut calls = state.calls.summaries(&ids).await;
     let rooms = rooms
         .into_iter()
         .map(|(room, role)| {
             let mut model = room.to_model(Some(role));
-            model.call = state.calls.summary(room.id);
+            model.call = calls.remove(&room.id);
             model
         })
         .collect();

@@ -19,12 +19,13 @@ use roomler_shared::ws::{ClientFrame, Control, Event, ServerFrame};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Query;
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::calls::CallContext;
+use crate::calls::{CallContext, ConnectionKey, Routed};
 use crate::error::ApiResult;
 use crate::hub::Delivery;
 
@@ -44,13 +45,17 @@ const CALL_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 
-/// Close codes: 1001 going away, 1008 policy violation, 1011 internal error.
+/// Close codes: 1001 going away, 1008 policy violation, 1011 internal error, 1012
+/// service restart.
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_ERROR: u16 = 1011;
+const CLOSE_RESTART: u16 = 1012;
 
 const SESSION_ENDED: &str =
     "your session ended (logout, password change or disabled account); log in again";
+const CALL_MOVED: &str =
+    "the server replica that ran your call stopped; reconnect and join the call again";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -85,6 +90,13 @@ pub(crate) async fn upgrade(
             connection.run(query.since).await;
             drop(open);
         }))
+}
+
+/// What the connection's call requests send back: the replies and signals, and the
+/// signal to close when the replica that hosted its call stopped.
+struct CallFrames {
+    frames: mpsc::UnboundedReceiver<Control>,
+    moved: CancellationToken,
 }
 
 /// The reason a connection ends.
@@ -129,24 +141,31 @@ impl Connection {
 
         // Call requests run one after another on their own task, so a slow Janus
         // never holds up this connection's events.
-        let (frames, mut call_frames) = mpsc::unbounded_channel();
-        let (requests, worker) = spawn_call_worker(
-            self.state.clone(),
-            CallContext {
-                user_id: self.user_id,
-                connection_id: registration.id,
-                frames,
+        let (frames, call_frames) = mpsc::unbounded_channel();
+        let context = CallContext {
+            user_id: self.user_id,
+            connection: ConnectionKey {
+                replica: self.state.calls.replica(),
+                id: registration.id,
             },
-        );
+            frames,
+        };
+        let call_moved = CancellationToken::new();
+        self.state.calls.connected(&context, call_moved.clone());
+        let (requests, worker) = spawn_call_worker(self.state.clone(), context);
         self.call_requests = Some(requests);
 
-        let close = self.serve(&mut registration, &mut call_frames, since).await;
+        let mut calls = CallFrames {
+            frames: call_frames,
+            moved: call_moved,
+        };
+        let close = self.serve(&mut registration, &mut calls, since).await;
         self.state.hub.unregister(self.user_id, registration.id);
         self.call_requests = None;
         let _ = tokio::time::timeout(CALL_DRAIN_TIMEOUT, worker).await;
         self.state
             .calls
-            .disconnect(&self.state, self.user_id, registration.id)
+            .connection_closed(&self.state, self.user_id, registration.id)
             .await;
 
         if let Close::Send(code, reason) = close {
@@ -168,7 +187,7 @@ impl Connection {
     async fn serve(
         &mut self,
         registration: &mut crate::hub::Registration,
-        call_frames: &mut mpsc::UnboundedReceiver<Control>,
+        calls: &mut CallFrames,
         since: Option<i64>,
     ) -> Close {
         // Registered before reading the bounds, so no event falls between the two.
@@ -245,11 +264,14 @@ impl Connection {
                 () = registration.revoked.cancelled() => {
                     return Close::Send(CLOSE_POLICY, SESSION_ENDED);
                 }
-                frame = call_frames.recv() => {
+                frame = calls.frames.recv() => {
                     let Some(frame) = frame else { continue };
                     if let Err(close) = self.send_control(frame).await {
                         return close;
                     }
+                }
+                () = calls.moved.cancelled() => {
+                    return Close::Send(CLOSE_RESTART, CALL_MOVED);
                 }
                 _ = ping.tick() => {
                     // A session ended on another replica, or an account disabled by
@@ -473,20 +495,13 @@ fn spawn_call_worker(
     let (requests, mut queue) = mpsc::channel::<(u64, Uuid, CallRequest)>(CALL_QUEUE);
     let worker = tokio::spawn(async move {
         while let Some((request_id, room_id, request)) = queue.recv().await {
-            let frame = match state.calls.handle(&state, &context, room_id, request).await {
-                Ok(reply) => Control::CallReply {
-                    request_id,
-                    room_id,
-                    reply,
-                },
-                Err(failure) => Control::CallError {
-                    request_id,
-                    room_id,
-                    code: failure.code,
-                    message: failure.message,
-                },
+            let routed = Routed {
+                request_id,
+                room_id,
+                request,
+                hops: 0,
             };
-            let _ = context.frames.send(frame);
+            state.calls.dispatch(&state, &context, routed).await;
         }
     });
     (requests, worker)

@@ -5,7 +5,8 @@
 //! re-runs itself inside a fresh network namespace (`unshare -n`) with `lo` up and
 //! a veth pair whose end `v0` carries [`JANUS_IP`] (Janus and coturn) and
 //! [`CLIENT_IP`] (the call clients). Servers inside listen on 127.0.0.1. The
-//! namespace goes away with the last process in it.
+//! namespace goes away with the last process in it. Tests of several server
+//! replicas start their shared [`Redis`] here too.
 //!
 //! ```no_run
 //! #[test]
@@ -17,8 +18,12 @@
 //! }
 //! ```
 
+mod redis;
+
 use std::path::PathBuf;
 use std::process::Command;
+
+pub use redis::Redis;
 
 /// Set in the re-run inside the namespace.
 const INSIDE: &str = "ROOMLER_TEST_IN_NETNS";

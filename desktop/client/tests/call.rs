@@ -402,12 +402,13 @@ fn random_secret() -> String {
     Uuid::new_v4().simple().to_string()
 }
 
-/// Starts the server with coturn's URL and `secret`, so that joins hand out TURN
-/// REST credentials signed with it.
-async fn fixture_with_turn(secret: &str) -> Fixture {
+/// Starts the server with coturn's URL for `transport` (udp or tcp) and `secret`,
+/// so that joins hand out TURN REST credentials signed with it.
+async fn fixture_with_turn(secret: &str, transport: &str) -> Fixture {
     let secret = secret.to_string();
+    let url = format!("turn:{TURN_ADDR}?transport={transport}");
     Fixture::start_with(move |settings| {
-        settings.turn_url = Some(format!("turn:{TURN_ADDR}?transport=udp"));
+        settings.turn_url = Some(url);
         settings.turn_secret = Some(secret);
     })
     .await
@@ -421,10 +422,19 @@ async fn relay_only_clients_receive_each_other() {
     ) {
         return;
     }
+    relayed_clients_receive_each_other("udp").await;
+}
+
+/// Joins two relay-only clients through coturn, whose URL for `transport` the server
+/// hands out, and checks that each receives the other through an allocation.
+async fn relayed_clients_receive_each_other(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     let secret = random_secret();
     let coturn = Coturn::start(dir.path(), &secret);
-    let fixture = fixture_with_turn(&secret).await;
+    if transport == "tcp" {
+        block_udp_to_turn();
+    }
+    let fixture = fixture_with_turn(&secret, transport).await;
     let (room_id, users) = fixture.room(2).await;
     let sessions = join_everyone(&fixture, room_id, &users, true).await;
     wait_until_flowing(&sessions, &users).await;
@@ -447,6 +457,28 @@ async fn relay_only_clients_receive_each_other() {
     }
 }
 
+/// With UDP to coturn blocked and only a `transport=tcp` URL handed out, relay-only
+/// clients still receive each other: their TURN traffic goes over TCP through the
+/// client's bridge, and coturn relays to Janus over UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_clients_receive_each_other_over_tcp() {
+    let name = "relay_only_clients_receive_each_other_over_tcp";
+    if roomler_netns::run_inside_namespace(name, &["janus", "turnserver", "nft"]) {
+        return;
+    }
+    relayed_clients_receive_each_other("tcp").await;
+}
+
+/// Drops every UDP packet to coturn's listening port, so that a client reaches
+/// it over TCP only. The relayed media uses other ports and still flows.
+fn block_udp_to_turn() {
+    let (address, port) = TURN_ADDR.split_once(':').unwrap();
+    load_nft_rules(&format!(
+        "table inet roomler_turn {{\n  chain input {{\n    type filter hook input priority 0;\n    \
+         ip daddr {address} udp dport {port} drop\n  }}\n}}\n"
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_turn_secret_gives_no_media() {
     if roomler_netns::run_inside_namespace(
@@ -457,7 +489,7 @@ async fn wrong_turn_secret_gives_no_media() {
     }
     let dir = tempfile::tempdir().unwrap();
     let coturn = Coturn::start(dir.path(), &random_secret());
-    let fixture = fixture_with_turn(&random_secret()).await;
+    let fixture = fixture_with_turn(&random_secret(), "udp").await;
     let (room_id, users) = fixture.room(2).await;
     let sessions = join_everyone(&fixture, room_id, &users, true).await;
 
@@ -1489,10 +1521,14 @@ async fn audience_receives_presentation_without_devices() {
 /// The drop happens on arrival, as on a real network: a drop on the way out would
 /// fail the sender's `sendto`, which Janus notices and handles differently.
 fn drop_udp(selector: &str, percent: u32) {
-    let rules = format!(
+    load_nft_rules(&format!(
         "table inet roomler_loss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
          meta l4proto udp {selector} numgen random mod 100 < {percent} drop\n  }}\n}}\n"
-    );
+    ));
+}
+
+/// Loads nftables `rules` inside the test's namespace.
+fn load_nft_rules(rules: &str) {
     let mut nft = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())

@@ -16,6 +16,8 @@
 //!   speaker, with the mix fed to the microphone's echo canceller.
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
 //!   writes them.
+//! - [`turn_tcp`]: TURN over TCP, which the `webrtc` crate lacks, through a local
+//!   bridge per TURN server.
 //!
 //! The publishing connection offers one audio track and one video track in three
 //! simulcast layers (RIDs "h", "m" and "l"), and Janus answers. It opens only while
@@ -36,6 +38,7 @@ pub mod playback;
 mod recovery;
 pub mod report;
 pub mod signaling;
+pub mod turn_tcp;
 
 pub use feedback::SentStats;
 pub use layers::{TileLayout, TileSize};

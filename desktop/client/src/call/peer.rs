@@ -51,6 +51,7 @@ use super::participants::{CallParticipant, Participants};
 use super::playback::{Playback, PlaybackMix, start_playback};
 use super::recovery::{self, PublisherRestart, SubscriberRestart};
 use super::signaling::{CallSignaling, Notice, SignalingError};
+use super::turn_tcp;
 
 /// The position of [`FeedbackMarker`] in the interceptor chain, as a distance from
 /// the wire.
@@ -168,6 +169,8 @@ pub enum CallError {
     UnexpectedReply(&'static str),
     #[error("the call's media failed: {0}")]
     Media(#[from] media::MediaError),
+    #[error("failed to start the bridge to a TURN server over TCP: {0}")]
+    TurnBridge(std::io::Error),
 }
 
 pub(super) fn webrtc_error(error: impl std::fmt::Display) -> CallError {
@@ -830,6 +833,9 @@ impl CallSession {
         // A failed join stops the tasks it already started, and dropping its
         // WebSocket takes it out of the call on the server.
         let stop_on_error = stop.clone().drop_guard();
+        let ice_servers = turn_tcp::bridge_tcp_servers(ice_servers, options.bind, &stop)
+            .await
+            .map_err(CallError::TurnBridge)?;
         let stage = Stage {
             signaling: signaling.clone(),
             options: options.clone(),

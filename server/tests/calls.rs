@@ -619,16 +619,18 @@ async fn presentation_stage_with_real_janus() {
         .await;
     error_message(&refused, "forbidden");
 
-    // Invited again, the speaker moves themselves back to the audience.
-    let invite = json!({"action": "invite_to_speak", "user_id": users[2].0});
-    reply(&starter.call(&room_id, invite).await);
-    let moved = audience
-        .call(
-            &room_id,
-            json!({"action": "move_to_audience", "user_id": users[2].0}),
-        )
-        .await;
-    assert_eq!(reply(&moved)["role"], "audience");
+    // Invited again, the speaker moves themselves back to the audience, once by
+    // naming themselves and once without a user_id.
+    for own_move in [
+        json!({"action": "move_to_audience", "user_id": users[2].0}),
+        json!({"action": "move_to_audience"}),
+    ] {
+        let invite = json!({"action": "invite_to_speak", "user_id": users[2].0});
+        reply(&starter.call(&room_id, invite).await);
+        let moved = audience.call(&room_id, own_move).await;
+        assert_eq!(reply(&moved)["role"], "audience");
+        assert_eq!(reply(&moved)["user_id"], users[2].0.as_str());
+    }
     let refused = audience
         .call(
             &room_id,

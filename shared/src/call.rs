@@ -249,9 +249,12 @@ pub enum CallRequest {
     },
     /// A host lets an audience member of the presentation publish.
     InviteToSpeak { user_id: Uuid },
-    /// A host moves a speaker back to the audience, or a speaker moves themselves.
-    /// The server stops their publishing.
-    MoveToAudience { user_id: Uuid },
+    /// A host moves a speaker back to the audience, or a speaker moves themselves,
+    /// which is the default without `user_id`. The server stops their publishing.
+    MoveToAudience {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<Uuid>,
+    },
     /// Leaves the call; the call ends when its last participant leaves.
     Leave,
 }

@@ -527,7 +527,8 @@ impl Calls {
                     .await
             }
             CallRequest::MoveToAudience { user_id } => {
-                self.move_to_audience(state, context, room_id, caller.room_role, user_id)
+                let target = user_id.unwrap_or(context.user_id);
+                self.move_to_audience(state, context, room_id, caller.room_role, target)
                     .await
             }
             request => {

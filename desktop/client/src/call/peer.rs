@@ -1029,7 +1029,9 @@ impl CallSession {
     /// invited, or this participant itself. The server stops their publishing.
     pub async fn move_to_audience(&self, user_id: Uuid) -> Result<(), CallError> {
         self.signaling()
-            .request(CallRequest::MoveToAudience { user_id })
+            .request(CallRequest::MoveToAudience {
+                user_id: Some(user_id),
+            })
             .await?;
         Ok(())
     }

@@ -1526,6 +1526,49 @@ async fn two_in_call(fixture: &Fixture) -> (Vec<(Uuid, String)>, Vec<CallSession
 /// How long the loss tests keep their loss on.
 const LOSS_PERIOD: Duration = Duration::from_secs(8);
 
+/// The nftables match of the packets that the clients (127.0.0.3) send to Janus
+/// (127.0.0.2).
+const TO_JANUS: &str = "ip saddr 127.0.0.3 ip daddr 127.0.0.2";
+
+/// Drops 5 % of the UDP packets that match `selector` for [`LOSS_PERIOD`] in a
+/// call of two, and checks client 1's video at client 0. NACK retransmissions
+/// fill at least two thirds of the gaps, and with the PLIs after the rest the
+/// picture goes on.
+async fn check_nack_recovery(selector: &str) {
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+
+    let before = stats_of(&sessions[0].stats(), users[1].0);
+    drop_udp(selector, 5);
+    tokio::time::sleep(LOSS_PERIOD).await;
+    let after = stats_of(&sessions[0].stats(), users[1].0);
+    restore_udp();
+
+    let received = after.video_packets_received - before.video_packets_received;
+    let recovered = after.video_packets_recovered - before.video_packets_recovered;
+    let lost = after.video_packets_lost - before.video_packets_lost;
+    let frames = after.frame_counter_max.unwrap_or(0) - before.frame_counter_max.unwrap_or(0);
+    println!("{received} packets, {recovered} recovered, {lost} lost, counter +{frames}");
+    assert!(received > 100, "too little video arrived: {after:?}");
+    assert!(
+        recovered > 0,
+        "no lost packet was retransmitted: before {before:?}, after {after:?}"
+    );
+    assert!(
+        recovered >= 2 * lost,
+        "NACK filled {recovered} gaps and left {lost} open: before {before:?}, after {after:?}"
+    );
+    // Half of the frames of the period, at 30 frames a second.
+    let expected = LOSS_PERIOD.as_secs() as u32 * 15;
+    assert!(
+        frames > expected,
+        "the frame counter moved on by {frames}, expected more than {expected}: {after:?}"
+    );
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
 /// With 5 % of the packets lost on the way to Janus and on the way back, NACK
 /// retransmissions fill gaps, and with the PLIs after the rest the picture goes on.
 ///
@@ -1566,6 +1609,18 @@ async fn nack_recovers_lost_video_packets() {
     for session in sessions {
         session.leave().await.unwrap();
     }
+}
+
+/// With loss on the way to Janus only, Janus NACKs each simulcast layer of the
+/// publisher, and the publisher resends on the layer's RTX stream. Janus accepts
+/// those packets only with the `mid` and repaired RTP stream id that the
+/// publisher adds, from which it learns the RTX stream's SSRC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_loss_to_janus() {
+    if roomler_netns::run_inside_namespace("nack_recovers_loss_to_janus", &["janus", "nft"]) {
+        return;
+    }
+    check_nack_recovery(TO_JANUS).await;
 }
 
 /// A subscriber that starts showing a hidden feed asks for a keyframe (PLI),
@@ -1620,8 +1675,7 @@ async fn heavy_loss_lowers_the_video_bitrate() {
     let (_, sessions) = two_in_call(&fixture).await;
     let before = sessions[0].sent_stats();
 
-    // Only the way to Janus: 127.0.0.3 sends, 127.0.0.2 is Janus.
-    drop_udp("ip saddr 127.0.0.3 ip daddr 127.0.0.2", 25);
+    drop_udp(TO_JANUS, 25);
     tokio::time::sleep(LOSS_PERIOD).await;
     let during = sessions[0].sent_stats();
     restore_udp();

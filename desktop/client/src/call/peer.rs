@@ -41,6 +41,7 @@ use webrtc::peer_connection::{
 };
 
 use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
+use super::interop::{OutgoingRewriter, RtxExtensions};
 use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
@@ -55,6 +56,9 @@ use super::signaling::{CallSignaling, Notice, SignalingError};
 /// The position of [`FeedbackMarker`] in the interceptor chain, as a distance from
 /// the wire.
 const FEEDBACK_SLOT: usize = 12_500;
+/// The position of [`RtxExtensions`]: below the NACK responder (4_000), so that
+/// the retransmissions it writes pass it on their way to the wire.
+const RTX_EXTENSIONS_SLOT: usize = 3_500;
 
 /// How long ICE gathering may take before the description is sent as it is.
 pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -404,9 +408,15 @@ async fn build_peer(
         register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_error)?;
     // The publisher acts on Janus's keyframe requests and reports, which the chain
     // would otherwise keep from the application. It sits above the RTCP reports
-    // (10_000), so that it gets the packets after them.
+    // (10_000), so that it gets the packets after them. Its retransmissions carry
+    // their layer's ids, without which Janus drops them.
     if tracks.is_none() {
-        registry = registry.with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default());
+        registry = registry
+            .with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default())
+            .with(
+                Slot::from(RTX_EXTENSIONS_SLOT),
+                OutgoingRewriter::new(RtxExtensions::default()),
+            );
     }
     let servers = ice_servers
         .iter()

@@ -10,12 +10,27 @@
 //! packet resent that way as received when its RTP timestamp is within 120 ms of
 //! the newest one. Its reception reports would then hide most of the loss from
 //! the loss controller of `call::feedback`.
+//!
+//! [`DlsrShortener`] lets Janus resend to the subscriber. Janus 1.1.2
+//! (`src/ice.c`) keeps the packets it sends a subscriber for retransmission only
+//! once its retransmission queue has a length. It sets that length (the
+//! round-trip time plus 100 ms, from 200 to 1000 ms) only when the round-trip time
+//! it computes from the subscriber's receiver reports changes. That time is in
+//! whole milliseconds and starts at 0, so on the same host or a LAN, where the
+//! round trip takes less than a millisecond, it never changes. Janus then keeps
+//! no packets, and every NACK of the subscriber goes unanswered. The shortener
+//! reports the DLSR 1 ms short, so that Janus computes at least 1 ms.
+//!
+//! NOTE: even so, Janus keeps nothing before the first receiver report that
+//! refers to one of its sender reports, which each side sends once a second. Gaps
+//! in the first second or two of a subscription stay open.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::sdp::extmap::{SDES_MID_URI, SDES_REPAIR_RTP_STREAM_ID_URI, SDES_RTP_STREAM_ID_URI};
 use rtc::shared::error::Error;
@@ -198,10 +213,59 @@ impl RewriteOutgoing for RtxExtensions {
     }
 }
 
+/// One millisecond in the units of the DLSR field (1/65536 s), rounded up.
+pub const DLSR_SHORTENING: u32 = 66;
+
+/// Shortens the delay since the last sender report (DLSR) of each outgoing
+/// reception report that refers to a sender report (a nonzero LSR) by
+/// [`DLSR_SHORTENING`], so that Janus's round-trip time is 1 ms longer than the
+/// real one. Janus uses that time only to size its retransmission queue and in its
+/// statistics. Blocks without an LSR stay as they are, because Janus computes no
+/// round-trip time from them.
+#[derive(Debug, Default)]
+pub struct DlsrShortener;
+
+/// Returns `report` with the DLSR of its blocks with an LSR shortened, or `None`
+/// when no block has one.
+fn shorten_dlsr(report: &ReceiverReport) -> Option<ReceiverReport> {
+    if report
+        .reports
+        .iter()
+        .all(|block| block.last_sender_report == 0)
+    {
+        return None;
+    }
+    let mut shortened = report.clone();
+    for block in &mut shortened.reports {
+        if block.last_sender_report != 0 {
+            block.delay = block.delay.saturating_sub(DLSR_SHORTENING);
+        }
+    }
+    Some(shortened)
+}
+
+impl RewriteOutgoing for DlsrShortener {
+    fn rewrite(&mut self, packet: &mut Packet) {
+        let Packet::Rtcp(packets) = packet else {
+            return;
+        };
+        for packet in packets.iter_mut() {
+            let shortened = packet
+                .as_any()
+                .downcast_ref::<ReceiverReport>()
+                .and_then(shorten_dlsr);
+            if let Some(shortened) = shortened {
+                *packet = Box::new(shortened);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rtc::interceptor::{AttributedPacket, RTPHeaderExtension};
+    use rtc::rtcp::reception_report::ReceptionReport;
     use rtc::shared::TransportContext;
 
     const MEDIA_SSRC: u32 = 1111;
@@ -309,5 +373,71 @@ mod tests {
         );
         let rtx = written(&mut interceptor, packet(RTX_SSRC, &[]));
         assert!(!rtx.header.extension, "{:?}", rtx.header);
+    }
+
+    fn block(ssrc: u32, last_sender_report: u32, delay: u32) -> ReceptionReport {
+        ReceptionReport {
+            ssrc,
+            last_sender_report,
+            delay,
+            ..ReceptionReport::default()
+        }
+    }
+
+    /// Writes one receiver report through a [`DlsrShortener`] and returns the
+    /// SSRC and DLSR of its blocks as they leave it.
+    fn report_delays(blocks: Vec<ReceptionReport>) -> Vec<(u32, u32)> {
+        let report = ReceiverReport {
+            ssrc: 1,
+            reports: blocks,
+            profile_extensions: Default::default(),
+        };
+        let mut shortener = OutgoingRewriter::new(DlsrShortener);
+        shortener
+            .handle_write(TaggedPacket {
+                now: Instant::now(),
+                transport: TransportContext::default(),
+                message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(report)])),
+            })
+            .unwrap();
+        let message = shortener.poll_write().expect("the report was kept");
+        let Packet::Rtcp(packets) = message.message.packet else {
+            panic!("the report left as RTP");
+        };
+        let report = packets[0]
+            .as_any()
+            .downcast_ref::<ReceiverReport>()
+            .expect("the report changed its type");
+        report
+            .reports
+            .iter()
+            .map(|block| (block.ssrc, block.delay))
+            .collect()
+    }
+
+    #[test]
+    fn block_with_lsr_loses_a_millisecond() {
+        let delays = report_delays(vec![block(7, 0x1234_5678, 5_000)]);
+        assert_eq!(delays, vec![(7, 5_000 - DLSR_SHORTENING)]);
+    }
+
+    #[test]
+    fn block_without_sender_report_is_kept() {
+        let delays = report_delays(vec![block(7, 0, 0), block(8, 0x1234_5678, 40)]);
+        assert_eq!(delays, vec![(7, 0), (8, 0)]);
+    }
+
+    #[test]
+    fn shortening_adds_a_millisecond_to_janus_round_trip() {
+        // Janus computes the round trip in 1/65536 s as arrival - LSR - DLSR and
+        // truncates it to milliseconds.
+        let real_round_trip = 10;
+        let dlsr = 5_000;
+        let reported = report_delays(vec![block(7, 1, dlsr)])[0].1;
+        let computed = real_round_trip + dlsr - reported;
+        assert!(
+            computed * 1000 / 65_536 >= 1,
+            "Janus would compute {computed}/65536 s"
+        );
     }
 }

@@ -41,7 +41,7 @@ use webrtc::peer_connection::{
 };
 
 use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
-use super::interop::{OutgoingRewriter, RtxExtensions};
+use super::interop::{DlsrShortener, OutgoingRewriter, RtxExtensions};
 use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
@@ -59,6 +59,9 @@ const FEEDBACK_SLOT: usize = 12_500;
 /// The position of [`RtxExtensions`]: below the NACK responder (4_000), so that
 /// the retransmissions it writes pass it on their way to the wire.
 const RTX_EXTENSIONS_SLOT: usize = 3_500;
+/// The position of [`DlsrShortener`]: below the RTCP reports (10_000), so that
+/// the receiver reports they write pass it on their way to the wire.
+const DLSR_SLOT: usize = 9_500;
 
 /// How long ICE gathering may take before the description is sent as it is.
 pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -409,7 +412,9 @@ async fn build_peer(
     // The publisher acts on Janus's keyframe requests and reports, which the chain
     // would otherwise keep from the application. It sits above the RTCP reports
     // (10_000), so that it gets the packets after them. Its retransmissions carry
-    // their layer's ids, without which Janus drops them.
+    // their layer's ids, without which Janus drops them. The subscriber's
+    // shortened receiver reports make Janus keep packets for retransmission on
+    // links with a round trip under a millisecond.
     if tracks.is_none() {
         registry = registry
             .with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default())
@@ -417,6 +422,8 @@ async fn build_peer(
                 Slot::from(RTX_EXTENSIONS_SLOT),
                 OutgoingRewriter::new(RtxExtensions::default()),
             );
+    } else {
+        registry = registry.with(Slot::from(DLSR_SLOT), OutgoingRewriter::new(DlsrShortener));
     }
     let servers = ice_servers
         .iter()

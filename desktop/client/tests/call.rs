@@ -10,7 +10,8 @@
 //! simulcast layers, and a subscriber receives the lowest or the full-size one, by
 //! the size of its tile. Under packet loss, NACK fills most gaps on the way to
 //! Janus and back, a shown tile's PLI reaches the publisher, and the bitrate
-//! falls. `roomler call` writes the same statistics to a file.
+//! falls until the top layer stops, while its subscriber receives a lower one.
+//! `roomler call` writes the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
@@ -30,7 +31,7 @@ use roomler_client::call::{
     MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
-use roomler_media::{Layer, SimulcastConfig};
+use roomler_media::{Layer, SimulcastConfig, allocate};
 use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
@@ -1607,6 +1608,68 @@ async fn nack_recovers_loss_from_janus() {
         return;
     }
     check_nack_recovery(FROM_JANUS).await;
+}
+
+/// Under heavy loss on the way to Janus the loss controller lowers the bitrate
+/// until it no longer carries the top simulcast layer, which then stops. Janus
+/// falls back to a lower layer for a subscriber that requests the top one, so
+/// its picture goes on. Once the loss ends, the top layer resumes with a keyframe
+/// and reaches the subscriber again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_layer_stops_under_uplink_loss() {
+    if roomler_netns::run_inside_namespace("top_layer_stops_under_uplink_loss", &["janus", "nft"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+    let (subscriber, publisher) = (&sessions[0], &sessions[1]);
+    let publisher_id = users[1].0;
+    // A new subscription requests the full size, the default large tile's layer.
+    wait_for_layer(subscriber, publisher_id, layer_size(Layer::High)).await;
+    let before = publisher.sent_stats();
+    assert_eq!(before.video_layers, ["h", "m", "l"], "{before:?}");
+
+    drop_udp(TO_JANUS, 25);
+    wait_until("the publisher stops its top layer", || {
+        !publisher
+            .sent_stats()
+            .video_layers
+            .contains(&"h".to_string())
+    })
+    .await;
+    let stopped = publisher.sent_stats();
+    println!("the top layer stopped: {stopped:?}");
+    let full = layer_size(Layer::High);
+    wait_until("the subscriber decodes a lower layer", || {
+        decoded_size(&stats_of(&subscriber.stats(), publisher_id)).is_some_and(|size| size != full)
+    })
+    .await;
+    let fallback = stats_of(&subscriber.stats(), publisher_id);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = stats_of(&subscriber.stats(), publisher_id);
+    restore_udp();
+
+    println!("fallback {fallback:?}, two seconds later {later:?}");
+    assert!(
+        later.frame_counter_max > fallback.frame_counter_max.map(|max| max + COUNTER_ADVANCE),
+        "the picture stalled on the lower layer: {fallback:?} then {later:?}"
+    );
+    let config = SimulcastConfig::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS, 450);
+    let lowered = stopped.video_kbps.expect("the loss reports set no bitrate");
+    assert!(
+        !allocate(&config, lowered, None).sends(Layer::High),
+        "the top layer stopped at {lowered} kbit/s, which carries it: {stopped:?}"
+    );
+
+    let resumed = wait_for_layer(subscriber, publisher_id, full).await;
+    assert!(
+        resumed.frame_counter_max > later.frame_counter_max,
+        "the counter went back after the top layer resumed: {later:?} then {resumed:?}"
+    );
+    assert_eq!(publisher.sent_stats().video_layers, ["h", "m", "l"]);
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
 }
 
 /// A subscriber that starts showing a hidden feed asks for a keyframe (PLI),

@@ -1122,9 +1122,17 @@ impl CallSession {
     }
 
     /// Returns what Janus's feedback on the sent video did: keyframe requests, the
-    /// reported loss and the bitrate it led to.
+    /// reported loss, and the bitrate and simulcast layers it led to.
     pub fn sent_stats(&self) -> SentStats {
-        self.media.sent.snapshot()
+        let mut stats = self.media.sent.snapshot();
+        stats.video_layers = self
+            .media
+            .switches
+            .sent_layers()
+            .iter()
+            .map(|layer| layer.rid().to_string())
+            .collect();
+        stats
     }
 
     /// Leaves the call and closes both peer connections.

@@ -8,9 +8,10 @@
 //! receives the host without opening any device, and a participant whom the host
 //! lets speak is received until moved back to the audience. Each client sends three
 //! simulcast layers, and a subscriber receives the lowest or the full-size one, by
-//! the size of its tile. Under packet loss, NACK fills gaps, a shown tile's PLI
-//! reaches the publisher, and the bitrate falls. `roomler call` writes the same
-//! statistics to a file.
+//! the size of its tile. Under packet loss, NACK fills most gaps on the way to
+//! Janus and back, a shown tile's PLI reaches the publisher, and the bitrate
+//! falls until the top layer stops, while its subscriber receives a lower one.
+//! `roomler call` writes the same statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
@@ -30,7 +31,7 @@ use roomler_client::call::{
     MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
-use roomler_media::{Layer, SimulcastConfig};
+use roomler_media::{Layer, SimulcastConfig, allocate};
 use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
@@ -1561,24 +1562,28 @@ async fn two_in_call(fixture: &Fixture) -> (Vec<(Uuid, String)>, Vec<CallSession
 
 /// How long the loss tests keep their loss on.
 const LOSS_PERIOD: Duration = Duration::from_secs(8);
+/// How long the NACK tests wait for Janus's first sender report and the receiver
+/// report that refers to it, which each side sends once a second. Janus keeps no
+/// packets for a subscriber's NACKs before that report.
+const FIRST_REPORTS_WAIT: Duration = Duration::from_secs(2);
 
-/// With 5 % of the packets lost on the way to Janus and on the way back, NACK
-/// retransmissions fill gaps, and with the PLIs after the rest the picture goes on.
-///
-/// NOTE: since the publisher sends three simulcast layers, many gaps stay open.
-/// One run lost 39 and recovered 2 of 293 packets, against 1 to 4 lost of 380
-/// with one layer, so NACK recovery of simulcast streams needs a look. The
-/// test checks that some gaps are filled, not how many.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nack_recovers_lost_video_packets() {
-    if roomler_netns::run_inside_namespace("nack_recovers_lost_video_packets", &["janus", "nft"]) {
-        return;
-    }
+/// The nftables match of the packets that the clients (127.0.0.3) send to Janus
+/// (127.0.0.2).
+const TO_JANUS: &str = "ip saddr 127.0.0.3 ip daddr 127.0.0.2";
+/// The nftables match of the packets that Janus sends to the clients.
+const FROM_JANUS: &str = "ip saddr 127.0.0.2 ip daddr 127.0.0.3";
+
+/// Drops 5 % of the UDP packets that match `selector` for [`LOSS_PERIOD`] in a
+/// call of two, and checks client 1's video at client 0. NACK retransmissions
+/// fill at least two thirds of the gaps, and with the PLIs after the rest the
+/// picture goes on.
+async fn check_nack_recovery(selector: &str) {
     let fixture = Fixture::start().await;
     let (users, sessions) = two_in_call(&fixture).await;
+    tokio::time::sleep(FIRST_REPORTS_WAIT).await;
 
     let before = stats_of(&sessions[0].stats(), users[1].0);
-    drop_udp("", 5);
+    drop_udp(selector, 5);
     tokio::time::sleep(LOSS_PERIOD).await;
     let after = stats_of(&sessions[0].stats(), users[1].0);
     restore_udp();
@@ -1593,12 +1598,111 @@ async fn nack_recovers_lost_video_packets() {
         recovered > 0,
         "no lost packet was retransmitted: before {before:?}, after {after:?}"
     );
+    assert!(
+        recovered >= 2 * lost,
+        "NACK filled {recovered} gaps and left {lost} open: before {before:?}, after {after:?}"
+    );
     // Half of the frames of the period, at 30 frames a second.
     let expected = LOSS_PERIOD.as_secs() as u32 * 15;
     assert!(
         frames > expected,
         "the frame counter moved on by {frames}, expected more than {expected}: {after:?}"
     );
+    for session in sessions {
+        session.leave().await.unwrap();
+    }
+}
+
+/// With 5 % of the packets lost on the way to Janus and on the way back, NACK
+/// retransmissions fill most gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_lost_video_packets() {
+    if roomler_netns::run_inside_namespace("nack_recovers_lost_video_packets", &["janus", "nft"]) {
+        return;
+    }
+    check_nack_recovery("").await;
+}
+
+/// With loss on the way to Janus only, Janus NACKs each simulcast layer of the
+/// publisher, and the publisher resends on the layer's RTX stream. Janus accepts
+/// those packets only with the `mid` and repaired RTP stream id that the
+/// publisher adds, from which it learns the RTX stream's SSRC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_loss_to_janus() {
+    if roomler_netns::run_inside_namespace("nack_recovers_loss_to_janus", &["janus", "nft"]) {
+        return;
+    }
+    check_nack_recovery(TO_JANUS).await;
+}
+
+/// With loss on the way from Janus only, Janus resends from the packets it keeps
+/// for the subscriber. It keeps them only once it computes a round trip of at
+/// least 1 ms, which the subscriber's shortened DLSR gives it on this veth link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_loss_from_janus() {
+    if roomler_netns::run_inside_namespace("nack_recovers_loss_from_janus", &["janus", "nft"]) {
+        return;
+    }
+    check_nack_recovery(FROM_JANUS).await;
+}
+
+/// Under heavy loss on the way to Janus the loss controller lowers the bitrate
+/// until it no longer carries the top simulcast layer, which then stops. Janus
+/// falls back to a lower layer for a subscriber that requests the top one, so
+/// its picture goes on. Once the loss ends, the top layer resumes with a keyframe
+/// and reaches the subscriber again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_layer_stops_under_uplink_loss() {
+    if roomler_netns::run_inside_namespace("top_layer_stops_under_uplink_loss", &["janus", "nft"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (users, sessions) = two_in_call(&fixture).await;
+    let (subscriber, publisher) = (&sessions[0], &sessions[1]);
+    let publisher_id = users[1].0;
+    // A new subscription requests the full size, the default large tile's layer.
+    wait_for_layer(subscriber, publisher_id, layer_size(Layer::High)).await;
+    let before = publisher.sent_stats();
+    assert_eq!(before.video_layers, ["h", "m", "l"], "{before:?}");
+
+    drop_udp(TO_JANUS, 25);
+    wait_until("the publisher stops its top layer", || {
+        !publisher
+            .sent_stats()
+            .video_layers
+            .contains(&"h".to_string())
+    })
+    .await;
+    let stopped = publisher.sent_stats();
+    println!("the top layer stopped: {stopped:?}");
+    let full = layer_size(Layer::High);
+    wait_until("the subscriber decodes a lower layer", || {
+        decoded_size(&stats_of(&subscriber.stats(), publisher_id)).is_some_and(|size| size != full)
+    })
+    .await;
+    let fallback = stats_of(&subscriber.stats(), publisher_id);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = stats_of(&subscriber.stats(), publisher_id);
+    restore_udp();
+
+    println!("fallback {fallback:?}, two seconds later {later:?}");
+    assert!(
+        later.frame_counter_max > fallback.frame_counter_max.map(|max| max + COUNTER_ADVANCE),
+        "the picture stalled on the lower layer: {fallback:?} then {later:?}"
+    );
+    let config = SimulcastConfig::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS, 450);
+    let lowered = stopped.video_kbps.expect("the loss reports set no bitrate");
+    assert!(
+        !allocate(&config, lowered, None).sends(Layer::High),
+        "the top layer stopped at {lowered} kbit/s, which carries it: {stopped:?}"
+    );
+
+    let resumed = wait_for_layer(subscriber, publisher_id, full).await;
+    assert!(
+        resumed.frame_counter_max > later.frame_counter_max,
+        "the counter went back after the top layer resumed: {later:?} then {resumed:?}"
+    );
+    assert_eq!(publisher.sent_stats().video_layers, ["h", "m", "l"]);
     for session in sessions {
         session.leave().await.unwrap();
     }
@@ -1656,8 +1760,7 @@ async fn heavy_loss_lowers_the_video_bitrate() {
     let (_, sessions) = two_in_call(&fixture).await;
     let before = sessions[0].sent_stats();
 
-    // Only the way to Janus: 127.0.0.3 sends, 127.0.0.2 is Janus.
-    drop_udp("ip saddr 127.0.0.3 ip daddr 127.0.0.2", 25);
+    drop_udp(TO_JANUS, 25);
     tokio::time::sleep(LOSS_PERIOD).await;
     let during = sessions[0].sent_stats();
     restore_udp();

@@ -157,7 +157,7 @@ fn bench_vp8_layer(layer: Layer, frames: u32) {
 }
 
 fn bench_simulcast(frames: u32) {
-    let encoder =
+    let mut encoder =
         SimulcastEncoder::spawn(SimulcastConfig::new(640, 360, 30, TOTAL_KBPS)).expect("starts");
     let mut pattern = TestPattern::new(640, 360, 30);
     let mut wall = Samples::new("VP8 simulcast encode, 3 layers, wall time");

@@ -14,6 +14,8 @@
 //! - [`opus`]: `OpusEncoder` (FEC, DTX) and `OpusDecoder` (concealment, FEC).
 //! - [`vp8`]: `Vp8Encoder` on its own thread, `SimulcastEncoder` with the
 //!   layers "h", "m" and "l", and `Vp8Decoder`.
+//! - [`allocation`]: the split of a total bitrate over the simulcast layers,
+//!   which stops the top layers when the total is too low for them.
 //! - [`jitter`]: `JitterBuffer`, one per remote audio stream.
 //! - [`remote_audio`]: `RemoteAudio`, the jitter buffer and Opus decoder of one
 //!   remote stream.
@@ -27,6 +29,7 @@
 //! - [`preencoded`]: `PreEncodedMedia`, a loop encoded once for load bots.
 //! - [`error`]: one error enum per layer.
 
+pub mod allocation;
 pub mod audio_device;
 pub mod camera;
 pub mod error;
@@ -44,6 +47,7 @@ pub mod synthetic;
 pub mod vp8;
 
 pub use crate::opus::{OpusDecoder, OpusEncoder};
+pub use allocation::{LayerAllocation, allocate, min_bitrate_kbps};
 pub use audio_device::{CpalMicrophone, CpalSpeaker, list_microphones, list_speakers};
 pub use camera::{CameraSource, list_cameras};
 pub use error::{CodecError, DeviceKind, MixError, ProcessorError, SinkError, SourceError};

@@ -77,7 +77,17 @@ impl PreEncodedMedia {
             config.total_bitrate_kbps,
         );
         simulcast.keyframe_interval = Some(config.fps);
-        let encoder = SimulcastEncoder::spawn(simulcast)?;
+        let mut encoder = SimulcastEncoder::spawn(simulcast)?;
+        // The loop replays all three layers, so a total too low for one fails here
+        // instead of waiting for a layer that never comes.
+        let sent = encoder.allocation().sent_layers();
+        if sent.len() != Layer::ALL.len() {
+            return Err(CodecError::InvalidConfig(format!(
+                "the pre-encoded loop needs all three simulcast layers, but {} kbit/s \
+                 carry only {sent:?} at {}x{}, so raise total_bitrate_kbps",
+                config.total_bitrate_kbps, config.width, config.height
+            )));
+        }
         let mut pattern = TestPattern::new(config.width, config.height, config.fps);
 
         let mut video = Vec::with_capacity(frames as usize);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use roomler_vpx::{Decoder, Encoder, EncoderSettings};
 
+use crate::allocation::{LayerAllocation, allocate};
 use crate::error::CodecError;
 use crate::frame::VideoFrame;
 
@@ -418,8 +419,9 @@ pub struct SimulcastConfig {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    /// Sum of the three layers' bitrates, in kbit/s, split by
-    /// [`Layer::bitrate_share_percent`].
+    /// The full bitrate of the three layers together, in kbit/s. Each layer's
+    /// share of it ([`Layer::bitrate_share_percent`]) is the layer's target in
+    /// [`allocate`].
     pub total_bitrate_kbps: u32,
     pub keyframe_interval: Option<u32>,
 }
@@ -453,50 +455,68 @@ fn layer_bitrate(total_kbps: u32, layer: Layer) -> u32 {
 }
 
 /// Three VP8 encoders, one thread each, for the layers "h", "m" and "l". Each
-/// thread scales the shared source frame to its own size.
+/// thread scales the shared source frame to its own size. The total bitrate is
+/// split by [`allocate`], so a total too low for the top layer, or for the top
+/// two, stops them.
 pub struct SimulcastEncoder {
+    config: SimulcastConfig,
     layers: Vec<(Layer, EncoderThread)>,
     output: Receiver<EncoderOutput>,
     /// Layers that no subscriber receives and that are therefore not encoded.
     paused: Vec<Layer>,
+    /// The bitrate of each layer, and the layers the total does not carry.
+    allocation: LayerAllocation,
+    /// Layers that start again with a keyframe at their next frame.
+    resumed: Vec<Layer>,
 }
 
 impl SimulcastEncoder {
-    /// Starts the three encoder threads.
+    /// Starts the three encoder threads. A layer that the configured total does
+    /// not carry is not encoded until a higher total from
+    /// [`SimulcastEncoder::set_bitrate`] allows it.
     pub fn spawn(config: SimulcastConfig) -> Result<Self, CodecError> {
         let (sender, output) = mpsc::channel();
+        let allocation = allocate(&config, config.total_bitrate_kbps, None);
         let mut layers = Vec::with_capacity(3);
         for layer in Layer::ALL {
-            let thread = EncoderThread::spawn(config.layer_config(layer), sender.clone())?;
+            let mut layer_config = config.layer_config(layer);
+            if let Some(kbps) = allocation.rate_kbps(layer) {
+                layer_config.bitrate_kbps = kbps.max(10);
+            }
+            let thread = EncoderThread::spawn(layer_config, sender.clone())?;
             layers.push((layer, thread));
         }
         Ok(Self {
+            config,
             layers,
             output,
             paused: Vec::new(),
+            allocation,
+            resumed: Vec::new(),
         })
     }
 
-    /// Queues a frame for every active layer. A layer whose thread is behind
-    /// drops this frame, and the others still encode it. Returns the layers that
-    /// dropped it.
+    /// Queues a frame for every layer that is sent and not paused. A layer whose
+    /// thread is behind drops this frame, and the others still encode it. Returns
+    /// the layers that dropped it. A layer that starts again after the bitrate
+    /// stopped it gets a keyframe.
     pub fn encode(
-        &self,
+        &mut self,
         frame: VideoFrame,
         force_keyframe: bool,
     ) -> Result<Vec<Layer>, CodecError> {
         let frame = Arc::new(frame);
         let mut dropped = Vec::new();
         for (layer, thread) in &self.layers {
-            if self.paused.contains(layer) {
+            if self.paused.contains(layer) || !self.allocation.sends(*layer) {
                 continue;
             }
             let command = Command::Encode {
                 frame: Arc::clone(&frame),
-                force_keyframe,
+                force_keyframe: force_keyframe || self.resumed.contains(layer),
             };
             match thread.send(command) {
-                Ok(()) => {}
+                Ok(()) => self.resumed.retain(|resumed| resumed != layer),
                 Err(CodecError::QueueFull) => dropped.push(*layer),
                 Err(err) => return Err(err),
             }
@@ -504,12 +524,27 @@ impl SimulcastEncoder {
         Ok(dropped)
     }
 
-    /// Splits a new total bitrate, in kbit/s, over the layers.
-    pub fn set_bitrate(&self, total_kbps: u32) -> Result<(), CodecError> {
+    /// Splits a new total bitrate, in kbit/s, over the layers with [`allocate`].
+    /// A layer the new total does not carry stops, and one it carries again
+    /// resumes with a keyframe. Returns the new allocation.
+    pub fn set_bitrate(&mut self, total_kbps: u32) -> Result<LayerAllocation, CodecError> {
+        let allocation = allocate(&self.config, total_kbps, Some(&self.allocation));
         for (layer, thread) in &self.layers {
-            thread.send_blocking(Command::SetBitrate(layer_bitrate(total_kbps, *layer)))?;
+            let Some(kbps) = allocation.rate_kbps(*layer) else {
+                continue;
+            };
+            thread.send_blocking(Command::SetBitrate(kbps))?;
+            if !self.allocation.sends(*layer) && !self.resumed.contains(layer) {
+                self.resumed.push(*layer);
+            }
         }
-        Ok(())
+        self.allocation = allocation;
+        Ok(allocation)
+    }
+
+    /// Returns the bitrate of each layer as the last total was split.
+    pub fn allocation(&self) -> LayerAllocation {
+        self.allocation
     }
 
     /// Stops or resumes encoding one layer, for example when no subscriber takes

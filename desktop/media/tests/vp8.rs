@@ -30,7 +30,7 @@ fn counters_of(decoder: &mut Vp8Decoder, encoded: &[roomler_media::EncodedVideo]
 #[test]
 fn counter_survives_each_simulcast_layer() {
     // 300 kbit/s in all: the low layer (160x90) gets 36 kbit/s.
-    let encoder = SimulcastEncoder::spawn(SimulcastConfig::new(640, 360, 30, 300)).unwrap();
+    let mut encoder = SimulcastEncoder::spawn(SimulcastConfig::new(640, 360, 30, 300)).unwrap();
     let mut pattern = TestPattern::new(640, 360, 30).starting_at(1_000);
     let mut by_layer: Vec<(Layer, Vec<roomler_media::EncodedVideo>)> = Layer::ALL
         .iter()
@@ -80,7 +80,7 @@ fn counter_survives_each_simulcast_layer() {
 
 #[test]
 fn low_layer_is_smaller_than_high() {
-    let encoder = SimulcastEncoder::spawn(SimulcastConfig::new(640, 360, 30, 600)).unwrap();
+    let mut encoder = SimulcastEncoder::spawn(SimulcastConfig::new(640, 360, 30, 600)).unwrap();
     let mut pattern = TestPattern::new(640, 360, 30);
     let mut bytes = [0usize; 3];
     for index in 0..30 {
@@ -105,6 +105,74 @@ fn low_layer_is_smaller_than_high() {
         bytes[1],
         bytes[2]
     );
+}
+
+/// Encodes one frame of `pattern` and returns the layers it came out in, and
+/// whether each was a keyframe, in the order of [`Layer::ALL`].
+fn encode_layers(encoder: &mut SimulcastEncoder, pattern: &mut TestPattern) -> Vec<(Layer, bool)> {
+    let sent = encoder.allocation().sent_layers();
+    let dropped = encoder
+        .encode(pattern.next_frame().unwrap(), false)
+        .unwrap();
+    assert!(dropped.is_empty(), "dropped by {dropped:?}");
+    let mut layers: Vec<(Layer, bool)> = sent
+        .iter()
+        .map(|_| {
+            let encoded = encoder.recv_timeout(TIMEOUT).unwrap();
+            (encoded.layer, encoded.keyframe)
+        })
+        .collect();
+    layers.sort();
+    layers
+}
+
+#[test]
+fn low_bitrate_stops_top_layer_until_it_recovers() {
+    // The test pattern's call configuration: the top layer needs 242 kbit/s in
+    // all, and 254 to start again.
+    let mut encoder = SimulcastEncoder::spawn(SimulcastConfig::new(320, 240, 30, 450)).unwrap();
+    let mut pattern = TestPattern::new(320, 240, 30);
+    let first = encode_layers(&mut encoder, &mut pattern);
+    assert_eq!(
+        first.iter().map(|(layer, _)| *layer).collect::<Vec<_>>(),
+        Layer::ALL.to_vec()
+    );
+    for _ in 0..5 {
+        encode_layers(&mut encoder, &mut pattern);
+    }
+
+    let allocation = encoder.set_bitrate(200).unwrap();
+    assert!(!allocation.sends(Layer::High), "{allocation:?}");
+    for _ in 0..5 {
+        let layers = encode_layers(&mut encoder, &mut pattern);
+        assert_eq!(
+            layers,
+            vec![(Layer::Medium, false), (Layer::Low, false)],
+            "the top layer went on at 200 kbit/s"
+        );
+    }
+
+    encoder.set_bitrate(250).unwrap();
+    let still = encode_layers(&mut encoder, &mut pattern);
+    assert_eq!(
+        still.len(),
+        2,
+        "the top layer resumed at 250 kbit/s: {still:?}"
+    );
+
+    encoder.set_bitrate(300).unwrap();
+    let resumed = encode_layers(&mut encoder, &mut pattern);
+    assert_eq!(
+        resumed,
+        vec![
+            (Layer::High, true),
+            (Layer::Medium, false),
+            (Layer::Low, false)
+        ],
+        "the top layer resumes with a keyframe, the others go on"
+    );
+    let next = encode_layers(&mut encoder, &mut pattern);
+    assert_eq!(next[0], (Layer::High, false), "{next:?}");
 }
 
 #[test]

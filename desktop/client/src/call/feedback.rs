@@ -114,6 +114,10 @@ pub struct SentStats {
     pub lowest_video_kbps: Option<u32>,
     /// The last REMB from Janus, in kbit/s.
     pub remb_kbps: Option<u32>,
+    /// The RIDs of the simulcast layers that the video bitrate carries, highest
+    /// first: "h", "m" and "l" at full bitrate, fewer as it falls.
+    #[serde(default)]
+    pub video_layers: Vec<String>,
 }
 
 impl SentVideo {
@@ -126,6 +130,7 @@ impl SentVideo {
             video_kbps: nonzero(self.target_kbps.load(Ordering::Relaxed)),
             lowest_video_kbps: nonzero(self.lowest_kbps.load(Ordering::Relaxed)),
             remb_kbps: nonzero(self.remb_kbps.load(Ordering::Relaxed)),
+            video_layers: Vec::new(),
         }
     }
 }

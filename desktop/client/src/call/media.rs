@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,9 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use roomler_media::{
     AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioProcessor, AudioSource, CameraSource,
-    CodecError, CpalMicrophone, EncodedVideo, JitterConfig, OpusEncoder, RemoteAudio, SAMPLE_RATE,
-    SimulcastConfig, SimulcastEncoder, SourceError, TestPattern, Tone, VideoFormat, VideoFrame,
-    VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
+    CodecError, CpalMicrophone, EncodedVideo, JitterConfig, Layer, OpusEncoder, RemoteAudio,
+    SAMPLE_RATE, SimulcastConfig, SimulcastEncoder, SourceError, TestPattern, Tone, VideoFormat,
+    VideoFrame, VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
 };
 use roomler_media::{PreEncodedMedia, ProcessorConfig, RenderProcessor};
 use tokio::sync::{mpsc, watch};
@@ -189,6 +189,9 @@ pub struct SendSwitches {
     video_kbps: AtomicU32,
     /// The bitrate the running encoder was opened with, in kbit/s.
     video_max_kbps: AtomicU32,
+    /// The simulcast layers that the running encoder's bitrate carries, one bit
+    /// per layer in [`Layer::ALL`] order, and 0 before an encoder starts.
+    sent_layers: AtomicU8,
 }
 
 impl Default for SendSwitches {
@@ -199,6 +202,7 @@ impl Default for SendSwitches {
             keyframe_requested: AtomicBool::new(false),
             video_kbps: AtomicU32::new(0),
             video_max_kbps: AtomicU32::new(VIDEO_BITRATE_KBPS),
+            sent_layers: AtomicU8::new(0),
         }
     }
 }
@@ -242,6 +246,27 @@ impl SendSwitches {
     /// Returns the bitrate the running video encoder was opened with.
     pub fn video_max_kbps(&self) -> u32 {
         self.video_max_kbps.load(Ordering::Relaxed)
+    }
+
+    fn set_sent_layers(&self, layers: &[Layer]) {
+        let bits = Layer::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, layer)| layers.contains(layer))
+            .fold(0u8, |bits, (index, _)| bits | 1 << index);
+        self.sent_layers.store(bits, Ordering::Relaxed);
+    }
+
+    /// Returns the simulcast layers that the video bitrate carries, highest
+    /// first, or none before the video encoder starts.
+    pub fn sent_layers(&self) -> Vec<Layer> {
+        let bits = self.sent_layers.load(Ordering::Relaxed);
+        Layer::ALL
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| bits & 1 << index != 0)
+            .map(|(_, layer)| *layer)
+            .collect()
     }
 }
 
@@ -298,6 +323,7 @@ pub fn start_sources(
     switches
         .video_max_kbps
         .store(bitrate_kbps, Ordering::Relaxed);
+    switches.set_sent_layers(&encoder.allocation().sent_layers());
     let opus = OpusEncoder::new(AUDIO_CHANNELS, AUDIO_BITRATE)?;
     // A microphone in a call without headphones hears the speaker, so its frames go
     // through echo cancellation, noise suppression and gain control.
@@ -334,6 +360,8 @@ fn replay(
     media: &PreEncodedMedia,
     switches: Arc<SendSwitches>,
 ) -> Result<EncodedStreams, MediaError> {
+    // The loop sends all three recorded layers, whatever the feedback allows.
+    switches.set_sent_layers(&Layer::ALL);
     let stop = Arc::new(AtomicBool::new(false));
     let (video_tx, video) = mpsc::channel(OUTGOING_VIDEO_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
@@ -514,7 +542,7 @@ impl SourceLoop {
     fn run_video(
         &self,
         mut source: Box<dyn VideoSource>,
-        encoder: Option<(SimulcastEncoder, mpsc::Sender<EncodedVideo>)>,
+        mut encoder: Option<(SimulcastEncoder, mpsc::Sender<EncodedVideo>)>,
     ) {
         let mut was_off = false;
         // The bitrate the encoder runs at, when the feedback changed it.
@@ -540,14 +568,17 @@ impl SourceLoop {
             if let Some(output) = &self.output {
                 output.picture(Tile::Local, Arc::new(frame.clone()));
             }
-            let Some((encoder, sender)) = &encoder else {
+            let Some((encoder, sender)) = &mut encoder else {
                 continue;
             };
             if let Some(kbps) = self.switches.video_kbps()
                 && applied_kbps != Some(kbps)
             {
                 match encoder.set_bitrate(kbps) {
-                    Ok(()) => applied_kbps = Some(kbps),
+                    Ok(allocation) => {
+                        applied_kbps = Some(kbps);
+                        self.switches.set_sent_layers(&allocation.sent_layers());
+                    }
                     Err(error) => tracing::debug!(%error, kbps, "the VP8 encoder kept its bitrate"),
                 }
             }

@@ -9,6 +9,8 @@
 //! - [`recovery`]: ICE restarts of a connection that a network drop broke.
 //! - [`feedback`]: Janus's keyframe requests and loss reports on the sent video,
 //!   which ask the encoder for keyframes and set its bitrate.
+//! - [`interop`]: interceptors that adapt the crate's RTP and RTCP to Janus, so
+//!   that lost packets are resent in both directions.
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
 //!   own, with pictures and audio levels handed to a [`MediaOutput`].
@@ -30,6 +32,7 @@
 //! `completed`, which is enough against Janus.
 
 pub mod feedback;
+mod interop;
 pub mod layers;
 pub mod media;
 pub mod participants;

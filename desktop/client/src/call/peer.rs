@@ -41,6 +41,7 @@ use webrtc::peer_connection::{
 };
 
 use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
+use super::interop::{DlsrShortener, OutgoingRewriter, RtxExtensions};
 use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
     self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
@@ -56,6 +57,12 @@ use super::turn_tcp;
 /// The position of [`FeedbackMarker`] in the interceptor chain, as a distance from
 /// the wire.
 const FEEDBACK_SLOT: usize = 12_500;
+/// The position of [`RtxExtensions`]: below the NACK responder (4_000), so that
+/// the retransmissions it writes pass it on their way to the wire.
+const RTX_EXTENSIONS_SLOT: usize = 3_500;
+/// The position of [`DlsrShortener`]: below the RTCP reports (10_000), so that
+/// the receiver reports they write pass it on their way to the wire.
+const DLSR_SLOT: usize = 9_500;
 
 /// How long ICE gathering may take before the description is sent as it is.
 pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -407,9 +414,19 @@ async fn build_peer(
         register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_error)?;
     // The publisher acts on Janus's keyframe requests and reports, which the chain
     // would otherwise keep from the application. It sits above the RTCP reports
-    // (10_000), so that it gets the packets after them.
+    // (10_000), so that it gets the packets after them. Its retransmissions carry
+    // their layer's ids, without which Janus drops them. The subscriber's
+    // shortened receiver reports make Janus keep packets for retransmission on
+    // links with a round trip under a millisecond.
     if tracks.is_none() {
-        registry = registry.with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default());
+        registry = registry
+            .with(Slot::from(FEEDBACK_SLOT), FeedbackMarker::default())
+            .with(
+                Slot::from(RTX_EXTENSIONS_SLOT),
+                OutgoingRewriter::new(RtxExtensions::default()),
+            );
+    } else {
+        registry = registry.with(Slot::from(DLSR_SLOT), OutgoingRewriter::new(DlsrShortener));
     }
     let servers = ice_servers
         .iter()
@@ -1113,9 +1130,17 @@ impl CallSession {
     }
 
     /// Returns what Janus's feedback on the sent video did: keyframe requests, the
-    /// reported loss and the bitrate it led to.
+    /// reported loss, and the bitrate and simulcast layers it led to.
     pub fn sent_stats(&self) -> SentStats {
-        self.media.sent.snapshot()
+        let mut stats = self.media.sent.snapshot();
+        stats.video_layers = self
+            .media
+            .switches
+            .sent_layers()
+            .iter()
+            .map(|layer| layer.rid().to_string())
+            .collect();
+        stats
     }
 
     /// Leaves the call and closes both peer connections.

@@ -7,7 +7,9 @@
 #   compose   `docker compose config` on compose.yaml with .env.example, and that
 #             both files name the same variables.
 #   coturn    turnserver with coturn/turnserver.conf and REST API credentials.
-#   janus     Janus with the files in janus/: transports, API secret, plugins.
+#   janus     Janus started through janus/entrypoint.sh with the files in janus/:
+#             transports, API secret, VideoRoom admin key and numeric room ids,
+#             plugins, and the values the entrypoint rejects.
 #   systemd   `systemd-analyze verify` and `security` on systemd/roomler.service.
 #   hadolint  the Dockerfiles.
 # A check whose tool is missing prints "skipped:" with the reason. Every server
@@ -392,7 +394,7 @@ check_compose() {
   if docker compose version >/dev/null 2>&1; then
     local env_copy="$WORK/compose.env"
     cp "$example" "$env_copy"
-    if docker compose --env-file "$env_copy" -f "$compose" --profile calls config --quiet \
+    if docker compose --env-file "$env_copy" -f "$compose" config --quiet \
       >"$WORK/compose.log" 2>&1; then
       pass "docker compose config accepts compose.yaml with .env.example"
     else
@@ -411,16 +413,37 @@ import yaml
 with open(sys.argv[1]) as file:
     compose = yaml.safe_load(file)
 services = compose["services"]
+networks = compose["networks"]
 expected = {"nginx", "roomler-1", "roomler-2", "mongo", "mongo-init", "redis", "janus", "coturn"}
 assert set(services) == expected, f"services are {sorted(services)}"
+for name, service in services.items():
+    assert "profiles" not in service, f"{name} starts only with a profile"
 for name in ("janus", "coturn"):
     assert services[name].get("network_mode") == "host", f"{name} is not on the host network"
+janus = services["janus"]["environment"]
+gateway = "${JANUS_API_GATEWAY:-172.30.88.1}"
+subnet = "${JANUS_API_SUBNET:-172.30.88.0/24}"
+assert networks["janus"]["internal"] is True, "the janus network is not internal"
+assert networks["janus"]["ipam"]["config"] == [{"subnet": subnet, "gateway": gateway}], \
+    f"the janus network's addresses are {networks['janus']['ipam']}"
+assert janus["JANUS_WS_IP"] == gateway, "Janus does not listen on the janus network's gateway"
+assert janus["JANUS_WS_SUBNET"] == subnet, "Janus's ws_acl is not the janus network's subnet"
 for name in ("roomler-1", "roomler-2"):
     environment = services[name]["environment"]
     assert environment["DB_CONN"].startswith("mongodb://"), f"{name} has no MongoDB DB_CONN"
     assert environment["WS_SCALEOUT_ENABLED"] == "true", f"{name} has no Redis bus"
     assert "ports" not in services[name], f"{name} publishes ports past nginx"
-assert compose["networks"]["backend"]["internal"] is True, "the backend network is not internal"
+    assert "janus" in services[name]["networks"], f"{name} is not on the janus network"
+    assert environment["ROOMLER_JANUS_URLS"] == f"ws://{gateway}:8188", \
+        f"{name} does not reach Janus at the janus network's gateway"
+    assert environment["ROOMLER_JANUS_API_SECRET"] == janus["JANUS_API_SECRET"], \
+        f"{name} and Janus take the API secret from different variables"
+    assert environment["ROOMLER_JANUS_ADMIN_KEY"] == janus["JANUS_ADMIN_KEY"], \
+        f"{name} and Janus take the admin key from different variables"
+    assert environment["TURN_SECRET"] == services["coturn"]["environment"]["TURN_SECRET"], \
+        f"{name} and coturn take the TURN secret from different variables"
+assert "janus" not in services["nginx"]["networks"], "nginx is on the janus network"
+assert networks["backend"]["internal"] is True, "the backend network is not internal"
 EOF
       then
         pass "compose.yaml parses as YAML with the expected services and networks"
@@ -517,6 +540,44 @@ janus_post() {
   curl -s --max-time 5 -H 'Content-Type: application/json' -d "$2" "$1"
 }
 
+# Runs janus/entrypoint.sh with the variables after $2 (NAME=VALUE) added to
+# valid ones, and succeeds when it exits with an error that contains $2 before
+# starting Janus. $1 is the folder for its output.
+entrypoint_rejects() {
+  local dir="$1" expected="$2" status=0
+  shift 2
+  mkdir -p "$dir"
+  env JANUS_CONFIG_SOURCE=installers/janus JANUS_CONFIG_DIR="$dir/run" \
+    JANUS_API_SECRET=check-deploy-janus-secret JANUS_ADMIN_KEY=check-deploy-admin-key \
+    JANUS_WS_IP=127.0.0.1 JANUS_WS_SUBNET=127.0.0.0/24 JANUS_WS_IP_WAIT_SECS=0 "$@" \
+    timeout 10 bash installers/janus/entrypoint.sh >"$dir/output" 2>&1 || status=$?
+  if [ "$status" -ne 1 ] || ! grep -qF "$expected" "$dir/output"; then
+    echo "    exit status $status, output:"
+    show "$dir/output"
+    return 1
+  fi
+}
+
+# Succeeds when process $1 is Janus and its command line contains none of the
+# words after it.
+command_line_lacks() {
+  local command_line word
+  command_line="$(tr '\0' ' ' <"/proc/$1/cmdline")" || return 1
+  grep -qF -- "--configs-folder" <<<"$command_line" || return 1
+  shift
+  for word in "$@"; do
+    if grep -qF -- "$word" <<<"$command_line"; then
+      return 1
+    fi
+  done
+}
+
+# Sends a VideoRoom request ($3, JSON) on the handle path $1 with the API secret
+# $2 and prints the reply.
+videoroom_request() {
+  janus_post "$1" "{\"janus\": \"message\", \"transaction\": \"v\", \"apisecret\": \"$2\", \"body\": $3}"
+}
+
 check_janus() {
   echo "== janus"
   if ! command -v janus >/dev/null 2>&1; then
@@ -527,9 +588,28 @@ check_janus() {
     skip "janus: curl is not installed"
     return
   fi
+
+  # The entrypoint rejects what would leave Janus open or unusable.
+  expect "janus/entrypoint.sh rejects a missing JANUS_ADMIN_KEY" \
+    entrypoint_rejects "$WORK/janus-no-key" "JANUS_ADMIN_KEY is not set" JANUS_ADMIN_KEY=
+  expect "janus/entrypoint.sh rejects the placeholder of .env.example" \
+    entrypoint_rejects "$WORK/janus-placeholder" "placeholder" \
+    JANUS_API_SECRET=CHANGE_ME_janus_api_secret
+  expect "janus/entrypoint.sh rejects a subnet that ws_acl cannot limit exactly" \
+    entrypoint_rejects "$WORK/janus-subnet" "JANUS_WS_SUBNET=10.1.2.0/24 is not" \
+    JANUS_WS_SUBNET=10.1.2.0/24
+  expect "janus/entrypoint.sh rejects a JANUS_WS_IP outside JANUS_WS_SUBNET" \
+    entrypoint_rejects "$WORK/janus-outside" "outside JANUS_WS_SUBNET" JANUS_WS_IP=172.30.88.1 \
+    JANUS_WS_SUBNET=172.30.89.0/24
+  expect "janus/entrypoint.sh fails when no interface has JANUS_WS_IP" \
+    entrypoint_rejects "$WORK/janus-absent" "no interface has the address" \
+    JANUS_WS_IP=203.0.113.77 JANUS_WS_SUBNET=203.0.113.0/24
+
   # The configuration folder is a copy with other ports, so that the check does
-  # not collide with a Janus on this machine.
+  # not collide with a Janus on this machine. The entrypoint completes it as in
+  # the image, with the loopback address in place of the janus network's gateway.
   local dir="$WORK/janus" http_port ws_port secret="check-deploy-janus-secret"
+  local admin_key="check-deploy-admin-key"
   mkdir -p "$dir/conf"
   cp installers/janus/*.jcfg "$dir/conf/"
   http_port="$(free_port)"
@@ -542,9 +622,11 @@ check_janus() {
     fail "janus: could not set the WebSocket port"
     return
   }
-  janus --configs-folder="$dir/conf" --config="$dir/conf/janus.jcfg" --apisecret="$secret" \
-    >"$dir/janus.log" 2>&1 &
-  STARTED_PIDS+=("$!")
+  JANUS_CONFIG_SOURCE="$dir/conf" JANUS_CONFIG_DIR="$dir/run" JANUS_API_SECRET="$secret" \
+    JANUS_ADMIN_KEY="$admin_key" JANUS_WS_IP=127.0.0.1 JANUS_WS_SUBNET=127.0.0.0/24 \
+    bash installers/janus/entrypoint.sh >"$dir/janus.log" 2>&1 &
+  local janus_pid=$!
+  STARTED_PIDS+=("$janus_pid")
 
   local base="http://127.0.0.1:$http_port/janus"
   if ! wait_for_url "$base/info" 15; then
@@ -552,7 +634,7 @@ check_janus() {
     show "$dir/janus.log"
     return
   fi
-  pass "Janus 1.1 starts with the files in janus/"
+  pass "Janus 1.1 starts through janus/entrypoint.sh with the files in janus/"
   expect "the Janus WebSocket transport starts" \
     grep -q "Websockets server started (port $ws_port)" "$dir/janus.log"
   expect "the Janus WebSocket transport listens on 127.0.0.1 only" \
@@ -562,19 +644,38 @@ check_janus() {
   expect "only the VideoRoom plugin is loaded" \
     test "$(grep -c "Loading plugin '" "$dir/janus.log")" = 1
   expect "the loaded plugin is VideoRoom" grep -q "Loading plugin 'libjanus_videoroom.so'" "$dir/janus.log"
+  expect "the completed settings are readable by their owner only" \
+    test "$(stat -c %a "$dir/run/"*.jcfg | sort -u)" = 600
+  expect "the secrets are not on Janus's command line" \
+    command_line_lacks "$janus_pid" "$secret" "$admin_key"
 
   local reply
   reply="$(janus_post "$base" '{"janus": "create", "transaction": "a"}')"
   expect "Janus refuses a request without the API secret" grep -q '"janus":"error"' <<<"$reply"
   reply="$(janus_post "$base" "{\"janus\": \"create\", \"transaction\": \"b\", \"apisecret\": \"$secret\"}")"
-  local session
+  local session handle
   session="$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$reply")"
   expect "Janus creates a session with the API secret" test -n "$session"
-  if [ -n "$session" ]; then
-    reply="$(janus_post "$base/$session" \
-      "{\"janus\": \"attach\", \"plugin\": \"janus.plugin.videoroom\", \"transaction\": \"c\", \"apisecret\": \"$secret\"}")"
-    expect "a session attaches to janus.plugin.videoroom" grep -q '"janus":"success"' <<<"$reply"
-  fi
+  [ -n "$session" ] || return
+  reply="$(janus_post "$base/$session" \
+    "{\"janus\": \"attach\", \"plugin\": \"janus.plugin.videoroom\", \"transaction\": \"c\", \"apisecret\": \"$secret\"}")"
+  expect "a session attaches to janus.plugin.videoroom" grep -q '"janus":"success"' <<<"$reply"
+  handle="$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$reply")"
+  [ -n "$handle" ] || return
+
+  # roomler-server creates rooms with a random numeric id and the admin key.
+  local room=4503599627370495
+  reply="$(videoroom_request "$base/$session/$handle" "$secret" \
+    "{\"request\": \"create\", \"room\": $room, \"secret\": \"s\", \"admin_key\": \"$admin_key\"}")"
+  expect "VideoRoom creates a room with a numeric id and the admin key" \
+    grep -q "\"videoroom\":\"created\",\"room\":$room" <<<"$reply"
+  reply="$(videoroom_request "$base/$session/$handle" "$secret" \
+    "{\"request\": \"create\", \"room\": $((room - 1)), \"admin_key\": \"another-key\"}")"
+  expect "VideoRoom refuses to create a room with another admin key" \
+    grep -q '"error_code"' <<<"$reply"
+  reply="$(videoroom_request "$base/$session/$handle" "$secret" \
+    "{\"request\": \"destroy\", \"room\": $room, \"secret\": \"s\"}")"
+  expect "VideoRoom destroys the room" grep -q '"videoroom":"destroyed"' <<<"$reply"
 }
 
 # systemd

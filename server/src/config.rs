@@ -63,6 +63,10 @@ pub struct Settings {
     /// The local Janus's `ice_enforce_list`: the interfaces or addresses its ICE
     /// gathers candidates on, comma-separated; all interfaces when unset.
     pub janus_ice_enforce_list: Option<String>,
+    /// The local Janus's `nat_1_1_mapping`: the public addresses, comma-separated,
+    /// that its candidates carry in place of the host's private address behind a
+    /// 1:1 NAT, as on most cloud machines.
+    pub janus_nat_1_1_mapping: Option<String>,
     /// The local Janus's UDP port range for media, `MIN-MAX`.
     pub janus_rtp_port_range: String,
     /// The maximum number of publishers in one call.
@@ -107,6 +111,7 @@ impl Default for Settings {
             janus_admin_key: None,
             janus_binary: "janus".to_string(),
             janus_ice_enforce_list: None,
+            janus_nat_1_1_mapping: None,
             janus_rtp_port_range: "20000-40000".to_string(),
             call_max_participants: 50,
         }
@@ -234,6 +239,9 @@ impl Settings {
         if let Some(value) = lookup("ROOMLER_JANUS_ICE_ENFORCE_LIST") {
             self.janus_ice_enforce_list = Some(value);
         }
+        if let Some(value) = lookup("ROOMLER_JANUS_NAT_1_1_MAPPING") {
+            self.janus_nat_1_1_mapping = Some(value);
+        }
         if let Some(value) = lookup("ROOMLER_JANUS_RTP_PORT_RANGE") {
             self.janus_rtp_port_range = value;
         }
@@ -276,6 +284,15 @@ impl Settings {
             bail!("call_max_participants must be at least 1");
         }
         crate::calls::supervisor::parse_port_range(&self.janus_rtp_port_range)?;
+        for address in split_list(self.janus_nat_1_1_mapping.as_deref().unwrap_or_default()) {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                bail!(
+                    "janus_nat_1_1_mapping contains {address:?}, which is not an IP address; \
+                     give the public addresses of this host, separated by commas, e.g. \
+                     203.0.113.10"
+                );
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!(
                 "log_format is {:?}; use \"text\" or \"json\"",
@@ -439,6 +456,20 @@ mod tests {
         assert!(error.contains("127.0.0.2:3478"), "{error}");
         let settings = with_env(&[("ROOMLER_JANUS_RTP_PORT_RANGE", "40000-20000")]).unwrap();
         assert!(settings.validate().is_err());
+    }
+
+    #[test]
+    fn nat_mapping_takes_ip_addresses() {
+        let settings =
+            with_env(&[("ROOMLER_JANUS_NAT_1_1_MAPPING", "203.0.113.10, 2001:db8::1")]).unwrap();
+        assert!(settings.validate().is_ok());
+        let settings = with_env(&[(
+            "ROOMLER_JANUS_NAT_1_1_MAPPING",
+            "203.0.113.10,public.example",
+        )])
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("\"public.example\""), "{error}");
     }
 
     #[test]

@@ -168,6 +168,9 @@ fn write_config(
     if let Some(list) = &settings.janus_ice_enforce_list {
         nat.push_str(&format!("  ice_enforce_list = {}\n", quote(list)));
     }
+    if let Some(mapping) = &settings.janus_nat_1_1_mapping {
+        nat.push_str(&format!("  nat_1_1_mapping = {}\n", quote(mapping)));
+    }
     nat.push_str("}\n");
     let janus = format!(
         "{general}{nat}media: {{\n  rtp_port_range = \"{rtp_min}-{rtp_max}\"\n}}\n\
@@ -273,6 +276,28 @@ mod tests {
         assert!(parse_port_range("40000-20000").is_err());
         assert!(parse_port_range("0-10").is_err());
         assert!(parse_port_range("20000").is_err());
+    }
+
+    #[test]
+    fn config_carries_the_nat_mapping() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        let local = LocalJanus {
+            url: "ws://127.0.0.1:8188".into(),
+            api_secret: "secret".into(),
+            admin_key: "key".into(),
+        };
+        write_config(dir.path(), 8188, &local, &settings).unwrap();
+        let janus = std::fs::read_to_string(dir.path().join("janus.jcfg")).unwrap();
+        assert!(!janus.contains("nat_1_1_mapping"), "{janus}");
+
+        settings.janus_nat_1_1_mapping = Some("203.0.113.10".into());
+        write_config(dir.path(), 8188, &local, &settings).unwrap();
+        let janus = std::fs::read_to_string(dir.path().join("janus.jcfg")).unwrap();
+        assert!(
+            janus.contains("  nat_1_1_mapping = \"203.0.113.10\"\n"),
+            "{janus}"
+        );
     }
 
     #[test]

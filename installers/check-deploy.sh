@@ -6,7 +6,8 @@
 #             WebSocket upgrade, the JSON errors and the Dockerfile's HEALTHCHECK.
 #   compose   `docker compose config` on compose.yaml with .env.example, and that
 #             both files name the same variables.
-#   coturn    turnserver with coturn/turnserver.conf and REST API credentials.
+#   coturn    turnserver started through coturn/entrypoint.sh with
+#             coturn/turnserver.conf, and REST API credentials.
 #   janus     Janus started through janus/entrypoint.sh with the files in janus/:
 #             transports, API secret, VideoRoom admin key and numeric room ids,
 #             plugins, and the values the entrypoint rejects.
@@ -475,12 +476,21 @@ check_coturn() {
   fi
   # coturn 4.6 has no option that only checks a configuration file (its --help
   # lists none), so the check starts the server and logs in with REST API credentials.
+  expect "coturn/entrypoint.sh rejects a missing TURN_SECRET" \
+    coturn_entrypoint_rejects "$WORK/coturn-no-secret" "TURN_SECRET is not set" TURN_SECRET=
+  expect "coturn/entrypoint.sh rejects the placeholder of .env.example" \
+    coturn_entrypoint_rejects "$WORK/coturn-placeholder" "placeholder" \
+    TURN_SECRET=CHANGE_ME_turn_secret
+
+  # Started through the image's entrypoint, with the addresses and ports that
+  # keep the check on loopback as arguments, as compose passes none.
   local port secret="check-deploy-turn-secret" dir="$WORK/coturn"
   mkdir -p "$dir"
   port="$(free_port)"
-  turnserver -c installers/coturn/turnserver.conf --listening-ip=127.0.0.1 \
-    --relay-ip=127.0.0.1 --listening-port="$port" --static-auth-secret="$secret" \
-    --realm=chat.example.com --pidfile="$dir/turnserver.pid" --userdb="$dir/turndb" \
+  TURN_CONFIG_SOURCE=installers/coturn/turnserver.conf TURN_CONFIG_DIR="$dir/run" \
+    TURN_SECRET="$secret" TURN_REALM=chat.example.com \
+    bash installers/coturn/entrypoint.sh --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 \
+    --listening-port="$port" --pidfile="$dir/turnserver.pid" --userdb="$dir/turndb" \
     >"$dir/turnserver.log" 2>&1 &
   STARTED_PIDS+=("$!")
   local pid=$! _
@@ -490,7 +500,7 @@ check_coturn() {
   done
 
   if ! kill -0 "$pid" 2>/dev/null; then
-    fail "coturn does not start with coturn/turnserver.conf:"
+    fail "coturn does not start through coturn/entrypoint.sh with coturn/turnserver.conf:"
     show "$dir/turnserver.log"
     return
   fi
@@ -498,8 +508,12 @@ check_coturn() {
     fail "coturn reports configuration errors:"
     show "$dir/turnserver.log"
   else
-    pass "coturn 4.6 starts with coturn/turnserver.conf"
+    pass "coturn 4.6 starts through coturn/entrypoint.sh with coturn/turnserver.conf"
   fi
+  expect "the TURN secret is not on coturn's command line" \
+    bash -c "! tr '\\0' ' ' </proc/$pid/cmdline | grep -qF -- '$secret'"
+  expect "the completed coturn settings are readable by their owner only" \
+    test "$(stat -c %a "$dir/run/turnserver.conf")" = 600
 
   # Valid credentials allocate a relay. The peer is a loopback address, which the
   # server must reject (403 Forbidden IP), so no packet leaves the relay.
@@ -551,6 +565,23 @@ entrypoint_rejects() {
     JANUS_API_SECRET=check-deploy-janus-secret JANUS_ADMIN_KEY=check-deploy-admin-key \
     JANUS_WS_IP=127.0.0.1 JANUS_WS_SUBNET=127.0.0.0/24 JANUS_WS_IP_WAIT_SECS=0 "$@" \
     timeout 10 bash installers/janus/entrypoint.sh >"$dir/output" 2>&1 || status=$?
+  if [ "$status" -ne 1 ] || ! grep -qF "$expected" "$dir/output"; then
+    echo "    exit status $status, output:"
+    show "$dir/output"
+    return 1
+  fi
+}
+
+# Runs coturn/entrypoint.sh with the variables after $2 (NAME=VALUE) added to
+# valid ones, and succeeds when it exits with an error that contains $2 before
+# starting coturn. $1 is the folder for its output.
+coturn_entrypoint_rejects() {
+  local dir="$1" expected="$2" status=0
+  shift 2
+  mkdir -p "$dir"
+  env TURN_CONFIG_SOURCE=installers/coturn/turnserver.conf TURN_CONFIG_DIR="$dir/run" \
+    TURN_SECRET=check-deploy-turn-secret TURN_REALM=chat.example.com "$@" \
+    timeout 10 bash installers/coturn/entrypoint.sh >"$dir/output" 2>&1 || status=$?
   if [ "$status" -ne 1 ] || ! grep -qF "$expected" "$dir/output"; then
     echo "    exit status $status, output:"
     show "$dir/output"

@@ -1441,7 +1441,7 @@ async fn trickle(
             .ok_or_else(|| invalid(room_id, "nothing is subscribed yet; subscribe first"))?,
     };
     let candidate = match candidate {
-        Some(candidate) => json!(candidate),
+        Some(candidate) => janus_candidate(&candidate),
         None => json!({"completed": true}),
     };
     handle
@@ -1449,6 +1449,19 @@ async fn trickle(
         .await
         .map_err(|error| CallFailure::janus(room_id, "pass on your ICE candidate", error))?;
     Ok(CallReply::Trickled)
+}
+
+/// Writes a candidate as Janus's `trickle` reads it: with the `sdpMid` and
+/// `sdpMLineIndex` names of the W3C `RTCIceCandidateInit`.
+fn janus_candidate(candidate: &IceCandidate) -> Value {
+    let mut value = json!({"candidate": candidate.candidate});
+    if let Some(mid) = &candidate.sdp_mid {
+        value["sdpMid"] = json!(mid);
+    }
+    if let Some(index) = candidate.sdp_m_line_index {
+        value["sdpMLineIndex"] = json!(index);
+    }
+    value
 }
 
 fn parse_jsep(room_id: Uuid, jsep: Option<Value>) -> CallResult<Jsep> {
@@ -1713,6 +1726,24 @@ mod tests {
         let parsed = parse_subscribed(&streams, &feeds);
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].user_id, Some(user));
+    }
+
+    #[test]
+    fn candidates_reach_janus_with_w3c_names() {
+        let candidate = IceCandidate {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.3 40000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        };
+        let value = janus_candidate(&candidate);
+        assert_eq!(value["candidate"], candidate.candidate.as_str());
+        assert_eq!(value["sdpMid"], "0");
+        assert_eq!(value["sdpMLineIndex"], 0);
+        let without_mid = IceCandidate {
+            sdp_mid: None,
+            ..candidate
+        };
+        assert!(janus_candidate(&without_mid).get("sdpMid").is_none());
     }
 
     #[test]

@@ -27,9 +27,10 @@
 //! session opens no camera or microphone and only subscribes, until a host invites
 //! it to speak.
 //! The subscribing connection takes Janus's offer of every stream the client
-//! subscribed to (Janus multistream) and answers it. ICE is half-trickle: each side
-//! gathers all its candidates before it sends its description, then trickles
-//! `completed`, which is enough against Janus.
+//! subscribed to (Janus multistream) and answers it. ICE trickles: each side sends
+//! its description at once and its candidates as they are gathered, then
+//! `completed`, so that a slow or unreachable TURN server does not hold up the
+//! join. An ICE restart sends its candidates in its description instead.
 
 pub mod feedback;
 mod interop;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use roomler_media::{AUDIO_FRAME_DURATION, CpalSpeaker, EncodedVideo, Layer, RenderProcessor};
 use roomler_shared::call::{
-    CallEvent, CallFormat, CallReply, CallRequest, CallRole, CallSignal, IceServer, Jsep, JsepKind,
-    PeerRole, StreamRef, SubscribedStream,
+    CallEvent, CallFormat, CallReply, CallRequest, CallRole, CallSignal, IceCandidate, IceServer,
+    Jsep, JsepKind, PeerRole, StreamRef, SubscribedStream,
 };
 use rtc::interceptor::Slot;
 use rtc::media::Sample;
@@ -36,8 +36,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
-    RTCIceTransportPolicy, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
-    configure_simulcast_extension_headers, register_default_interceptors,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSdpType, RTCSessionDescription, Registry,
+    SettingEngineBuilder, configure_simulcast_extension_headers, register_default_interceptors,
 };
 
 use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
@@ -64,7 +64,8 @@ const RTX_EXTENSIONS_SLOT: usize = 3_500;
 /// the receiver reports they write pass it on their way to the wire.
 const DLSR_SLOT: usize = 9_500;
 
-/// How long ICE gathering may take before the description is sent as it is.
+/// How long the gathering of an ICE restart may take before its description is
+/// sent as it is.
 pub(super) const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often and how long a remote track's `mid` is looked up.
 const MID_LOOKUPS: u32 = 40;
@@ -187,6 +188,9 @@ pub(super) fn webrtc_error(error: impl std::fmt::Display) -> CallError {
 /// Gathering and connection state, for one peer connection.
 struct Handler {
     gathered: watch::Sender<bool>,
+    /// Each local candidate as it is gathered, then `None` when gathering
+    /// completes, for trickle ICE.
+    candidates: mpsc::UnboundedSender<Option<IceCandidate>>,
     ice_state: watch::Sender<RTCIceConnectionState>,
     tracks: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
 }
@@ -196,6 +200,24 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
             let _ = self.gathered.send(true);
+            let _ = self.candidates.send(None);
+        }
+    }
+
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            // Both connections bundle every stream on the transport of the first
+            // m-line, so the candidate belongs to m-line 0.
+            Ok(init) => {
+                let _ = self.candidates.send(Some(IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: None,
+                    sdp_m_line_index: Some(0),
+                }));
+            }
+            Err(error) => {
+                tracing::debug!(%error, "skipped a local candidate that does not serialize")
+            }
         }
     }
 
@@ -386,12 +408,18 @@ fn register_subscriber_codecs(media_engine: &mut MediaEngine) -> Result<(), Call
     Ok(())
 }
 
-/// A new peer connection with the receivers of its gathering and ICE state.
+/// A new peer connection with the receivers of its gathering state, its local
+/// candidates and its ICE state.
 type BuiltPeer = (
     Peer,
     watch::Receiver<bool>,
+    LocalCandidates,
     watch::Receiver<RTCIceConnectionState>,
 );
+
+/// A peer connection's local candidates as they are gathered, then `None` when
+/// gathering completes.
+type LocalCandidates = mpsc::UnboundedReceiver<Option<IceCandidate>>;
 
 /// Builds a peer connection. The publishing one, without `tracks`, also offers the
 /// `mid` and RTP stream id header extensions, which Janus reads to tell the
@@ -455,9 +483,11 @@ async fn build_peer(
         .with_discard_local_candidates_during_ice_restart(true)
         .build();
     let (gathered, gathered_rx) = watch::channel(false);
+    let (candidates, candidates_rx) = mpsc::unbounded_channel();
     let (ice_state, ice_state_rx) = watch::channel(RTCIceConnectionState::New);
     let handler = Arc::new(Handler {
         gathered,
+        candidates,
         ice_state,
         tracks,
     });
@@ -471,7 +501,7 @@ async fn build_peer(
         .build()
         .await
         .map_err(webrtc_error)?;
-    Ok((Arc::new(peer), gathered_rx, ice_state_rx))
+    Ok((Arc::new(peer), gathered_rx, candidates_rx, ice_state_rx))
 }
 
 impl Stage {
@@ -488,7 +518,7 @@ impl Stage {
                 .await?;
         }
 
-        let (publisher, mut gathered, publisher_ice) =
+        let (publisher, gathered, candidates, publisher_ice) =
             build_peer(&self.options, &self.ice_servers, None).await?;
         // A failed publish closes the publishing connection, so that failed
         // attempts to join again leave none open.
@@ -497,7 +527,7 @@ impl Stage {
         let rids = Layer::ALL.map(Layer::rid);
         let (video, video_ssrcs) = add_track(&publisher, RtpCodecKind::Video, &rids).await?;
         let offer = publisher.create_offer(None).await.map_err(webrtc_error)?;
-        let offer = local_description(&publisher, offer, &mut gathered).await?;
+        let offer = local_description(&publisher, offer).await?;
         let CallReply::Published { jsep, .. } = signaling
             .request(CallRequest::Publish {
                 jsep: offer,
@@ -511,17 +541,16 @@ impl Stage {
             .set_remote_description(remote_description(&jsep)?)
             .await
             .map_err(webrtc_error)?;
-        // Half-trickle: the offer carried every candidate, so gathering is complete.
-        signaling
-            .request(CallRequest::Trickle {
-                target: PeerRole::Publisher,
-                candidate: None,
-            })
-            .await?;
 
         let stop = self.stop.child_token();
         // A failed publish stops the tasks it already started.
         let stop_on_error = stop.clone().drop_guard();
+        tokio::spawn(trickle_candidates(
+            signaling.clone(),
+            PeerRole::Publisher,
+            candidates,
+            stop.clone(),
+        ));
         tokio::spawn(recovery::keep_connected(
             PeerRole::Publisher,
             publisher_ice,
@@ -615,17 +644,49 @@ impl Drop for ClosePeerOnDrop {
     }
 }
 
-/// Sets the local description and waits for ICE gathering (half-trickle).
+/// Sets the local description and returns it, with the candidates gathered so
+/// far. The others follow by trickle ICE.
 async fn local_description(
     peer: &Peer,
     description: RTCSessionDescription,
-    gathered: &mut watch::Receiver<bool>,
 ) -> Result<Jsep, CallError> {
     peer.set_local_description(description)
         .await
         .map_err(webrtc_error)?;
-    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
-    describe_local(&**peer).await
+    let local = describe_local(&**peer).await?;
+    let candidates = local.sdp.matches("a=candidate:").count();
+    tracing::debug!(candidates, "sending the local description");
+    Ok(local)
+}
+
+/// Sends the local candidates of a connection to Janus as they are gathered
+/// (trickle ICE), and `completed` when gathering completes, then ends. Runs after
+/// the description was sent, so that Janus knows the transport the candidates
+/// belong to. An ICE restart sends its candidates in its description instead.
+async fn trickle_candidates(
+    signaling: Arc<CallSignaling>,
+    target: PeerRole,
+    mut candidates: LocalCandidates,
+    stop: CancellationToken,
+) {
+    loop {
+        let candidate = tokio::select! {
+            () = stop.cancelled() => return,
+            candidate = candidates.recv() => candidate,
+        };
+        let Some(candidate) = candidate else {
+            return;
+        };
+        let completed = candidate.is_none();
+        tracing::debug!(?target, ?candidate, "trickling a local candidate");
+        let request = CallRequest::Trickle { target, candidate };
+        if let Err(error) = signaling.request(request).await {
+            tracing::warn!(%error, ?target, "failed to send a local ICE candidate");
+        }
+        if completed {
+            return;
+        }
+    }
 }
 
 /// Returns the local description in effect, with the candidates gathered so far.
@@ -1484,10 +1545,12 @@ impl Subscriber {
             }
             received.mids.extend(mids);
         }
+        let mut new_candidates = None;
         if self.peer.is_none() {
             let (tracks, tracks_rx) = mpsc::unbounded_channel();
-            let (peer, gathered, ice_state) =
+            let (peer, gathered, candidates, ice_state) =
                 build_peer(&self.options, &self.ice_servers, Some(tracks)).await?;
+            new_candidates = Some(candidates);
             tokio::spawn(read_tracks(
                 peer.clone(),
                 tracks_rx,
@@ -1505,22 +1568,25 @@ impl Subscriber {
             ));
             self.peer = Some((peer, gathered));
         }
-        let (peer, gathered) = self.peer.as_mut().unwrap();
+        let (peer, _) = self.peer.as_mut().unwrap();
         peer.set_remote_description(remote_description(&offer)?)
             .await
             .map_err(webrtc_error)?;
         let answer = peer.create_answer(None).await.map_err(webrtc_error)?;
-        let answer = local_description(peer, answer, gathered).await?;
+        let answer = local_description(peer, answer).await?;
         self.signaling
             .request(CallRequest::Start { jsep: answer })
             .await?;
-        let _ = self
-            .signaling
-            .request(CallRequest::Trickle {
-                target: PeerRole::Subscriber,
-                candidate: None,
-            })
-            .await;
+        // The first answer starts the gathering, whose candidates follow it. Later
+        // answers renegotiate the same transport, which has them already.
+        if let Some(candidates) = new_candidates {
+            tokio::spawn(trickle_candidates(
+                self.signaling.clone(),
+                PeerRole::Subscriber,
+                candidates,
+                self.stop.clone(),
+            ));
+        }
         Ok(())
     }
 

@@ -1711,6 +1711,10 @@ async fn top_layer_stops_under_uplink_loss() {
 /// A subscriber that starts showing a hidden feed asks for a keyframe (PLI),
 /// Janus passes it on, and the publisher's encoder sends one, so the picture comes
 /// back long before the next unrequested keyframe.
+///
+/// The feed is small before and after, so it stays on the lowest layer, which a
+/// hidden feed receives too. A change of layer would make Janus ask for the
+/// keyframe itself, and the subscriber would then need no PLI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shown_feed_asks_the_publisher_for_a_keyframe() {
     if roomler_netns::run_inside_namespace(
@@ -1721,12 +1725,15 @@ async fn shown_feed_asks_the_publisher_for_a_keyframe() {
     }
     let fixture = Fixture::start().await;
     let (users, sessions) = two_in_call(&fixture).await;
+    let small = TileLayout::shown([(sessions[1].feed_id(), TileSize::Small)]);
+    sessions[0].set_tile_layout(small.clone());
+    wait_for_layer(&sessions[0], users[1].0, layer_size(Layer::Low)).await;
 
-    sessions[0].set_visible(Some(std::collections::HashSet::new()));
+    sessions[0].set_tile_layout(TileLayout::shown([]));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let hidden = stats_of(&sessions[0].stats(), users[1].0);
     let requests_before = sessions[1].sent_stats().keyframe_requests;
-    sessions[0].set_visible(None);
+    sessions[0].set_tile_layout(small);
 
     let resumed = || {
         let now = stats_of(&sessions[0].stats(), users[1].0);

@@ -91,7 +91,7 @@ impl Bus for LocalBus {
     }
 }
 
-/// What replicas send each other over Redis: an event or a frame.
+/// A message between replicas over Redis: an event or a frame.
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     /// The publishing replica, which delivered the event locally already.

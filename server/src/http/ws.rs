@@ -92,8 +92,8 @@ pub(crate) async fn upgrade(
         }))
 }
 
-/// What the connection's call requests send back: the replies and signals, and the
-/// signal to close when the replica that hosted its call stopped.
+/// The receiving ends of a connection's call requests: the replies and signals,
+/// and the signal to close when the replica that hosted its call stopped.
 struct CallFrames {
     frames: mpsc::UnboundedReceiver<Control>,
     moved: CancellationToken,

@@ -661,7 +661,7 @@ async fn local_description(
 
 /// Sends the local candidates of a connection to Janus as they are gathered
 /// (trickle ICE), and `completed` when gathering completes, then ends. Runs after
-/// the description was sent, so that Janus knows the transport the candidates
+/// the description was sent, so that Janus has the transport the candidates
 /// belong to. An ICE restart sends its candidates in its description instead.
 async fn trickle_candidates(
     signaling: Arc<CallSignaling>,

@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand};
 use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
 use roomler_client::call::{
-    CallError, CallOptions, CallReport, CallSession, MediaSetup, SignalingError, VideoInput,
-    check_tone_hz, default_tone_hz,
+    CallError, CallOptions, CallReport, CallSession, MediaSetup, SignalingError, TileLayout,
+    TileSize, VideoInput, check_tone_hz, default_tone_hz,
 };
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_media::{PreEncodedConfig, PreEncodedMedia};
@@ -178,7 +178,9 @@ enum Command {
         #[arg(long, conflicts_with = "pre_encoded")]
         clock_pattern: bool,
         /// Decodes the video of at most this many participants (the first to
-        /// publish); 0 receives nothing at all. Default: everyone.
+        /// publish); 0 receives nothing at all. Default: everyone. Like the desktop
+        /// app's grid, up to 3 receive the full-size layer, up to 8 the half-size
+        /// one, and more the lowest.
         #[arg(long, value_name = "COUNT")]
         receive_video: Option<usize>,
         /// Also writes the statistics every this many seconds while in the call.
@@ -646,12 +648,17 @@ async fn stay_in_call(
             _ = tokio::signal::ctrl_c() => break,
             _ = tick.tick() => {}
         }
-        if let Some(limit) = stay.receive_video.filter(|limit| *limit > 0) {
+        if stay.receive_video != Some(0) {
             // A stable choice, so tiles do not change hands: the lowest feed ids.
             let mut feeds: Vec<u64> = session.stats().iter().map(|stats| stats.feed_id).collect();
             feeds.sort_unstable();
-            feeds.truncate(limit);
-            session.set_visible(Some(feeds.into_iter().collect()));
+            feeds.truncate(stay.receive_video.unwrap_or(usize::MAX));
+            // The tiles share a grid with the self view, as in the desktop app, so
+            // that the simulcast layers received are the ones the app would ask for.
+            let size = TileSize::in_grid(feeds.len() + 1);
+            session.set_tile_layout(TileLayout::shown(
+                feeds.into_iter().map(|feed| (feed, size)),
+            ));
         }
         if let Some((path, every)) = &stay.stats_every
             && written.elapsed().as_secs() >= *every

@@ -8,7 +8,8 @@ export const PAGE_SIZE = 25;
 /**
  * Grid pages of at most this many tiles, the self view included, receive the
  * full-size simulcast layer. The grid shares the panel's width among the tiles,
- * so on a fuller page each tile is smaller and receives a lower layer.
+ * so on a fuller page each tile is smaller and receives a lower layer. The
+ * engine's `TileSize::in_grid` uses the same numbers for `roomler call`.
  */
 export const GRID_LARGE_TILES = 4;
 /**

@@ -18,6 +18,11 @@ pub const TOP_SUBSTREAM: u8 = 2;
 pub const MEDIUM_SUBSTREAM: u8 = 1;
 /// The lowest substream.
 pub const LOW_SUBSTREAM: u8 = 0;
+/// Grid pages of at most this many tiles, the self view included, show them
+/// large, and pages of at most [`GRID_MEDIUM_TILES`] medium. The desktop call view
+/// uses the same numbers (`ui/src/lib/call.ts`).
+pub const GRID_LARGE_TILES: usize = 4;
+pub const GRID_MEDIUM_TILES: usize = 9;
 
 /// The size of a remote feed's tile on screen, ordered from hidden to large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,6 +38,18 @@ pub enum TileSize {
 }
 
 impl TileSize {
+    /// Returns the size of each tile on a grid page of `tiles` tiles, the self
+    /// view included: the grid shares the view's width among them.
+    pub fn in_grid(tiles: usize) -> TileSize {
+        if tiles <= GRID_LARGE_TILES {
+            TileSize::Large
+        } else if tiles <= GRID_MEDIUM_TILES {
+            TileSize::Medium
+        } else {
+            TileSize::Small
+        }
+    }
+
     /// Returns the substream that a tile of this size receives.
     pub fn substream(self) -> u8 {
         match self {
@@ -165,6 +182,16 @@ mod tests {
             mid: mid.into(),
             substream,
         }
+    }
+
+    #[test]
+    fn fuller_grid_pages_get_smaller_tiles() {
+        assert_eq!(TileSize::in_grid(1), TileSize::Large);
+        assert_eq!(TileSize::in_grid(4), TileSize::Large);
+        assert_eq!(TileSize::in_grid(5), TileSize::Medium);
+        assert_eq!(TileSize::in_grid(9), TileSize::Medium);
+        assert_eq!(TileSize::in_grid(10), TileSize::Small);
+        assert_eq!(TileSize::in_grid(25), TileSize::Small);
     }
 
     #[test]

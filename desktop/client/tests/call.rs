@@ -12,7 +12,8 @@
 //! Janus and back, a shown tile's PLI reaches the publisher, and the bitrate
 //! falls until the top layer stops, while its subscriber receives a lower one.
 //! A camera and microphone lost during the call turn into the camera-off and muted
-//! marks until a switch to working devices. `roomler call` writes the same
+//! marks until a switch to working devices, and an invited speaker whose camera
+//! fails to open goes back to the audience. `roomler call` writes the same
 //! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
@@ -30,7 +31,7 @@ use std::time::Duration;
 use roomler_client::call::media::{VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH};
 use roomler_client::call::{
     AudioInput, CallFormat, CallOptions, CallParticipant, CallReport, CallRole, CallSession,
-    MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
+    MediaOutput, MediaProblem, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
 use roomler_media::{DeviceKind, Layer, SimulcastConfig, SourceError, allocate};
@@ -1677,6 +1678,81 @@ async fn lost_devices_turn_media_off() {
     .await;
     alice.leave().await.unwrap();
     bob.leave().await.unwrap();
+}
+
+/// An audience member whom a host invites to speak, and whose camera fails to
+/// open, moves back to the audience by itself: the host sees the role change,
+/// and the session reports why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_invitation_returns_to_audience() {
+    if roomler_netns::run_inside_namespace("failed_invitation_returns_to_audience", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let url = fixture.ws_url();
+    let host_options = CallOptions {
+        format: Some(CallFormat::Presentation),
+        ..options(0)
+    };
+    let host = CallSession::join(&url, &users[0].1, room_id, host_options)
+        .await
+        .unwrap();
+    let no_camera = MediaSetup {
+        video: VideoInput::Camera {
+            name: Some("No Such Camera".into()),
+        },
+        ..MediaSetup::synthetic(TONES_HZ[1])
+    };
+    let guest = CallSession::join_with(&url, &users[1].1, room_id, options(1), no_camera)
+        .await
+        .unwrap();
+    assert_eq!(guest.role(), CallRole::Audience);
+    let guest_id = users[1].0;
+    wait_for_entry(&host, guest_id, "in the audience", |entry| {
+        entry.role == CallRole::Audience
+    })
+    .await;
+
+    // The invitation makes the guest a speaker on the server; its session fails to
+    // open the camera and moves itself back.
+    let mut role = guest.watch_role();
+    host.invite_to_speak(guest_id).await.unwrap();
+    let invited = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        role.wait_for(|role| *role == CallRole::Speaker),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(invited, "the guest's session never became a speaker");
+    wait_until("the guest's session returns to the audience", || {
+        guest.role() == CallRole::Audience
+    })
+    .await;
+    wait_for_entry(&host, guest_id, "back in the audience", |entry| {
+        entry.role == CallRole::Audience && !entry.publishing
+    })
+    .await;
+
+    let state = guest.media_state();
+    let failed = state.problems.iter().find_map(|problem| match problem {
+        MediaProblem::PublishFailed { error } => Some(error.clone()),
+        MediaProblem::DeviceLost { .. } => None,
+    });
+    let error = failed.unwrap_or_else(|| panic!("no failed publish reported: {state:?}"));
+    assert!(
+        error.to_string().contains("\"No Such Camera\""),
+        "the report does not name the camera: {error}"
+    );
+
+    // The guest receives the host, as any audience member does.
+    wait_until("the guest decodes the host", || {
+        find_stats(&guest, users[0].0)
+            .is_some_and(|stats| counter_advanced(&stats) && tone_matches(&stats, TONES_HZ[0]))
+    })
+    .await;
+    guest.leave().await.unwrap();
+    host.leave().await.unwrap();
 }
 
 /// Drops `percent` of the UDP packets that arrive inside the namespace and match

@@ -1,5 +1,6 @@
 //! The session's own media as the others see it: the user's mute and camera
-//! switches, and the devices that stopped during the call.
+//! switches, the devices that stopped during the call, and a publish that failed
+//! after a host's invitation to speak.
 //!
 //! The source threads and the playback thread report a device that stops
 //! delivering (see [`FailureReporter`]). A lost camera turns the camera off for
@@ -22,7 +23,7 @@ use super::peer::{CallError, Connection};
 use super::signaling::CallSignaling;
 
 /// A problem with the session's own media, as [`MediaState`] lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum MediaProblem {
     /// A device stopped delivering during the call, e.g. because it was unplugged.
     /// It stays listed until a switch to other devices replaces it.
@@ -30,6 +31,30 @@ pub enum MediaProblem {
         kind: DeviceKind,
         error: SourceError,
     },
+    /// Publishing failed after a host's invitation to speak, so the session moved
+    /// itself back to the audience. It stays listed until the session publishes or
+    /// switches devices.
+    PublishFailed { error: Arc<CallError> },
+}
+
+impl PartialEq for MediaProblem {
+    /// Compares failed publishes by identity, because [`CallError`] has no equality.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                MediaProblem::DeviceLost { kind, error },
+                MediaProblem::DeviceLost {
+                    kind: other_kind,
+                    error: other_error,
+                },
+            ) => kind == other_kind && error == other_error,
+            (
+                MediaProblem::PublishFailed { error },
+                MediaProblem::PublishFailed { error: other },
+            ) => Arc::ptr_eq(error, other),
+            _ => false,
+        }
+    }
 }
 
 /// The session's own media as the others see it, and what went wrong with it.
@@ -40,7 +65,7 @@ pub struct MediaState {
     /// Whether the others see the camera-off mark: the user turned the camera off,
     /// or it was lost.
     pub camera_off: bool,
-    /// The lost devices, at most one per kind.
+    /// The lost devices, at most one per kind, and a failed publish.
     pub problems: Vec<MediaProblem>,
 }
 
@@ -68,6 +93,7 @@ struct Inner {
     user_muted: bool,
     user_camera_off: bool,
     lost: Vec<Lost>,
+    publish_failure: Option<Arc<CallError>>,
     /// The generation of the last [`FailureReporter`] handed out.
     generation: u64,
     /// The generation of the sources that send, and of the playback that plays.
@@ -79,7 +105,7 @@ struct Inner {
 impl Inner {
     fn state(&self) -> MediaState {
         let lost = |kind| self.lost.iter().any(|lost| lost.kind == kind);
-        let problems: Vec<MediaProblem> = self
+        let mut problems: Vec<MediaProblem> = self
             .lost
             .iter()
             .map(|lost| MediaProblem::DeviceLost {
@@ -87,6 +113,11 @@ impl Inner {
                 error: lost.error.clone(),
             })
             .collect();
+        if let Some(error) = &self.publish_failure {
+            problems.push(MediaProblem::PublishFailed {
+                error: error.clone(),
+            });
+        }
         MediaState {
             muted: self.user_muted || lost(DeviceKind::Microphone),
             camera_off: self.user_camera_off || lost(DeviceKind::Camera),
@@ -237,6 +268,17 @@ impl OwnMedia {
         change(&mut inner);
         self.publish(&inner);
         Ok(())
+    }
+
+    /// Records why publishing failed after a host's invitation to speak.
+    pub(super) fn publish_failed(&self, error: CallError) {
+        self.update(|inner| inner.publish_failure = Some(Arc::new(error)));
+    }
+
+    /// Forgets a failed publish, after publishing started or the user chose other
+    /// devices.
+    pub(super) fn clear_publish_failure(&self) {
+        self.update(|inner| inner.publish_failure = None);
     }
 
     fn update(&self, change: impl FnOnce(&mut Inner)) {
@@ -447,5 +489,20 @@ mod tests {
         own.set_user_muted(true).unwrap();
         own.set_user_camera_off(true).unwrap();
         own.set_user_camera_off(false).unwrap();
+    }
+
+    #[test]
+    fn publish_failure_is_listed_until_cleared() {
+        let (own, _failures) = OwnMedia::new(Arc::new(SendSwitches::default()));
+        let mut watcher = own.subscribe();
+        own.publish_failed(CallError::UnexpectedReply("publish"));
+        assert!(watcher.has_changed().unwrap());
+        let state = watcher.borrow_and_update().clone();
+        assert!(matches!(
+            state.problems.as_slice(),
+            [MediaProblem::PublishFailed { .. }]
+        ));
+        own.clear_publish_failure();
+        assert!(own.snapshot().problems.is_empty());
     }
 }

@@ -493,6 +493,18 @@ impl Stage {
         started
     }
 
+    /// Moves this participant back to the audience after publishing failed with
+    /// `error` in the role of an invited speaker, so that the hosts do not see a
+    /// speaker without media. The session reports `error` in its media state.
+    async fn step_down(&self, error: CallError) {
+        tracing::warn!(%error, "failed to publish as an invited speaker, moving back to the audience");
+        self.media.own.publish_failed(error);
+        let step_down = CallRequest::MoveToAudience { user_id: None };
+        if let Err(error) = self.signaling.request(step_down).await {
+            tracing::warn!(%error, "failed to move back to the audience");
+        }
+    }
+
     async fn publish_sources(&self, reporter: FailureReporter) -> Result<Publishing, CallError> {
         let signaling = &self.signaling;
         let setup = self.media.setup();
@@ -589,7 +601,8 @@ impl Stage {
 
 /// Publishes while the session's role lets it and stops when it no longer does:
 /// a host's invitation to speak starts the camera and microphone, and a move back
-/// to the audience closes them. Runs until the join's `stop`.
+/// to the audience closes them. When publishing fails after an invitation, the
+/// session moves itself back to the audience. Runs until the join's `stop`.
 async fn follow_role(stage: Stage, mut role: watch::Receiver<CallRole>) {
     loop {
         tokio::select! {
@@ -607,15 +620,12 @@ async fn follow_role(stage: Stage, mut role: watch::Receiver<CallRole>) {
             match stage.start_publishing().await {
                 Ok(started) => {
                     *publishing = Some(started);
+                    stage.media.own.clear_publish_failure();
                     if let Err(error) = stage.media.own.configure_server(&stage.signaling).await {
                         tracing::warn!(%error, "failed to send the microphone and camera state");
                     }
                 }
-                // NOTE: the server keeps the participant a speaker, so the hosts see
-                // them on the stage without media until a host moves them back.
-                Err(error) => {
-                    tracing::warn!(%error, "failed to publish after an invitation to speak")
-                }
+                Err(error) => stage.step_down(error).await,
             }
         } else if !may_publish && let Some(stopped) = publishing.take() {
             tracing::info!("moved to the audience, no longer publishing");
@@ -891,10 +901,17 @@ impl CallSession {
             publishing: Arc::new(tokio::sync::Mutex::new(None)),
             stop: stop.clone(),
         };
-        // The audience of a presentation opens no camera or microphone at all.
+        // The audience of a presentation opens no camera or microphone at all. A
+        // speaker whom the presentation remembers from an earlier join, whose
+        // devices fail now, goes back to the audience instead of failing the join.
         if role.may_publish() {
-            let publishing = stage.start_publishing().await?;
-            *stage.publishing.lock().await = Some(publishing);
+            match stage.start_publishing().await {
+                Ok(publishing) => *stage.publishing.lock().await = Some(publishing),
+                Err(error) if format == CallFormat::Presentation && role == CallRole::Speaker => {
+                    stage.step_down(error).await;
+                }
+                Err(error) => return Err(error),
+            }
         }
 
         // Statistics start again with each join, because the subscriber's mids and
@@ -1003,7 +1020,7 @@ impl CallSession {
     }
 
     /// Returns a receiver of [`CallSession::media_state`], notified on every change:
-    /// a switch or a lost device.
+    /// a switch, a lost device, a failed publish after an invitation to speak.
     /// Drop each `Ref` that `borrow` returns at once, because while one lives the
     /// session cannot record changes.
     pub fn watch_media(&self) -> watch::Receiver<MediaState> {
@@ -1022,6 +1039,7 @@ impl CallSession {
         let Some(current) = publishing.as_ref() else {
             self.media.replace_playback(&setup.speaker, None).await?;
             *self.media.setup.lock().unwrap() = setup.clone();
+            self.media.own.clear_publish_failure();
             return Ok(());
         };
         let reporter = self.media.own.reporter();
@@ -1032,6 +1050,7 @@ impl CallSession {
             return switched;
         }
         self.media.own.sources_started(generation);
+        self.media.own.clear_publish_failure();
         self.media.own.configure_server(&self.signaling()).await
     }
 

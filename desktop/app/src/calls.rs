@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use roomler_client::call::{
-    AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaSetup, Preview, RemoteStats,
-    SignalingError, SpeakerChoice, Tile, TileLayout, TileSize, VideoInput, start_preview,
+    AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaProblem, MediaSetup,
+    MediaState, Preview, RemoteStats, SignalingError, SpeakerChoice, Tile, TileLayout, TileSize,
+    VideoInput, start_preview,
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,95 @@ impl From<roomler_client::call::CallParticipant> for CallParticipant {
     }
 }
 
+/// A kind of device, as a problem names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaDevice {
+    Camera,
+    Microphone,
+    Speaker,
+}
+
+impl From<DeviceKind> for MediaDevice {
+    fn from(kind: DeviceKind) -> Self {
+        match kind {
+            DeviceKind::Camera => MediaDevice::Camera,
+            DeviceKind::Microphone => MediaDevice::Microphone,
+            DeviceKind::Speaker => MediaDevice::Speaker,
+        }
+    }
+}
+
+/// The kind of a problem of the user's own media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaProblemKind {
+    /// The device stopped during the call, e.g. because it was unplugged.
+    Lost,
+    /// Publishing failed after a host's invitation to speak, so the user went back
+    /// to the audience.
+    PublishFailed,
+}
+
+/// A problem of the user's own media in a call, until other devices replace the
+/// failed one.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct CallMediaProblem {
+    pub kind: MediaProblemKind,
+    /// The device that failed, or null when publishing failed for another reason.
+    pub device: Option<MediaDevice>,
+    /// The failure, and the device to pick instead.
+    pub message: String,
+}
+
+impl From<&MediaProblem> for CallMediaProblem {
+    fn from(problem: &MediaProblem) -> Self {
+        match problem {
+            MediaProblem::DeviceLost { kind, error } => CallMediaProblem {
+                kind: MediaProblemKind::Lost,
+                device: Some((*kind).into()),
+                message: device_advice(error),
+            },
+            MediaProblem::PublishFailed { error } => {
+                let (device, message) = match &**error {
+                    CallError::Media(roomler_client::call::media::MediaError::Device(error)) => (
+                        source_kind(error).map(MediaDevice::from),
+                        device_advice(error),
+                    ),
+                    other => (None, other.to_string()),
+                };
+                CallMediaProblem {
+                    kind: MediaProblemKind::PublishFailed,
+                    device,
+                    message,
+                }
+            }
+        }
+    }
+}
+
+/// The user's own microphone and camera as the others see them, and the problems
+/// of the user's devices.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct CallMediaState {
+    /// Whether the others hear nothing: the user muted, or the microphone was lost.
+    pub muted: bool,
+    /// Whether the others see the camera as off: the user turned it off, or the
+    /// camera was lost.
+    pub camera_off: bool,
+    pub problems: Vec<CallMediaProblem>,
+}
+
+impl From<&MediaState> for CallMediaState {
+    fn from(state: &MediaState) -> Self {
+        CallMediaState {
+            muted: state.muted,
+            camera_off: state.camera_off,
+            problems: state.problems.iter().map(CallMediaProblem::from).collect(),
+        }
+    }
+}
+
 /// The call the user just joined.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct JoinedCall {
@@ -123,6 +213,8 @@ pub struct JoinedCall {
     pub format: CallFormat,
     /// The user's own role; a `role_changed` event with the user's feed changes it.
     pub role: CallRole,
+    /// The user's own media; `call-media` events carry every later state.
+    pub media: CallMediaState,
 }
 
 /// The audio level of one tile: `local` or a feed id, as in the picture URLs.
@@ -345,16 +437,21 @@ fn call_error(error: CallError) -> CommandError {
     }
 }
 
-/// Returns the message for a device that failed to open, with what to do about it.
-fn device_advice(error: &SourceError) -> String {
-    let kind = match error {
+/// Returns the kind of device that `error` is about, if it names one.
+fn source_kind(error: &SourceError) -> Option<DeviceKind> {
+    match error {
         SourceError::NoDevice { kind, .. }
         | SourceError::DeviceLost { kind, .. }
         | SourceError::Unsupported { kind, .. }
         | SourceError::Backend { kind, .. } => Some(*kind),
         SourceError::Ended => None,
-    };
-    let instead = match kind {
+    }
+}
+
+/// Returns the message for a device that failed to open or stopped, with what to
+/// do about it.
+fn device_advice(error: &SourceError) -> String {
+    let instead = match source_kind(error) {
         Some(DeviceKind::Camera) => "pick another camera, or the test pattern",
         Some(DeviceKind::Microphone) => "pick another microphone, or the test tone",
         Some(DeviceKind::Speaker) => "pick another speaker, or no sound",
@@ -447,6 +544,7 @@ pub async fn join_call(
     let session = CallSession::join_with(&ws_url, &token, room_id, options, calls.setup(&media))
         .await
         .map_err(call_error)?;
+    let mut media_state = session.watch_media();
     let joined = JoinedCall {
         room_id,
         call_id: session.call_id(),
@@ -458,6 +556,7 @@ pub async fn join_call(
             .collect(),
         format: session.format().into(),
         role: session.role().into(),
+        media: CallMediaState::from(&*media_state.borrow_and_update()),
     };
     let mut removed = session.removed();
     let call_id = session.call_id();
@@ -469,6 +568,7 @@ pub async fn join_call(
         call_id,
         participants,
     ));
+    tauri::async_runtime::spawn(forward_media(app.clone(), room_id, call_id, media_state));
     tauri::async_runtime::spawn(async move {
         let Ok(reason) = removed
             .wait_for(Option::is_some)
@@ -712,6 +812,38 @@ async fn forward_participants(
     }
 }
 
+/// Sends the UI each new state of the user's own media in the call `call_id`, until
+/// the session ends.
+async fn forward_media(
+    app: AppHandle,
+    room_id: Uuid,
+    call_id: Uuid,
+    mut media: tokio::sync::watch::Receiver<MediaState>,
+) {
+    while media.changed().await.is_ok() {
+        // The session cannot record changes while a borrow lives.
+        let state = CallMediaState::from(&*media.borrow_and_update());
+        let app_state = app.state::<AppState>();
+        let current = app_state
+            .calls()
+            .active
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|(_, session)| session.call_id() == call_id);
+        if !current {
+            return;
+        }
+        crate::events::emit(
+            &app,
+            &crate::events::CallMedia {
+                room_id,
+                media: state,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -793,5 +925,69 @@ mod tests {
         });
         assert!(message.contains("\"Front\""), "{message}");
         assert!(message.contains("test pattern"), "{message}");
+    }
+
+    #[test]
+    fn lost_device_problem_says_what_to_do() {
+        let state = MediaState {
+            muted: true,
+            camera_off: false,
+            problems: vec![MediaProblem::DeviceLost {
+                kind: DeviceKind::Microphone,
+                error: SourceError::DeviceLost {
+                    kind: DeviceKind::Microphone,
+                    name: "Headset".into(),
+                    reason: "no samples for 2 s".into(),
+                },
+            }],
+        };
+        let sent = CallMediaState::from(&state);
+        assert!(sent.muted);
+        let [problem] = sent.problems.as_slice() else {
+            panic!("{:?}", sent.problems);
+        };
+        assert_eq!(problem.kind, MediaProblemKind::Lost);
+        assert_eq!(problem.device, Some(MediaDevice::Microphone));
+        assert!(
+            problem.message.contains("\"Headset\""),
+            "{}",
+            problem.message
+        );
+        assert!(
+            problem.message.contains("no samples"),
+            "{}",
+            problem.message
+        );
+        assert!(
+            problem.message.contains("pick another microphone"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn failed_publish_names_the_device() {
+        let error = CallError::Media(roomler_client::call::media::MediaError::Device(
+            SourceError::NoDevice {
+                kind: DeviceKind::Camera,
+                requested: Some("Front".into()),
+            },
+        ));
+        let problem = CallMediaProblem::from(&MediaProblem::PublishFailed {
+            error: Arc::new(error),
+        });
+        assert_eq!(problem.kind, MediaProblemKind::PublishFailed);
+        assert_eq!(problem.device, Some(MediaDevice::Camera));
+        assert!(
+            problem.message.contains("test pattern"),
+            "{}",
+            problem.message
+        );
+
+        let other = CallMediaProblem::from(&MediaProblem::PublishFailed {
+            error: Arc::new(CallError::WebRtc("ICE failed".into())),
+        });
+        assert_eq!(other.device, None);
+        assert!(other.message.contains("ICE failed"), "{}", other.message);
     }
 }

@@ -62,6 +62,15 @@ pub struct CallParticipants {
     pub participants: Vec<crate::calls::CallParticipant>,
 }
 
+/// The user's own microphone, camera or speaker changed in a call: a switch, a
+/// device lost during the call, or a failed publish after an invitation to speak.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "call-media")]
+pub struct CallMedia {
+    pub room_id: Uuid,
+    pub media: crate::calls::CallMediaState,
+}
+
 /// A request to show a room, sent after the user clicked a notification about it.
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 #[tauri_specta(event_name = "open-room")]

@@ -136,7 +136,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             events::EngineEvent,
             events::OpenRoom,
             events::CallEnded,
-            events::CallParticipants
+            events::CallParticipants,
+            events::CallMedia
         ])
         .constant("HISTORY_MAX_LIMIT", commands::HISTORY_MAX_LIMIT)
         .constant("FRAME_SCHEME", calls::FRAME_SCHEME)

@@ -11,7 +11,10 @@
 //! the size of its tile. Under packet loss, NACK fills most gaps on the way to
 //! Janus and back, a shown tile's PLI reaches the publisher, and the bitrate
 //! falls until the top layer stops, while its subscriber receives a lower one.
-//! `roomler call` writes the same statistics to a file.
+//! A camera and microphone lost during the call turn into the camera-off and muted
+//! marks until a switch to working devices, and an invited speaker whose camera
+//! fails to open goes back to the audience. `roomler call` writes the same
+//! statistics to a file.
 //!
 //! Janus's ICE gathers no candidates on a loopback interface, so each test re-runs
 //! itself inside a fresh network namespace (see `roomler-netns`) where `v0` carries
@@ -28,10 +31,10 @@ use std::time::Duration;
 use roomler_client::call::media::{VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH};
 use roomler_client::call::{
     AudioInput, CallFormat, CallOptions, CallParticipant, CallReport, CallRole, CallSession,
-    MediaOutput, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
+    MediaOutput, MediaProblem, MediaSetup, RemoteStats, Tile, TileLayout, TileSize, VideoInput,
 };
 use roomler_client::{ConnectionState, Engine, EngineEvent, Profile};
-use roomler_media::{Layer, SimulcastConfig, allocate};
+use roomler_media::{DeviceKind, Layer, SimulcastConfig, SourceError, allocate};
 use roomler_netns::ip;
 use roomler_server::config::Settings;
 use roomler_server::{AppState, Server};
@@ -1514,6 +1517,242 @@ async fn audience_receives_presentation_without_devices() {
     for session in [guest, listener, host] {
         session.leave().await.unwrap();
     }
+}
+
+/// Frames that the losing camera and microphone deliver before they stop: five
+/// seconds of each, so that the other participant decodes them first.
+const FRAMES_BEFORE_LOSS: u32 = 150;
+const AUDIO_FRAMES_BEFORE_LOSS: u32 = 250;
+
+/// Checks whether the packets of `user_id` stop reaching `session` for a second and
+/// a half, after half a second for those in flight: `video` or else audio.
+async fn packets_stop(session: &CallSession, user_id: Uuid, video: bool) -> bool {
+    let packets = |stats: RemoteStats| {
+        if video {
+            stats.video_packets_received
+        } else {
+            stats.audio_packets_received
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = packets(stats_of(&session.stats(), user_id));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    packets(stats_of(&session.stats(), user_id)) == before
+}
+
+/// A camera and a microphone that stop delivering during the call, as when they
+/// are unplugged: the session turns the camera off and mutes towards the server,
+/// so the other participant sees both marks instead of a frozen picture, and it
+/// reports both devices as lost. Switching to working devices brings the picture
+/// back with the camera on, and the microphone as the user left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_devices_turn_media_off() {
+    if roomler_netns::run_inside_namespace("lost_devices_turn_media_off", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let (alice_id, url) = (users[0].0, fixture.ws_url());
+    let losing = MediaSetup {
+        video: VideoInput::LostTestPattern {
+            after_frames: FRAMES_BEFORE_LOSS,
+        },
+        audio: AudioInput::LostTone {
+            hz: TONES_HZ[0],
+            after_frames: AUDIO_FRAMES_BEFORE_LOSS,
+        },
+        ..MediaSetup::synthetic(TONES_HZ[0])
+    };
+    let alice = CallSession::join_with(&url, &users[0].1, room_id, options(0), losing)
+        .await
+        .unwrap();
+    let bob = CallSession::join(&url, &users[1].1, room_id, options(1))
+        .await
+        .unwrap();
+    wait_until("Bob decodes Alice's video and audio", || {
+        find_stats(&bob, alice_id)
+            .is_some_and(|stats| counter_advanced(&stats) && tone_matches(&stats, TONES_HZ[0]))
+    })
+    .await;
+
+    // Both devices stop: Bob sees Alice's camera off and her microphone muted,
+    // and Janus relays nothing more of either.
+    wait_for_entry(&bob, alice_id, "with the camera off", |entry| {
+        entry.camera_off
+    })
+    .await;
+    wait_for_muted(&bob, alice_id, true).await;
+    assert!(
+        packets_stop(&bob, alice_id, true).await,
+        "Alice's video kept arriving after her camera was lost"
+    );
+    assert!(
+        packets_stop(&bob, alice_id, false).await,
+        "Alice's audio kept arriving after her microphone was lost"
+    );
+
+    // Alice's session reports both losses, and refuses to turn the lost camera on.
+    let mut media = alice.watch_media();
+    let reported = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        media.wait_for(|state| {
+            state.lost(DeviceKind::Camera).is_some() && state.lost(DeviceKind::Microphone).is_some()
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(
+        reported,
+        "Alice's session did not report both devices: {:?}",
+        alice.media_state()
+    );
+    let state = alice.media_state();
+    assert!(state.camera_off, "{state:?}");
+    assert!(state.muted, "{state:?}");
+    assert!(
+        matches!(
+            state.lost(DeviceKind::Camera),
+            Some(SourceError::DeviceLost {
+                kind: DeviceKind::Camera,
+                ..
+            })
+        ),
+        "{state:?}"
+    );
+    assert!(
+        alice.set_camera_off(false).await.is_err(),
+        "the lost camera was turned on"
+    );
+    // While the microphone is lost, Alice decides to stay muted.
+    alice.set_muted(true).await.unwrap();
+
+    // Working devices: the clock pattern, whose counter differs from the lost
+    // pattern's, and the tone.
+    let before = stats_of(&bob.stats(), alice_id);
+    let working = MediaSetup {
+        video: VideoInput::ClockPattern,
+        ..MediaSetup::synthetic(TONES_HZ[0])
+    };
+    alice.switch_media(&working).await.unwrap();
+    wait_for_entry(&bob, alice_id, "with the camera on", |entry| {
+        !entry.camera_off
+    })
+    .await;
+    wait_until("Bob decodes Alice's new camera", || {
+        find_stats(&bob, alice_id).is_some_and(|now| {
+            now.video_frames_decoded > before.video_frames_decoded && now.latency_ms_mean.is_some()
+        })
+    })
+    .await;
+    let back = stats_of(&bob.stats(), alice_id);
+    wait_until("the counter of Alice's new camera advances", || {
+        find_stats(&bob, alice_id).is_some_and(|now| {
+            now.frame_counter_max.unwrap_or(0)
+                > back.frame_counter_max.unwrap_or(0) + COUNTER_ADVANCE
+        })
+    })
+    .await;
+    let state = alice.media_state();
+    assert!(state.problems.is_empty(), "{state:?}");
+    assert!(!state.camera_off, "{state:?}");
+    assert!(
+        state.muted,
+        "Alice's own mute was lost in the switch: {state:?}"
+    );
+    assert!(
+        bob.participants()
+            .iter()
+            .any(|entry| entry.user_id == alice_id && entry.muted),
+        "{:?}",
+        bob.participants()
+    );
+
+    // Unmuting the working microphone brings the audio back.
+    let muted = stats_of(&bob.stats(), alice_id);
+    alice.set_muted(false).await.unwrap();
+    wait_for_muted(&bob, alice_id, false).await;
+    wait_until("Alice's audio comes back", || {
+        find_stats(&bob, alice_id)
+            .is_some_and(|now| now.audio_packets_received > muted.audio_packets_received + 50)
+    })
+    .await;
+    alice.leave().await.unwrap();
+    bob.leave().await.unwrap();
+}
+
+/// An audience member whom a host invites to speak, and whose camera fails to
+/// open, moves back to the audience by itself: the host sees the role change,
+/// and the session reports why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_invitation_returns_to_audience() {
+    if roomler_netns::run_inside_namespace("failed_invitation_returns_to_audience", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let (room_id, users) = fixture.room(2).await;
+    let url = fixture.ws_url();
+    let host_options = CallOptions {
+        format: Some(CallFormat::Presentation),
+        ..options(0)
+    };
+    let host = CallSession::join(&url, &users[0].1, room_id, host_options)
+        .await
+        .unwrap();
+    let no_camera = MediaSetup {
+        video: VideoInput::Camera {
+            name: Some("No Such Camera".into()),
+        },
+        ..MediaSetup::synthetic(TONES_HZ[1])
+    };
+    let guest = CallSession::join_with(&url, &users[1].1, room_id, options(1), no_camera)
+        .await
+        .unwrap();
+    assert_eq!(guest.role(), CallRole::Audience);
+    let guest_id = users[1].0;
+    wait_for_entry(&host, guest_id, "in the audience", |entry| {
+        entry.role == CallRole::Audience
+    })
+    .await;
+
+    // The invitation makes the guest a speaker on the server; its session fails to
+    // open the camera and moves itself back.
+    let mut role = guest.watch_role();
+    host.invite_to_speak(guest_id).await.unwrap();
+    let invited = tokio::time::timeout(
+        MEDIA_TIMEOUT,
+        role.wait_for(|role| *role == CallRole::Speaker),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    assert!(invited, "the guest's session never became a speaker");
+    wait_until("the guest's session returns to the audience", || {
+        guest.role() == CallRole::Audience
+    })
+    .await;
+    wait_for_entry(&host, guest_id, "back in the audience", |entry| {
+        entry.role == CallRole::Audience && !entry.publishing
+    })
+    .await;
+
+    let state = guest.media_state();
+    let failed = state.problems.iter().find_map(|problem| match problem {
+        MediaProblem::PublishFailed { error } => Some(error.clone()),
+        MediaProblem::DeviceLost { .. } => None,
+    });
+    let error = failed.unwrap_or_else(|| panic!("no failed publish reported: {state:?}"));
+    assert!(
+        error.to_string().contains("\"No Such Camera\""),
+        "the report does not name the camera: {error}"
+    );
+
+    // The guest receives the host, as any audience member does.
+    wait_until("the guest decodes the host", || {
+        find_stats(&guest, users[0].0)
+            .is_some_and(|stats| counter_advanced(&stats) && tone_matches(&stats, TONES_HZ[0]))
+    })
+    .await;
+    guest.leave().await.unwrap();
+    host.leave().await.unwrap();
 }
 
 /// Drops `percent` of the UDP packets that arrive inside the namespace and match

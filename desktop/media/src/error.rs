@@ -3,7 +3,7 @@
 /// Why a capture source returned no frame. The UI shows `NoDevice` and
 /// `DeviceLost` as states ("no camera", "microphone disconnected") rather than
 /// as failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceError {
     /// No device exists, or none matches the requested name.
     #[error("no {kind} found{}", requested_suffix(.requested))]

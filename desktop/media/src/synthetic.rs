@@ -5,7 +5,7 @@
 use std::f64::consts::PI;
 use std::time::{Duration, Instant};
 
-use crate::error::SourceError;
+use crate::error::{DeviceKind, SourceError};
 use crate::frame::{
     AudioFormat, AudioFrame, SAMPLE_RATE, SAMPLES_PER_FRAME, VideoFormat, VideoFrame,
 };
@@ -32,6 +32,9 @@ pub struct TestPattern {
     counter: u32,
     /// When pacing started, and the counter then.
     pacing: Option<(Instant, u32)>,
+    /// Frames left before the pattern reports its camera lost; `None` delivers
+    /// for ever.
+    frames_until_lost: Option<u32>,
 }
 
 impl TestPattern {
@@ -47,7 +50,16 @@ impl TestPattern {
             },
             counter: 0,
             pacing: None,
+            frames_until_lost: None,
         }
+    }
+
+    /// Makes `next_frame` fail with [`SourceError::DeviceLost`] after `frames`
+    /// frames, as an unplugged camera does, so that tests can check how a call
+    /// handles a lost camera.
+    pub fn lost_after(mut self, frames: u32) -> Self {
+        self.frames_until_lost = Some(frames);
+        self
     }
 
     /// Makes `next_frame` sleep until each frame is due, like a camera.
@@ -78,6 +90,11 @@ impl TestPattern {
 
 impl VideoSource for TestPattern {
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
+        take_frame(
+            &mut self.frames_until_lost,
+            DeviceKind::Camera,
+            "test pattern",
+        )?;
         let frame = self.draw(self.counter);
         if let Some((start, first)) = self.pacing {
             let frames = self.counter.wrapping_sub(first);
@@ -93,6 +110,27 @@ impl VideoSource for TestPattern {
 
     fn format(&self) -> VideoFormat {
         self.format
+    }
+}
+
+/// Counts one frame off `frames_until_lost`, or returns the error of a lost
+/// device of `kind` once none is left.
+fn take_frame(
+    frames_until_lost: &mut Option<u32>,
+    kind: DeviceKind,
+    name: &str,
+) -> Result<(), SourceError> {
+    match frames_until_lost {
+        None => Ok(()),
+        Some(0) => Err(SourceError::DeviceLost {
+            kind,
+            name: name.to_owned(),
+            reason: "the synthetic source stopped delivering, as an unplugged device does".into(),
+        }),
+        Some(left) => {
+            *left -= 1;
+            Ok(())
+        }
     }
 }
 
@@ -204,6 +242,9 @@ pub struct Tone {
     /// Samples per channel produced so far; the phase derives from it.
     position: u64,
     pacing: Option<Instant>,
+    /// Frames left before the tone reports its microphone lost; `None` delivers
+    /// for ever.
+    frames_until_lost: Option<u32>,
 }
 
 impl Tone {
@@ -219,7 +260,16 @@ impl Tone {
             channels: 1,
             position: 0,
             pacing: None,
+            frames_until_lost: None,
         }
+    }
+
+    /// Makes `next_frame` fail with [`SourceError::DeviceLost`] after `frames`
+    /// frames of 20 ms, as an unplugged microphone does, so that tests can check
+    /// how a call handles a lost microphone.
+    pub fn lost_after(mut self, frames: u32) -> Self {
+        self.frames_until_lost = Some(frames);
+        self
     }
 
     /// Sets the peak amplitude as a fraction of full scale (0.0 to 1.0); 0.0 is
@@ -264,6 +314,11 @@ impl Tone {
 
 impl AudioSource for Tone {
     fn next_frame(&mut self) -> Result<AudioFrame, SourceError> {
+        take_frame(
+            &mut self.frames_until_lost,
+            DeviceKind::Microphone,
+            "test tone",
+        )?;
         let frame = self.generate();
         if let Some(start) = self.pacing {
             let due = start + frame.timestamp;
@@ -379,5 +434,42 @@ mod tests {
             assert_eq!(read_frame_counter(&frame), Some(expected));
         }
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn lost_pattern_fails_after_its_frames() {
+        let mut pattern = TestPattern::new(64, 48, 30).lost_after(2);
+        assert!(pattern.next_frame().is_ok());
+        assert!(pattern.next_frame().is_ok());
+        for _ in 0..2 {
+            let error = pattern.next_frame().unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    SourceError::DeviceLost {
+                        kind: DeviceKind::Camera,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lost_tone_fails_after_its_frames() {
+        let mut tone = Tone::new(440.0).lost_after(1);
+        assert!(tone.next_frame().is_ok());
+        let error = tone.next_frame().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SourceError::DeviceLost {
+                    kind: DeviceKind::Microphone,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 }

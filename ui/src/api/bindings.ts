@@ -25,6 +25,9 @@ export type {
   CallEnded,
   CallEvent,
   CallFormat,
+  CallMedia,
+  CallMediaProblem,
+  CallMediaState,
   CallParticipant,
   CallParticipants,
   CallRole,
@@ -33,6 +36,8 @@ export type {
   InputChoice,
   JoinedCall,
   MediaChoice,
+  MediaDevice,
+  MediaProblemKind,
   OutputChoice,
   RoomCall,
   TileLevel,
@@ -81,6 +86,7 @@ import type {
   CallDevices,
   CallEnded,
   CallFormat,
+  CallMedia,
   CallParticipants,
   JoinedCall,
   MediaChoice,
@@ -523,6 +529,17 @@ export function onCallParticipants(
   handler: (event: CallParticipants) => void,
 ): Promise<UnlistenFn> {
   return events.callParticipants.listen((event) => handler(event.payload));
+}
+
+/**
+ * Calls `handler` with each new state of the user's own microphone, camera and
+ * speaker in the call: a switch, a device lost during the call, or a failed
+ * publish after an invitation to speak.
+ */
+export function onCallMedia(
+  handler: (event: CallMedia) => void,
+): Promise<UnlistenFn> {
+  return events.callMedia.listen((event) => handler(event.payload));
 }
 
 export function onOpenRoom(

@@ -256,6 +256,7 @@ export const commands = {
 /** Events */
 export const events = {
 	callEnded: makeEvent<CallEnded, CallEnded>("call-ended"),
+	callMedia: makeEvent<CallMedia, CallMedia>("call-media"),
 	callParticipants: makeEvent<CallParticipants, CallParticipants>("call-participants"),
 	engineEvent: makeEvent<EngineEvent, EngineEvent>("engine-event"),
 	openRoom: makeEvent<OpenRoom, OpenRoom>("open-room"),
@@ -330,6 +331,42 @@ export type CallEvent = { event: "started"; call_id: string; format: CallFormat 
  *  hosts speak while the audience watches and listens.
  */
 export type CallFormat = "meeting" | "presentation";
+
+/**
+ *  The user's own microphone, camera or speaker changed in a call: a switch, a
+ *  device lost during the call, or a failed publish after an invitation to speak.
+ */
+export type CallMedia = {
+	room_id: string,
+	media: CallMediaState,
+};
+
+/**
+ *  A problem of the user's own media in a call, until other devices replace the
+ *  failed one.
+ */
+export type CallMediaProblem = {
+	kind: MediaProblemKind,
+	/**  The device that failed, or null when publishing failed for another reason. */
+	device: MediaDevice | null,
+	/**  The failure, and the device to pick instead. */
+	message: string,
+};
+
+/**
+ *  The user's own microphone and camera as the others see them, and the problems
+ *  of the user's devices.
+ */
+export type CallMediaState = {
+	/**  Whether the others hear nothing: the user muted, or the microphone was lost. */
+	muted: boolean,
+	/**
+	 *  Whether the others see the camera as off: the user turned it off, or the
+	 *  camera was lost.
+	 */
+	camera_off: boolean,
+	problems: CallMediaProblem[],
+};
 
 /**  A participant of a call, as the tiles show them. */
 export type CallParticipant = {
@@ -466,6 +503,8 @@ export type JoinedCall = {
 	format: CallFormat,
 	/**  The user's own role; a `role_changed` event with the user's feed changes it. */
 	role: CallRole,
+	/**  The user's own media; `call-media` events carry every later state. */
+	media: CallMediaState,
 };
 
 /**  A hit of a search in the local cache. */
@@ -489,6 +528,19 @@ export type MediaChoice = {
 	microphone: InputChoice,
 	speaker: OutputChoice,
 };
+
+/**  A kind of device, as a problem names it. */
+export type MediaDevice = "camera" | "microphone" | "speaker";
+
+/**  The kind of a problem of the user's own media. */
+export type MediaProblemKind = 
+/**  The device stopped during the call, e.g. because it was unplugged. */
+"lost" | 
+/**
+ *  Publishing failed after a host's invitation to speak, so the user went back
+ *  to the audience.
+ */
+"publish_failed";
 
 export type Member = {
 	user: UserRef,

@@ -329,6 +329,25 @@ export default {
     speaking: 'speaking',
     mutedState: 'microphone muted',
     cameraOffState: 'camera off',
+    chooseDevices: 'Choose devices',
+    problem: {
+      lost: {
+        camera: 'Your camera stopped',
+        microphone: 'Your microphone stopped',
+        speaker: 'Your speaker stopped',
+      },
+      lostEffect: {
+        camera:
+          'The others see your camera as off until you pick one that works.',
+        microphone:
+          'The others see you as muted until you pick a microphone that works.',
+        speaker:
+          'You hear nothing from the call until you pick a speaker that works.',
+      },
+      publishFailed: 'You are back in the audience',
+      publishFailedEffect:
+        'Your camera or microphone did not start when you were invited to speak. Pick devices that work, then raise your hand again.',
+    },
     quality: {
       good: 'good connection',
       fair: 'unsteady connection',

@@ -319,6 +319,22 @@ const messages: MessageSchema = {
     speaking: '正在发言',
     mutedState: '麦克风已静音',
     cameraOffState: '摄像头已关闭',
+    chooseDevices: '选择设备',
+    problem: {
+      lost: {
+        camera: '你的摄像头已停止',
+        microphone: '你的麦克风已停止',
+        speaker: '你的扬声器已停止',
+      },
+      lostEffect: {
+        camera: '在你选择可用的摄像头之前，其他人看到你的摄像头处于关闭状态。',
+        microphone: '在你选择可用的麦克风之前，其他人看到你处于静音状态。',
+        speaker: '在你选择可用的扬声器之前，你听不到通话中的声音。',
+      },
+      publishFailed: '你已回到观众席',
+      publishFailedEffect:
+        '你被邀请发言时，摄像头或麦克风未能启动。请选择可用的设备，然后再次举手。',
+    },
     quality: {
       good: '连接良好',
       fair: '连接不稳定',

@@ -22,6 +22,8 @@ import {
   type CallDevices,
   type CallEvent,
   type CallFormat,
+  type CallMedia,
+  type CallMediaProblem,
   type CallParticipant,
   type CallParticipants,
   type CallRole,
@@ -83,8 +85,12 @@ export const useCallStore = defineStore('call', () => {
   const roomId = ref<Uuid | null>(null);
   const ownFeed = ref<number | null>(null);
   const participants = ref<CallParticipant[]>([]);
+  /** Whether the others hear nothing: the user muted, or the microphone was lost. */
   const muted = ref(false);
+  /** Whether the others see the camera as off: the user turned it off, or the camera was lost. */
   const cameraOff = ref(false);
+  /** The devices lost during the call, and a failed publish after an invitation to speak. */
+  const mediaProblems = ref<CallMediaProblem[]>([]);
   const devices = ref<CallDevices | null>(null);
   const media = ref<MediaChoice>({
     camera: { source: 'synthetic' },
@@ -352,8 +358,9 @@ export const useCallStore = defineStore('call', () => {
       format.value = joined.format;
       role.value = joined.role;
       handRaised.value = false;
-      muted.value = false;
-      cameraOff.value = false;
+      muted.value = joined.media.muted;
+      cameraOff.value = joined.media.camera_off;
+      mediaProblems.value = joined.media.problems;
       page.value = 0;
       phase.value = 'joined';
       startPolling(true);
@@ -392,6 +399,7 @@ export const useCallStore = defineStore('call', () => {
     format.value = 'meeting';
     role.value = 'speaker';
     handRaised.value = false;
+    mediaProblems.value = [];
   }
 
   async function leave(): Promise<void> {
@@ -518,6 +526,19 @@ export const useCallStore = defineStore('call', () => {
     }
   }
 
+  /**
+   * Takes the state of the user's own media from the engine: the mute and camera
+   * switches as the others see them, and the devices lost during the call.
+   */
+  function mediaChanged(event: CallMedia): void {
+    if (phase.value !== 'joined' || event.room_id !== roomId.value) {
+      return;
+    }
+    muted.value = event.media.muted;
+    cameraOff.value = event.media.camera_off;
+    mediaProblems.value = event.media.problems;
+  }
+
   /** Follows a call event from the engine: the user's own role and hand, and the room list's calls. */
   function apply(eventRoom: Uuid, event: CallEvent): void {
     if (phase.value === 'joined' && eventRoom === roomId.value) {
@@ -552,6 +573,7 @@ export const useCallStore = defineStore('call', () => {
     participants,
     muted,
     cameraOff,
+    mediaProblems,
     devices,
     media,
     error,
@@ -596,6 +618,7 @@ export const useCallStore = defineStore('call', () => {
     refreshCalls,
     apply,
     participantsChanged,
+    mediaChanged,
     pollLevels,
     pollStats,
   };

@@ -9,7 +9,7 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallParticipant, CallRole } from '@/api/bindings';
+import type { CallMediaState, CallParticipant, CallRole } from '@/api/bindings';
 import { useRoomsStore } from '@/stores/rooms';
 import { useSessionStore } from '@/stores/session';
 import {
@@ -37,6 +37,12 @@ function participant(feed: number): CallParticipant {
 }
 
 const ROOM = 'room-1';
+/** The media state of a join whose devices all work. */
+const WORKING_MEDIA: CallMediaState = {
+  muted: false,
+  camera_off: false,
+  problems: [],
+};
 
 /** Replies to the call commands like the shell and records every call. */
 function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
@@ -63,6 +69,7 @@ function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
           room_id: ROOM,
           call_id: 'call-1',
           feed_id: 100,
+          media: WORKING_MEDIA,
           participants: [participant(1)],
           format: 'meeting',
           role: 'speaker',
@@ -223,6 +230,7 @@ describe('call store', () => {
         room_id: ROOM,
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: many,
       }),
     });
@@ -271,6 +279,7 @@ describe('call store', () => {
         room_id: ROOM,
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: [1, 2, 3].map((feed) => participant(feed)),
       }),
     });
@@ -390,6 +399,77 @@ describe('call store', () => {
   });
 });
 
+describe('own media', () => {
+  const lostCamera: CallMediaState = {
+    muted: false,
+    camera_off: true,
+    problems: [
+      {
+        kind: 'lost',
+        device: 'camera',
+        message:
+          'camera "USB camera" was lost: no frame for 2 s; pick another camera, or the test pattern',
+      },
+    ],
+  };
+
+  it('starts from the media state of the join', async () => {
+    shell({
+      join_call: () => ({
+        room_id: ROOM,
+        call_id: 'call-1',
+        feed_id: 100,
+        participants: [],
+        format: 'meeting',
+        role: 'speaker',
+        media: lostCamera,
+      }),
+    });
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    expect(call.cameraOff).toBe(true);
+    expect(call.muted).toBe(false);
+    expect(call.mediaProblems).toEqual(lostCamera.problems);
+  });
+
+  it('follows lost devices and the real switches', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    await call.join();
+    expect(call.mediaProblems).toEqual([]);
+
+    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    expect(call.cameraOff).toBe(true);
+    expect(call.mediaProblems).toHaveLength(1);
+    const self = call.tiles.find((tile) => tile.self);
+    expect(self?.cameraOff).toBe(true);
+
+    // Another room's call changes nothing.
+    call.mediaChanged({ room_id: 'room-2', media: WORKING_MEDIA });
+    expect(call.cameraOff).toBe(true);
+
+    // A switch to working devices brings the camera back.
+    call.mediaChanged({ room_id: ROOM, media: WORKING_MEDIA });
+    expect(call.cameraOff).toBe(false);
+    expect(call.mediaProblems).toEqual([]);
+  });
+
+  it('ignores media states outside a call and forgets them on leaving', async () => {
+    shell();
+    const call = useCallStore();
+    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    expect(call.mediaProblems).toEqual([]);
+
+    await call.prepare(ROOM);
+    await call.join();
+    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    await call.leave();
+    expect(call.mediaProblems).toEqual([]);
+  });
+});
+
 describe('presentation', () => {
   /** Joins as `role` a presentation with a host (feed 1) and an audience member (feed 2). */
   async function joinPresentation(role: CallRole) {
@@ -398,6 +478,7 @@ describe('presentation', () => {
         room_id: ROOM,
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: [
           { ...participant(1), role: 'host' },
           { ...participant(2), role: 'audience' },
@@ -563,6 +644,7 @@ describe('presentation', () => {
         room_id: ROOM,
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: [],
         format: 'presentation',
         role: 'audience',

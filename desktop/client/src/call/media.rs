@@ -28,9 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use roomler_media::{
     AUDIO_FRAME_DURATION, AudioFrame, AudioLevel, AudioProcessor, AudioSource, CameraSource,
-    CodecError, CpalMicrophone, EncodedVideo, JitterConfig, Layer, OpusEncoder, RemoteAudio,
-    SAMPLE_RATE, SimulcastConfig, SimulcastEncoder, SourceError, TestPattern, Tone, VideoFormat,
-    VideoFrame, VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
+    CodecError, CpalMicrophone, DeviceKind, EncodedVideo, JitterConfig, Layer, OpusEncoder,
+    RemoteAudio, SAMPLE_RATE, SimulcastConfig, SimulcastEncoder, SourceError, TestPattern, Tone,
+    VideoFormat, VideoFrame, VideoSource, Vp8Decoder, detect_tone, read_frame_counter,
 };
 use roomler_media::{PreEncodedMedia, ProcessorConfig, RenderProcessor};
 use tokio::sync::{mpsc, watch};
@@ -113,6 +113,9 @@ pub enum VideoInput {
     ClockPattern,
     /// The camera of this name, or the first one.
     Camera { name: Option<String> },
+    /// The test pattern for `after_frames` frames, then a lost camera. Tests use it
+    /// for a camera unplugged during a call.
+    LostTestPattern { after_frames: u32 },
 }
 
 /// The source of the sent audio.
@@ -122,6 +125,9 @@ pub enum AudioInput {
     Tone { hz: f32 },
     /// The microphone of this name, or the default one.
     Microphone { name: Option<String> },
+    /// A tone of `hz` for `after_frames` frames of 20 ms, then a lost microphone.
+    /// Tests use it for a headset unplugged during a call.
+    LostTone { hz: f32, after_frames: u32 },
 }
 
 /// The device that plays the remote audio.
@@ -132,6 +138,44 @@ pub enum SpeakerChoice {
     Off,
     /// The speaker of this name, or the default one.
     Device { name: Option<String> },
+}
+
+/// A device that stopped during a call, as a source thread or the playback
+/// thread reports it.
+#[derive(Debug, Clone)]
+pub struct DeviceFailure {
+    /// The set of sources, or the playback, that the device belonged to. Failures
+    /// of a set that was replaced since are stale.
+    pub generation: u64,
+    pub kind: DeviceKind,
+    pub error: SourceError,
+}
+
+/// Reports the device failures of one set of sources or of one playback.
+#[derive(Debug, Clone)]
+pub struct FailureReporter {
+    generation: u64,
+    sender: mpsc::UnboundedSender<DeviceFailure>,
+}
+
+impl FailureReporter {
+    pub fn new(generation: u64, sender: mpsc::UnboundedSender<DeviceFailure>) -> Self {
+        FailureReporter { generation, sender }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Sends the failure of the device of `kind`; a session that has ended
+    /// receives nothing.
+    pub fn report(&self, kind: DeviceKind, error: SourceError) {
+        let _ = self.sender.send(DeviceFailure {
+            generation: self.generation,
+            kind,
+            error,
+        });
+    }
 }
 
 /// The tile that a picture or an audio level belongs to.
@@ -301,10 +345,11 @@ impl Drop for Preview {
 /// Starts the sources of `setup` with a three-layer VP8 simulcast encoder and an
 /// Opus encoder, paced in real time on threads of their own. The test pattern's
 /// full-size layer is [`VIDEO_WIDTH`]x[`VIDEO_HEIGHT`]; a camera's is the size it
-/// opened with.
+/// opened with. A device that stops delivering later goes to `failures`.
 pub fn start_sources(
     setup: &MediaSetup,
     switches: Arc<SendSwitches>,
+    failures: Option<FailureReporter>,
 ) -> Result<EncodedStreams, MediaError> {
     if let Some(media) = &setup.pre_encoded {
         return replay(media, switches);
@@ -332,20 +377,24 @@ pub fn start_sources(
             AUDIO_CHANNELS,
             ProcessorConfig::default(),
         )?),
-        AudioInput::Tone { .. } => None,
+        AudioInput::Tone { .. } | AudioInput::LostTone { .. } => None,
     };
     let render = processor.as_ref().map(AudioProcessor::render_side);
     let stop = Arc::new(AtomicBool::new(false));
     let (video_tx, video) = mpsc::channel(OUTGOING_VIDEO_QUEUE);
     let (audio_tx, audio) = mpsc::channel(OUTGOING_QUEUE);
+    let shared = SourceLoop {
+        output: setup.output.clone(),
+        switches,
+        failures,
+        stop: stop.clone(),
+    };
     spawn_sources(
         video_source,
         audio_source,
         Some((encoder, video_tx)),
         Some((opus, audio_tx, processor)),
-        setup.output.clone(),
-        switches,
-        stop.clone(),
+        shared,
     )?;
     Ok(EncodedStreams {
         video,
@@ -415,15 +464,13 @@ pub fn start_preview(setup: &MediaSetup) -> Result<Preview, MediaError> {
     let video_source = open_video(&setup.video)?;
     let audio_source = open_audio(&setup.audio)?;
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_sources(
-        video_source,
-        audio_source,
-        None,
-        None,
-        setup.output.clone(),
-        Arc::new(SendSwitches::default()),
-        stop.clone(),
-    )?;
+    let shared = SourceLoop {
+        output: setup.output.clone(),
+        switches: Arc::new(SendSwitches::default()),
+        failures: None,
+        stop: stop.clone(),
+    };
+    spawn_sources(video_source, audio_source, None, None, shared)?;
     Ok(Preview { stop })
 }
 
@@ -432,23 +479,13 @@ fn spawn_sources(
     audio_source: Box<dyn AudioSource>,
     video_encoder: Option<(SimulcastEncoder, mpsc::Sender<EncodedVideo>)>,
     audio_encoder: Option<AudioEncoder>,
-    output: Option<Arc<dyn MediaOutput>>,
-    switches: Arc<SendSwitches>,
-    stop: Arc<AtomicBool>,
+    shared: SourceLoop,
 ) -> Result<(), MediaError> {
-    let video = SourceLoop {
-        output: output.clone(),
-        switches: switches.clone(),
-        stop: stop.clone(),
-    };
+    let video = shared.clone();
     spawn_named("roomler-video-source", move || {
         video.run_video(video_source, video_encoder);
     })?;
-    let audio = SourceLoop {
-        output,
-        switches,
-        stop,
-    };
+    let audio = shared;
     spawn_named("roomler-audio-source", move || {
         audio.run_audio(audio_source, audio_encoder);
     })?;
@@ -472,6 +509,11 @@ fn open_video(input: &VideoInput) -> Result<Box<dyn VideoSource>, MediaError> {
                 .starting_at(clock_counter(SystemTime::now()))
                 .realtime(),
         ),
+        VideoInput::LostTestPattern { after_frames } => Box::new(
+            TestPattern::new(VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS)
+                .lost_after(*after_frames)
+                .realtime(),
+        ),
         VideoInput::Camera { name } => Box::new(CameraSource::open(
             name.as_deref(),
             VideoFormat {
@@ -488,6 +530,12 @@ fn open_audio(input: &AudioInput) -> Result<Box<dyn AudioSource>, MediaError> {
         AudioInput::Tone { hz } => {
             Box::new(Tone::new(*hz).with_channels(AUDIO_CHANNELS).realtime())
         }
+        AudioInput::LostTone { hz, after_frames } => Box::new(
+            Tone::new(*hz)
+                .with_channels(AUDIO_CHANNELS)
+                .lost_after(*after_frames)
+                .realtime(),
+        ),
         AudioInput::Microphone { name } => Box::new(CpalMicrophone::open(name.as_deref())?),
     })
 }
@@ -527,16 +575,30 @@ fn spawn_named(name: &'static str, body: impl FnOnce() + Send + 'static) -> Resu
 }
 
 /// The state the two source threads share: where pictures and levels go, the
-/// switches, and the stop flag.
+/// switches, where a device failure goes, and the stop flag.
+#[derive(Clone)]
 struct SourceLoop {
     output: Option<Arc<dyn MediaOutput>>,
     switches: Arc<SendSwitches>,
+    failures: Option<FailureReporter>,
     stop: Arc<AtomicBool>,
 }
 
 impl SourceLoop {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Reports that the device of `kind` stopped, unless the sources were stopped
+    /// on purpose, which can end a blocked read with an error too.
+    fn source_failed(&self, kind: DeviceKind, error: SourceError) {
+        if self.stopped() {
+            return;
+        }
+        tracing::warn!(%error, "the {kind} stopped delivering");
+        if let Some(failures) = &self.failures {
+            failures.report(kind, error);
+        }
     }
 
     fn run_video(
@@ -551,7 +613,7 @@ impl SourceLoop {
             let frame = match source.next_frame() {
                 Ok(frame) => frame,
                 Err(error) => {
-                    tracing::warn!(%error, "the video source stopped");
+                    self.source_failed(DeviceKind::Camera, error);
                     return;
                 }
             };
@@ -617,7 +679,7 @@ impl SourceLoop {
             let mut frame = match source.next_frame() {
                 Ok(frame) => frame,
                 Err(error) => {
-                    tracing::warn!(%error, "the audio source stopped");
+                    self.source_failed(DeviceKind::Microphone, error);
                     return;
                 }
             };

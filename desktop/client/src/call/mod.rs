@@ -14,6 +14,8 @@
 //! - [`media`]: the camera, microphone or synthetic sources with their VP8 and
 //!   Opus encoders, and the decoding of each remote track, on threads of their
 //!   own, with pictures and audio levels handed to a [`MediaOutput`].
+//! - [`own_media`]: the microphone and camera state that the others see, with the
+//!   devices lost during the call, which mute or turn the camera off.
 //! - [`playback`]: the remote audio, mixed every 20 ms and played through a
 //!   speaker, with the mix fed to the microphone's echo canceller.
 //! - [`report`]: the statistics of a headless participant, as `roomler call`
@@ -36,6 +38,7 @@ pub mod feedback;
 mod interop;
 pub mod layers;
 pub mod media;
+pub mod own_media;
 pub mod participants;
 pub mod peer;
 pub mod playback;
@@ -49,6 +52,7 @@ pub use layers::{TileLayout, TileSize};
 pub use media::{
     AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
 };
+pub use own_media::{MediaProblem, MediaState};
 pub use participants::CallParticipant;
 pub use peer::{CallError, CallOptions, CallSession, RemoteStats};
 pub use report::{CallReport, check_tone_hz, default_tone_hz};

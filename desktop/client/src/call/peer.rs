@@ -44,10 +44,11 @@ use super::feedback::{self, FeedbackMarker, SentStats, SentVideo};
 use super::interop::{DlsrShortener, OutgoingRewriter, RtxExtensions};
 use super::layers::{SubstreamRequests, TileLayout};
 use super::media::{
-    self, EncodedAudio, EncodedStreams, MediaOutput, MediaSetup, RemoteOutput, RtpUnit,
-    SendSwitches, SharedStats, SpeakerChoice, TileLayouts, spawn_audio_decoder,
+    self, EncodedAudio, EncodedStreams, FailureReporter, MediaOutput, MediaSetup, RemoteOutput,
+    RtpUnit, SendSwitches, SharedStats, SpeakerChoice, TileLayouts, spawn_audio_decoder,
     spawn_video_decoder, video_frame_duration,
 };
+use super::own_media::{self, MediaState, OwnMedia};
 use super::participants::{CallParticipant, Participants};
 use super::playback::{Playback, PlaybackMix, start_playback};
 use super::recovery::{self, PublisherRestart, SubscriberRestart};
@@ -238,8 +239,6 @@ pub struct CallSession {
     connection: Arc<Mutex<Connection>>,
     received: Arc<Mutex<Received>>,
     participants: Arc<Participants>,
-    /// The microphone state that a new join restores.
-    muted: Arc<AtomicBool>,
     media: Arc<SessionMedia>,
     /// Set to the server's reason when it removed this participant from the call.
     removed: watch::Receiver<Option<String>>,
@@ -251,6 +250,9 @@ pub struct CallSession {
 pub(super) struct SessionMedia {
     setup: Mutex<MediaSetup>,
     switches: Arc<SendSwitches>,
+    /// The microphone and camera state that the server shows the others, and the
+    /// devices lost during the call; a new join restores it.
+    pub(super) own: Arc<OwnMedia>,
     layout: watch::Sender<TileLayout>,
     /// The decoders always queue their audio, so that a speaker can be chosen
     /// later in the call.
@@ -285,7 +287,10 @@ impl SessionMedia {
     ) -> Result<(), CallError> {
         let mut playback = self.playback.lock().await;
         playback.take();
-        *playback = open_playback(choice, &self.mix, render).await?;
+        let reporter = self.own.reporter();
+        let generation = reporter.generation();
+        *playback = open_playback(choice, &self.mix, render, reporter).await?;
+        self.own.playback_started(generation);
         Ok(())
     }
 }
@@ -509,9 +514,34 @@ impl Stage {
     /// connection and starts the task that sends them. A missing device fails
     /// before anything is offered to Janus.
     async fn start_publishing(&self) -> Result<Publishing, CallError> {
+        let reporter = self.media.own.reporter();
+        let generation = reporter.generation();
+        let started = self.publish_sources(reporter).await;
+        if started.is_err() {
+            self.media.own.abandon(generation);
+        }
+        started
+    }
+
+    /// Moves this participant back to the audience after publishing failed with
+    /// `error` in the role of an invited speaker, so that the hosts do not see a
+    /// speaker without media. The session reports `error` in its media state.
+    async fn step_down(&self, error: CallError) {
+        tracing::warn!(%error, "failed to publish as an invited speaker, moving back to the audience");
+        self.media.own.publish_failed(error);
+        let step_down = CallRequest::MoveToAudience { user_id: None };
+        if let Err(error) = self.signaling.request(step_down).await {
+            tracing::warn!(%error, "failed to move back to the audience");
+        }
+    }
+
+    async fn publish_sources(&self, reporter: FailureReporter) -> Result<Publishing, CallError> {
         let signaling = &self.signaling;
         let setup = self.media.setup();
-        let mut encoded = media::start_sources(&setup, self.media.switches.clone())?;
+        let generation = reporter.generation();
+        let mut encoded =
+            media::start_sources(&setup, self.media.switches.clone(), Some(reporter))?;
+        self.media.own.sources_started(generation);
         if let Some(render) = encoded.render.take() {
             self.media
                 .replace_playback(&setup.speaker, Some(render))
@@ -600,7 +630,8 @@ impl Stage {
 
 /// Publishes while the session's role lets it and stops when it no longer does:
 /// a host's invitation to speak starts the camera and microphone, and a move back
-/// to the audience closes them. Runs until the join's `stop`.
+/// to the audience closes them. When publishing fails after an invitation, the
+/// session moves itself back to the audience. Runs until the join's `stop`.
 async fn follow_role(stage: Stage, mut role: watch::Receiver<CallRole>) {
     loop {
         tokio::select! {
@@ -616,12 +647,14 @@ async fn follow_role(stage: Stage, mut role: watch::Receiver<CallRole>) {
         if may_publish && publishing.is_none() {
             tracing::info!("invited to speak, publishing");
             match stage.start_publishing().await {
-                Ok(started) => *publishing = Some(started),
-                // NOTE: the server keeps the participant a speaker, so the hosts see
-                // them on the stage without media until a host moves them back.
-                Err(error) => {
-                    tracing::warn!(%error, "failed to publish after an invitation to speak")
+                Ok(started) => {
+                    *publishing = Some(started);
+                    stage.media.own.clear_publish_failure();
+                    if let Err(error) = stage.media.own.configure_server(&stage.signaling).await {
+                        tracing::warn!(%error, "failed to send the microphone and camera state");
+                    }
                 }
+                Err(error) => stage.step_down(error).await,
             }
         } else if !may_publish && let Some(stopped) = publishing.take() {
             tracing::info!("moved to the audience, no longer publishing");
@@ -835,9 +868,12 @@ impl CallSession {
     ) -> Result<Self, CallError> {
         let speaker = setup.speaker.clone();
         let (removed_tx, removed) = watch::channel(None);
+        let switches = Arc::new(SendSwitches::default());
+        let (own, failures) = OwnMedia::new(switches.clone());
         let media = Arc::new(SessionMedia {
             setup: Mutex::new(setup),
-            switches: Arc::new(SendSwitches::default()),
+            switches,
+            own: Arc::new(own),
             layout: watch::channel(TileLayout::default()).0,
             mix: Arc::new(PlaybackMix::default()),
             playback: tokio::sync::Mutex::new(None),
@@ -861,18 +897,22 @@ impl CallSession {
             connection: Arc::new(Mutex::new(connection)),
             received,
             participants,
-            muted: Arc::new(AtomicBool::new(false)),
             media,
             removed,
             stop,
         };
+        tokio::spawn(own_media::follow_failures(
+            session.media.own.clone(),
+            session.connection.clone(),
+            failures,
+            session.stop.clone(),
+        ));
         tokio::spawn(recovery::rejoin_on_close(
             target,
             session.connection.clone(),
             session.received.clone(),
             session.participants.clone(),
             session.media.clone(),
-            session.muted.clone(),
             session.stop.clone(),
         ));
         Ok(session)
@@ -922,10 +962,17 @@ impl CallSession {
             publishing: Arc::new(tokio::sync::Mutex::new(None)),
             stop: stop.clone(),
         };
-        // The audience of a presentation opens no camera or microphone at all.
+        // The audience of a presentation opens no camera or microphone at all. A
+        // speaker whom the presentation remembers from an earlier join, whose
+        // devices fail now, goes back to the audience instead of failing the join.
         if role.may_publish() {
-            let publishing = stage.start_publishing().await?;
-            *stage.publishing.lock().await = Some(publishing);
+            match stage.start_publishing().await {
+                Ok(publishing) => *stage.publishing.lock().await = Some(publishing),
+                Err(error) if format == CallFormat::Presentation && role == CallRole::Speaker => {
+                    stage.step_down(error).await;
+                }
+                Err(error) => return Err(error),
+            }
         }
 
         // Statistics start again with each join, because the subscriber's mids and
@@ -1011,47 +1058,72 @@ impl CallSession {
     }
 
     /// Mutes or unmutes the microphone: nothing is sent while it is muted, and the
-    /// server stops relaying the stream and notifies the others.
+    /// server stops relaying the stream and notifies the others. Unmuting a
+    /// microphone lost during the call fails with its error; a switch to another
+    /// one comes first.
     pub async fn set_muted(&self, muted: bool) -> Result<(), CallError> {
-        self.muted.store(muted, Ordering::Relaxed);
-        self.media.switches.set_microphone_on(!muted);
-        self.signaling()
-            .request(CallRequest::Configure {
-                audio_muted: Some(muted),
-                camera_off: None,
-                substreams: Vec::new(),
-            })
-            .await?;
-        Ok(())
+        self.media.own.set_user_muted(muted)?;
+        self.media.own.configure_server(&self.signaling()).await
     }
 
     /// Turns the camera off or on: nothing is sent while it is off, and the server
-    /// notifies the others.
+    /// notifies the others. Turning on a camera lost during the call fails with its
+    /// error; a switch to another one comes first.
     pub async fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
-        self.media.switches.set_camera_on(!off);
-        self.signaling()
-            .request(CallRequest::Configure {
-                audio_muted: None,
-                camera_off: Some(off),
-                substreams: Vec::new(),
-            })
-            .await?;
-        Ok(())
+        self.media.own.set_user_camera_off(off)?;
+        self.media.own.configure_server(&self.signaling()).await
+    }
+
+    /// Returns the microphone and camera state that the others see, and the devices
+    /// lost during the call.
+    pub fn media_state(&self) -> MediaState {
+        self.media.own.snapshot()
+    }
+
+    /// Returns a receiver of [`CallSession::media_state`], notified on every change:
+    /// a switch, a lost device, a failed publish after an invitation to speak.
+    /// Drop each `Ref` that `borrow` returns at once, because while one lives the
+    /// session cannot record changes.
+    pub fn watch_media(&self) -> watch::Receiver<MediaState> {
+        self.media.own.subscribe()
     }
 
     /// Switches to the camera, microphone and speaker of `setup` without leaving
-    /// the call: the new devices open first, so a failure keeps the old ones. A
-    /// later join uses them too. In the audience only the speaker changes now, and
-    /// the camera and microphone open once a host invites this participant to speak.
+    /// the call: the new devices open first, so a failure keeps the old camera and
+    /// microphone. A later join uses them too. Working devices replace lost ones,
+    /// and the camera and microphone come back as the user had them before the
+    /// loss. In the audience only the speaker changes now, and the camera and
+    /// microphone open once a host invites this participant to speak.
     pub async fn switch_media(&self, setup: &MediaSetup) -> Result<(), CallError> {
         let publishing = self.connection.lock().unwrap().publishing.clone();
         let publishing = publishing.lock().await;
         let Some(current) = publishing.as_ref() else {
             self.media.replace_playback(&setup.speaker, None).await?;
             *self.media.setup.lock().unwrap() = setup.clone();
+            self.media.own.clear_publish_failure();
             return Ok(());
         };
-        let mut encoded = media::start_sources(setup, self.media.switches.clone())?;
+        let reporter = self.media.own.reporter();
+        let generation = reporter.generation();
+        let switched = self.switch_sources(setup, current, reporter).await;
+        if switched.is_err() {
+            self.media.own.abandon(generation);
+            return switched;
+        }
+        self.media.own.sources_started(generation);
+        self.media.own.clear_publish_failure();
+        self.media.own.configure_server(&self.signaling()).await
+    }
+
+    /// Opens the sources and speaker of `setup` and hands the sources to the task
+    /// that sends `current`'s media.
+    async fn switch_sources(
+        &self,
+        setup: &MediaSetup,
+        current: &Publishing,
+        reporter: FailureReporter,
+    ) -> Result<(), CallError> {
+        let mut encoded = media::start_sources(setup, self.media.switches.clone(), Some(reporter))?;
         self.media
             .replace_playback(&setup.speaker, encoded.render.take())
             .await?;
@@ -1252,11 +1324,13 @@ fn end_call(removed: &watch::Sender<Option<String>>, stop: &CancellationToken, r
     stop.cancel();
 }
 
-/// Opens the speaker of `choice` and starts playing `mix` through it.
+/// Opens the speaker of `choice` and starts playing `mix` through it. A speaker
+/// that stops later goes to `failures`.
 async fn open_playback(
     choice: &SpeakerChoice,
     mix: &Arc<PlaybackMix>,
     render: Option<RenderProcessor>,
+    failures: FailureReporter,
 ) -> Result<Option<Playback>, CallError> {
     let SpeakerChoice::Device { name } = choice else {
         return Ok(None);
@@ -1270,6 +1344,7 @@ async fn open_playback(
         mix.clone(),
         Box::new(speaker),
         render,
+        Some(failures),
     )?))
 }
 
@@ -1353,7 +1428,9 @@ fn sdes_extension(uri: &'static str, value: Bytes) -> HeaderExtension {
     }
 }
 
-/// Writes the encoded synthetic media to the publisher's tracks until `stop`.
+/// Writes the encoded media to the publisher's tracks until `stop`. A source that
+/// stops, e.g. a lost device, ends only its own stream, until a replacement
+/// brings new sources.
 async fn send_media(
     audio: Outgoing,
     video: SimulcastOutgoing,
@@ -1363,17 +1440,21 @@ async fn send_media(
 ) {
     // Each layer's RTP timestamps advance on their own.
     let mut previous_video: HashMap<Layer, Duration> = HashMap::new();
+    let (mut audio_open, mut video_open) = (true, true);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             replacement = replacements.recv() => {
                 // Dropping the old streams stops their threads and devices.
-                if let Some(replacement) = replacement {
-                    encoded = replacement;
-                }
+                let Some(replacement) = replacement else { return };
+                encoded = replacement;
+                (audio_open, video_open) = (true, true);
             }
-            frame = encoded.audio.recv() => {
-                let Some(EncodedAudio { data, skipped }) = frame else { return };
+            frame = encoded.audio.recv(), if audio_open => {
+                let Some(EncodedAudio { data, skipped }) = frame else {
+                    audio_open = false;
+                    continue;
+                };
                 // NOTE: the crate skips one sequence number per frame that DTX
                 // suppressed, so receivers count those frames as lost.
                 let sample = Sample {
@@ -1384,8 +1465,11 @@ async fn send_media(
                 };
                 audio.write(sample).await;
             }
-            frame = encoded.video.recv() => {
-                let Some(EncodedVideo { data, timestamp, layer, .. }) = frame else { return };
+            frame = encoded.video.recv(), if video_open => {
+                let Some(EncodedVideo { data, timestamp, layer, .. }) = frame else {
+                    video_open = false;
+                    continue;
+                };
                 let previous = previous_video.insert(layer, timestamp);
                 let sample = Sample {
                     data,
@@ -1866,7 +1950,7 @@ mod tests {
             },
             ..MediaSetup::synthetic(440.0)
         };
-        let error = match media::start_sources(&setup, Arc::new(SendSwitches::default())) {
+        let error = match media::start_sources(&setup, Arc::new(SendSwitches::default()), None) {
             Ok(_) => panic!("opened a camera that does not exist"),
             Err(error) => CallError::from(error),
         };

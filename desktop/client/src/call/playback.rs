@@ -9,9 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roomler_media::{AUDIO_FRAME_DURATION, AudioFrame, AudioSink, Mixer, RenderProcessor};
+use roomler_media::{
+    AUDIO_FRAME_DURATION, AudioFrame, AudioSink, DeviceKind, Mixer, RenderProcessor, SinkError,
+    SourceError,
+};
 
-use super::media::MediaError;
+use super::media::{FailureReporter, MediaError};
 
 /// Frames kept per stream: 100 ms. A stream whose decoder runs ahead of the
 /// playback clock loses its oldest frames, so the delay stays bounded.
@@ -103,11 +106,13 @@ impl Drop for Playback {
 }
 
 /// Starts the thread that plays `mix` through `sink` every 20 ms, feeding each
-/// mixed frame to `render`, the echo canceller's render side, first.
+/// mixed frame to `render`, the echo canceller's render side, first. A sink that
+/// fails stops the thread, and its error goes to `failures`.
 pub fn start_playback(
     mix: Arc<PlaybackMix>,
     mut sink: Box<dyn AudioSink>,
     mut render: Option<RenderProcessor>,
+    failures: Option<FailureReporter>,
 ) -> Result<Playback, MediaError> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
@@ -127,7 +132,13 @@ pub fn start_playback(
                 tracing::debug!(%error, "the echo canceller rejected a played frame");
             }
             if let Err(error) = sink.play(&frame) {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
                 tracing::warn!(%error, "the speaker stopped; the call goes on without sound");
+                if let Some(failures) = &failures {
+                    failures.report(DeviceKind::Speaker, speaker_error(error));
+                }
                 return;
             }
         }
@@ -142,9 +153,21 @@ pub fn start_playback(
     Ok(Playback { stop })
 }
 
+/// Returns the device error behind a sink's failure.
+fn speaker_error(error: SinkError) -> SourceError {
+    match error {
+        SinkError::Device(error) => error,
+        other => SourceError::Backend {
+            kind: DeviceKind::Speaker,
+            reason: other.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use roomler_media::{NullSink, SinkError, Tone, detect_tone};
+    use roomler_media::{NullSink, Tone, detect_tone};
+    use tokio::sync::mpsc;
 
     use super::*;
 
@@ -192,7 +215,7 @@ mod tests {
     fn playback_plays_the_mixed_streams() {
         let mix = Arc::new(PlaybackMix::default());
         let sink = SharedSink(Arc::new(Mutex::new(NullSink::recording(0.1))));
-        let playback = start_playback(mix.clone(), Box::new(sink.clone()), None).unwrap();
+        let playback = start_playback(mix.clone(), Box::new(sink.clone()), None, None).unwrap();
         let stream = mix.add_stream();
         let silent = mix.add_stream();
         let frames = tone_frames(660.0, 20);
@@ -208,6 +231,52 @@ mod tests {
         assert!(
             detected.is_some_and(|hz| (hz - 660.0).abs() < 3.0),
             "detected {detected:?}"
+        );
+    }
+
+    /// A speaker that plays `frames` frames and then reports itself unplugged.
+    struct UnpluggedSpeaker {
+        frames: u32,
+    }
+
+    impl AudioSink for UnpluggedSpeaker {
+        fn play(&mut self, _frame: &AudioFrame) -> Result<(), SinkError> {
+            if self.frames == 0 {
+                return Err(SinkError::Device(SourceError::DeviceLost {
+                    kind: DeviceKind::Speaker,
+                    name: "Headset".into(),
+                    reason: "the device was unplugged".into(),
+                }));
+            }
+            self.frames -= 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lost_speaker_is_reported() {
+        let mix = Arc::new(PlaybackMix::default());
+        let (failures, mut reports) = mpsc::unbounded_channel();
+        let sink = Box::new(UnpluggedSpeaker { frames: 3 });
+        let reporter = FailureReporter::new(7, failures);
+        let _playback = start_playback(mix.clone(), sink, None, Some(reporter)).unwrap();
+        let stream = mix.add_stream();
+        let mut report = None;
+        for frame in tone_frames(440.0, 50) {
+            stream.push(frame);
+            std::thread::sleep(AUDIO_FRAME_DURATION);
+            if let Ok(failure) = reports.try_recv() {
+                report = Some(failure);
+                break;
+            }
+        }
+        let failure = report.expect("the lost speaker was not reported");
+        assert_eq!(failure.generation, 7);
+        assert_eq!(failure.kind, DeviceKind::Speaker);
+        assert!(
+            matches!(&failure.error, SourceError::DeviceLost { name, .. } if name == "Headset"),
+            "{:?}",
+            failure.error
         );
     }
 }

@@ -15,7 +15,6 @@
 //! the session joins again with new peer connections and a new feed.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -231,14 +230,14 @@ pub(crate) async fn restart_subscriber(
 }
 
 /// Joins the call again, with new peer connections, each time the WebSocket of
-/// the current join closes, until `stop`. A muted session stays muted.
+/// the current join closes, until `stop`. A muted session stays muted, and a camera
+/// that was off stays off.
 pub(super) async fn rejoin_on_close(
     target: JoinTarget,
     connection: Arc<Mutex<Connection>>,
     received: Arc<Mutex<Received>>,
     participants: Arc<Participants>,
     media: Arc<SessionMedia>,
-    muted: Arc<AtomicBool>,
     stop: CancellationToken,
 ) {
     let room_id = target.room_id;
@@ -272,15 +271,8 @@ pub(super) async fn rejoin_on_close(
         *connection.lock().unwrap() = joined;
         tracing::info!(%room_id, attempt, "joined the call again");
 
-        if muted.load(Ordering::Relaxed) {
-            let mute = CallRequest::Configure {
-                audio_muted: Some(true),
-                camera_off: None,
-                substreams: Vec::new(),
-            };
-            if let Err(error) = signaling.request(mute).await {
-                tracing::warn!(%room_id, %error, "failed to mute again after joining again");
-            }
+        if let Err(error) = media.own.configure_server(&signaling).await {
+            tracing::warn!(%room_id, %error, "failed to mute or turn the camera off again after joining again");
         }
     }
 }

@@ -9,6 +9,7 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
+import type { CallMediaState } from '@/api/bindings';
 import CallPanel from '@/components/call/CallPanel.vue';
 import CallTile from '@/components/call/CallTile.vue';
 import { useCallStore } from '@/stores/call';
@@ -16,6 +17,13 @@ import { useCallStore } from '@/stores/call';
 import { createTestPlugins } from '../../helpers/mount';
 
 const invokeMock = vi.mocked(invoke);
+
+/** The media state of a join whose devices all work. */
+const WORKING_MEDIA: CallMediaState = {
+  muted: false,
+  camera_off: false,
+  problems: [],
+};
 
 /** Builds a picture as the shell's frame scheme sends it: header, then RGBA. */
 function framePayload(width: number, height: number, seq: number): ArrayBuffer {
@@ -45,6 +53,7 @@ beforeEach(() => {
         room_id: 'room-1',
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: [
           {
             user_id: 'user-1',
@@ -141,6 +150,77 @@ describe('CallPanel', () => {
   });
 });
 
+describe('CallPanel with a media problem', () => {
+  it('shows a lost device with its advice and opens the device pickers', async () => {
+    const { wrapper, call } = await joinedPanel();
+    expect(wrapper.find('[data-test="call-media-problem"]').exists()).toBe(
+      false,
+    );
+    call.mediaChanged({
+      room_id: 'room-1',
+      media: {
+        muted: true,
+        camera_off: false,
+        problems: [
+          {
+            kind: 'lost',
+            device: 'microphone',
+            message:
+              'microphone "Headset" was lost: no samples for 2 s; pick another microphone, or the test tone',
+          },
+        ],
+      },
+    });
+    await flushPromises();
+
+    const problem = wrapper.get('[data-test="call-media-problem"]');
+    expect(problem.text()).toContain('Your microphone stopped');
+    expect(
+      problem.get('[data-test="call-media-problem-effect"]').text(),
+    ).toContain('The others see you as muted');
+    expect(
+      problem.get('[data-test="call-media-problem-message"]').text(),
+    ).toContain('microphone "Headset" was lost: no samples for 2 s');
+    const mute = wrapper.get('[data-test="call-mute"]');
+    expect(mute.attributes('aria-pressed')).toBe('true');
+    expect(mute.attributes('aria-label')).toBe('Unmute the microphone');
+
+    await problem
+      .get('[data-test="call-media-problem-devices"]')
+      .trigger('click');
+    await flushPromises();
+    expect(
+      document.querySelector('[data-test="call-devices-dialog"]'),
+    ).not.toBe(null);
+    wrapper.unmount();
+  });
+
+  it('tells an invited speaker why they are back in the audience', async () => {
+    const { wrapper, call } = await joinedPanel();
+    call.mediaChanged({
+      room_id: 'room-1',
+      media: {
+        muted: false,
+        camera_off: false,
+        problems: [
+          {
+            kind: 'publish_failed',
+            device: 'camera',
+            message:
+              'no camera found named "Front"; pick one from the device list; pick another camera, or the test pattern',
+          },
+        ],
+      },
+    });
+    await flushPromises();
+    const problem = wrapper.get('[data-test="call-media-problem"]');
+    expect(problem.text()).toContain('You are back in the audience');
+    expect(problem.text()).toContain('raise your hand again');
+    expect(problem.text()).toContain('no camera found named "Front"');
+    wrapper.unmount();
+  });
+});
+
 describe('CallPanel in a presentation', () => {
   /** Mounts the panel of a presentation joined as `role`, with Bob's hand raised. */
   async function presentationPanel(role: 'host' | 'speaker' | 'audience') {
@@ -153,6 +233,7 @@ describe('CallPanel in a presentation', () => {
         room_id: 'room-1',
         call_id: 'call-1',
         feed_id: 100,
+        media: WORKING_MEDIA,
         participants: [
           {
             user_id: 'user-1',

@@ -67,10 +67,10 @@ export function useTileFrames(
       running = false;
       return;
     }
+    const started = performance.now();
     try {
       const probe = (window as { roomlerFrameProbe?: FrameProbe })
         .roomlerFrameProbe;
-      const started = probe ? performance.now() : 0;
       const response = await fetch(frameUrl(tile.value, seq));
       if (response.status === 200) {
         const buffer = await response.arrayBuffer();
@@ -96,7 +96,13 @@ export function useTileFrames(
       console.error(`Fetching a picture of tile ${tile.value} failed:`, error);
     }
     if (!stopped && enabled.value) {
-      timer = setTimeout(() => void tick(), 1000 / TILE_FPS);
+      // The period runs from the fetch's start, so the time a fetch takes
+      // shortens the wait instead of lowering the rate.
+      const elapsed = performance.now() - started;
+      timer = setTimeout(
+        () => void tick(),
+        Math.max(0, 1000 / TILE_FPS - elapsed),
+      );
     } else {
       running = false;
     }

@@ -110,7 +110,7 @@ fn cargo_home() -> Option<PathBuf> {
 
 /// A virtual X display, killed on drop.
 pub struct Xvfb {
-    _child: Child,
+    child: Child,
     display: String,
 }
 
@@ -146,7 +146,7 @@ impl Xvfb {
             "Xvfb reported no display number (read {number:?})"
         );
         Ok(Self {
-            _child: child,
+            child,
             display: format!(":{number}"),
         })
     }
@@ -154,6 +154,11 @@ impl Xvfb {
     /// Returns the value for `DISPLAY`, e.g. `:99`.
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// Returns the process id of Xvfb, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 }
 

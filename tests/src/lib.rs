@@ -9,7 +9,9 @@
 //!   for benchmark reports. They work on Linux only.
 //! - [`desktop`] runs the desktop app under Xvfb and tauri-driver, driven over WebDriver.
 //! - [`netns`] re-runs a test inside a network namespace of its own, for calls.
+//! - [`call_bots`] starts `roomler call` participants for the call benchmarks.
 
+pub mod call_bots;
 pub mod desktop;
 
 pub use roomler_netns as netns;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::{Parser, Subcommand};
 use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
+use roomler_client::call::media::{VIDEO_HEIGHT, VIDEO_WIDTH, video_bitrate_kbps};
 use roomler_client::call::{
     CallError, CallOptions, CallReport, CallSession, MediaSetup, SignalingError, TileLayout,
     TileSize, VideoInput, check_tone_hz, default_tone_hz,
@@ -173,6 +174,12 @@ enum Command {
         /// bots do.
         #[arg(long)]
         pre_encoded: bool,
+        /// Size of the pre-encoded loop's full-size layer, e.g. 640x480 for a
+        /// camera's (default: 320x240, the test pattern's). The lower layers are a
+        /// half and a quarter of it.
+        #[arg(long, value_name = "WIDTHxHEIGHT", requires = "pre_encoded",
+            value_parser = parse_video_size)]
+        video_size: Option<(u32, u32)>,
         /// Draws the frame counter from the wall clock, so that receivers on the same
         /// machine measure the latency.
         #[arg(long, conflicts_with = "pre_encoded")]
@@ -203,6 +210,24 @@ fn parse_call_format(text: &str) -> Result<CallFormat, String> {
         _ => Err(format!(
             "{text:?} is not a call format; give meeting or presentation"
         )),
+    }
+}
+
+/// Parses `--video-size`: an even width and height from 16 to 1920, such as 640x480.
+fn parse_video_size(text: &str) -> Result<(u32, u32), String> {
+    let invalid = || {
+        format!(
+            "{text:?} is not a video size; give an even width and height from 16 to 1920, e.g. 640x480"
+        )
+    };
+    let (width, height) = text.trim().split_once('x').ok_or_else(invalid)?;
+    let width: u32 = width.parse().map_err(|_| invalid())?;
+    let height: u32 = height.parse().map_err(|_| invalid())?;
+    let valid = |side: u32| (16..=1920).contains(&side) && side.is_multiple_of(2);
+    if valid(width) && valid(height) {
+        Ok((width, height))
+    } else {
+        Err(invalid())
     }
 }
 
@@ -542,6 +567,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             relay_only,
             tone_hz,
             pre_encoded,
+            video_size,
             clock_pattern,
             receive_video,
             stats_every,
@@ -565,6 +591,7 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             let stay = Stay {
                 seconds,
                 pre_encoded,
+                video_size,
                 clock_pattern,
                 receive_video,
                 stats_every: stats.clone().zip(stats_every),
@@ -585,6 +612,8 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
 struct Stay {
     seconds: u64,
     pre_encoded: bool,
+    /// The pre-encoded loop's size; the test pattern's when `None`.
+    video_size: Option<(u32, u32)>,
     clock_pattern: bool,
     receive_video: Option<usize>,
     /// The statistics file and how often to rewrite it.
@@ -606,11 +635,12 @@ async fn stay_in_call(
         setup.video = VideoInput::ClockPattern;
     }
     if stay.pre_encoded {
+        let (width, height) = stay.video_size.unwrap_or((VIDEO_WIDTH, VIDEO_HEIGHT));
         let config = PreEncodedConfig {
             seconds: 3,
-            width: 320,
-            height: 240,
-            total_bitrate_kbps: 450,
+            width,
+            height,
+            total_bitrate_kbps: video_bitrate_kbps(width, height),
             tone_hz,
             ..PreEncodedConfig::default()
         };
@@ -924,4 +954,23 @@ fn format_outbox(items: &[OutboxItem], room_path: impl Fn(uuid::Uuid) -> String)
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_size_parses_even_sizes() {
+        assert_eq!(parse_video_size("640x480"), Ok((640, 480)));
+        assert_eq!(parse_video_size(" 16x1920 "), Ok((16, 1920)));
+    }
+
+    #[test]
+    fn video_size_rejects_invalid_text() {
+        for text in ["640", "641x480", "640x0", "4000x480", "640x480x2", "wide"] {
+            let error = parse_video_size(text).unwrap_err();
+            assert!(error.contains("e.g. 640x480"), "{text}: {error}");
+        }
+    }
 }

@@ -29,21 +29,18 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
-use roomler_e2e::desktop::{descendants, process_name};
-use roomler_e2e::{
-    ApiClient, MachineInfo, ServerOptions, ServerProcess, netns, process_cpu_secs, process_rss_kib,
+use roomler_e2e::call_bots::{
+    CallBots, Participant, enter_namespace, janus_pid, start_call_server,
 };
-use roomler_shared::api::{CreateRoomRequest, JoinRoomRequest, RegisterRequest};
-use roomler_shared::model::RoomKind;
+use roomler_e2e::{MachineInfo, process_cpu_secs, process_rss_kib};
 use serde::Serialize;
 use serde_json::Value;
 
-const PASSWORD: &str = "correct horse battery staple";
 const ROOM: &str = "bench";
 /// Time for the measured participant to receive every participant of a step.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -102,104 +99,6 @@ struct Report {
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the path of the benchmark");
     exe.with_file_name(name)
-}
-
-/// A `roomler call` process; killed when dropped.
-struct Participant {
-    child: Child,
-    stats: PathBuf,
-}
-
-impl Drop for Participant {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Participant {
-    fn report(&self) -> Option<Value> {
-        let text = std::fs::read_to_string(&self.stats).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-}
-
-struct Bench {
-    server: ServerProcess,
-    dir: tempfile::TempDir,
-    api: ApiClient,
-    next_user: u32,
-}
-
-impl Bench {
-    /// Registers a user who joins the room, and logs the CLI in as that user in a
-    /// profile of its own.
-    async fn user(&mut self, name: &str) -> Result<PathBuf> {
-        let auth = self
-            .api
-            .register(&RegisterRequest {
-                username: name.into(),
-                email: format!("{name}@example.com"),
-                password: PASSWORD.into(),
-                display_name: None,
-            })
-            .await?;
-        self.api
-            .join_room(
-                &auth.token,
-                &JoinRoomRequest {
-                    name: ROOM.into(),
-                    password: None,
-                },
-            )
-            .await?;
-        let profile = self.dir.path().join(name);
-        let mut login = Command::new(binary("roomler"))
-            .arg("--profile")
-            .arg(&profile)
-            .args(["login", "--server", self.server.base_url(), "--user", name])
-            .arg("--password-stdin")
-            .env("ROOMLER_TOKEN_STORE", "file")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        {
-            use std::io::Write;
-            writeln!(login.stdin.take().context("no stdin")?, "{PASSWORD}")?;
-        }
-        let status = login.wait()?;
-        ensure!(status.success(), "roomler login as {name} failed: {status}");
-        Ok(profile)
-    }
-
-    /// Starts `roomler call` for a new user with `flags`.
-    async fn participant(&mut self, prefix: &str, flags: &[&str]) -> Result<Participant> {
-        let name = format!("{prefix}{}", self.next_user);
-        self.next_user += 1;
-        let profile = self.user(&name).await?;
-        let stats = profile.join("stats.json");
-        let log = std::fs::File::create(profile.join("call.log"))?;
-        let child = Command::new(binary("roomler"))
-            .arg("--profile")
-            .arg(&profile)
-            .args(["call", ROOM, "--synthetic", "--for", "86400"])
-            .args(["--bind", netns::CLIENT_IP, "--stats-every", "1"])
-            .arg("--stats")
-            .arg(&stats)
-            .args(flags)
-            .env("ROOMLER_TOKEN_STORE", "file")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Participant { child, stats })
-    }
-
-    fn janus_pid(&self) -> Option<u32> {
-        let server = self.server.pid()?;
-        descendants(server)
-            .into_iter()
-            .find(|pid| process_name(*pid).is_some_and(|name| name.starts_with("janus")))
-    }
 }
 
 /// Reads a number field of a remote's statistics.
@@ -282,57 +181,23 @@ fn compare(
 }
 
 async fn run(args: &Args) -> Result<Report> {
-    let mut options = ServerOptions::new(binary("roomler-server"));
-    options.env.push((
-        "ROOMLER_JANUS_ICE_ENFORCE_LIST".into(),
-        netns::JANUS_IP.into(),
-    ));
-    // Every participant logs in once; the default limits would reject the bots.
-    options
-        .env
-        .push(("ROOMLER_RATE_LIMIT".into(), "false".into()));
-    let server = ServerProcess::start(&options).await?;
-    let api = ApiClient::new(server.base_url())?;
-    let owner = api
-        .register(&RegisterRequest {
-            username: "host".into(),
-            email: "host@example.com".into(),
-            password: PASSWORD.into(),
-            display_name: None,
-        })
-        .await?;
-    api.create_room(
-        &owner.token,
-        &CreateRoomRequest {
-            name: ROOM.into(),
-            kind: RoomKind::Public,
-            password: None,
-            parent_id: None,
-            topic: None,
-        },
-    )
-    .await?;
-    let mut bench = Bench {
-        server,
-        dir: tempfile::tempdir()?,
-        api,
-        next_user: 0,
-    };
+    let (server, api) = start_call_server(binary("roomler-server"), ROOM).await?;
+    let mut call = CallBots::new(api, &binary("roomler"), ROOM)?;
 
     let receive = args.receive_video.to_string();
-    let clock = bench
-        .participant("clock", &["--clock-pattern", "--receive-video", "0"])
+    let clock = call
+        .join("clock", &["--clock-pattern", "--receive-video", "0"])
         .await?;
-    let measured = bench
-        .participant("measured", &["--receive-video", &receive])
+    let measured = call
+        .join("measured", &["--receive-video", &receive])
         .await?;
     let mut bots: Vec<Participant> = Vec::new();
     let mut steps = Vec::new();
     for &target in &args.steps {
         let first_new = bots.len();
         while bots.len() < target as usize {
-            let bot = bench
-                .participant("bot", &["--pre-encoded", "--receive-video", "0"])
+            let bot = call
+                .join("bot", &["--pre-encoded", "--receive-video", "0"])
                 .await?;
             bots.push(bot);
         }
@@ -363,10 +228,8 @@ async fn run(args: &Args) -> Result<Report> {
         let join_max = joins.iter().copied().fold(0.0, f64::max);
         let join_median = median(&mut joins);
 
-        let measured_pid = measured.child.id();
-        let janus = bench
-            .janus_pid()
-            .context("no janus process under the server")?;
+        let measured_pid = measured.pid();
+        let janus = janus_pid(&server).context("no janus process under the server")?;
         let before = measured.report().context("no statistics yet")?;
         let (cpu0, janus0, start) = (
             process_cpu_secs(measured_pid)?,
@@ -408,7 +271,7 @@ async fn run(args: &Args) -> Result<Report> {
     drop(bots);
     drop(measured);
     drop(clock);
-    bench.server.terminate().await?;
+    server.terminate().await?;
     Ok(Report {
         machine: MachineInfo::read(),
         receive_video: args.receive_video,
@@ -451,19 +314,8 @@ fn write_json(path: &Path, report: &Report) -> Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match netns::enter(&["janus"]) {
-        Ok(Some(status)) => {
-            return if status.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-        }
-        Ok(None) => {}
-        Err(error) => {
-            eprintln!("call_bench: {error}");
-            return ExitCode::FAILURE;
-        }
+    if let Some(outer_run) = enter_namespace("call_bench") {
+        return outer_run;
     }
     let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     match runtime.block_on(run(&args)) {

@@ -7,6 +7,26 @@ import { parseFrameHeader } from '@/lib/call';
 export const TILE_FPS = 15;
 
 /**
+ * A recorder of the picture transport's timings. The call view benchmark
+ * (tests/src/bin/call_view_bench.rs) installs one as `window.roomlerFrameProbe`
+ * through WebDriver. Without it, each fetch only reads that unset property.
+ */
+export interface FrameProbe {
+  /**
+   * Receives one fetch of `tile`: the HTTP status, the milliseconds from the
+   * fetch's start to the ArrayBuffer, the milliseconds from there to the end of
+   * the draw (0 when nothing was drawn), and the bytes of the body.
+   */
+  record(
+    tile: string,
+    status: number,
+    fetchMs: number,
+    drawMs: number,
+    bytes: number,
+  ): void;
+}
+
+/**
  * Draws the newest pictures of `tile` into `canvas` while `enabled` is true, fetching
  * them from the shell's picture scheme at most {@link TILE_FPS} times a second. A
  * fetch that finds no newer picture draws nothing. `onPicture` hears of each drawn
@@ -47,16 +67,42 @@ export function useTileFrames(
       running = false;
       return;
     }
+    const started = performance.now();
     try {
+      const probe = (window as { roomlerFrameProbe?: FrameProbe })
+        .roomlerFrameProbe;
       const response = await fetch(frameUrl(tile.value, seq));
       if (response.status === 200) {
-        draw(await response.arrayBuffer());
+        const buffer = await response.arrayBuffer();
+        const fetched = probe ? performance.now() : 0;
+        draw(buffer);
+        probe?.record(
+          tile.value,
+          200,
+          fetched - started,
+          performance.now() - fetched,
+          buffer.byteLength,
+        );
+      } else {
+        probe?.record(
+          tile.value,
+          response.status,
+          performance.now() - started,
+          0,
+          0,
+        );
       }
     } catch (error) {
       console.error(`Fetching a picture of tile ${tile.value} failed:`, error);
     }
     if (!stopped && enabled.value) {
-      timer = setTimeout(() => void tick(), 1000 / TILE_FPS);
+      // The period runs from the fetch's start, so the time a fetch takes
+      // shortens the wait instead of lowering the rate.
+      const elapsed = performance.now() - started;
+      timer = setTimeout(
+        () => void tick(),
+        Math.max(0, 1000 / TILE_FPS - elapsed),
+      );
     } else {
       running = false;
     }

@@ -560,7 +560,7 @@ pub fn clock_latency(counter: u32, now: SystemTime) -> Option<Duration> {
 /// picture: 450 kbit/s for the test pattern's 320x240, in proportion to the pixel
 /// count, from 150 kbit/s to 1.8 Mbit/s (a 640x480 camera). The server's room
 /// bitrate cap is above the highest.
-fn video_bitrate_kbps(width: u32, height: u32) -> u32 {
+pub fn video_bitrate_kbps(width: u32, height: u32) -> u32 {
     let pixels = u64::from(width) * u64::from(height);
     let base = u64::from(VIDEO_WIDTH) * u64::from(VIDEO_HEIGHT);
     (u64::from(VIDEO_BITRATE_KBPS) * pixels / base).clamp(150, 1_800) as u32

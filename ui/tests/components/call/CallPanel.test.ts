@@ -12,6 +12,7 @@ import { invoke } from '@tauri-apps/api/core';
 import type { CallMediaState } from '@/api/bindings';
 import CallPanel from '@/components/call/CallPanel.vue';
 import CallTile from '@/components/call/CallTile.vue';
+import { TILE_FPS } from '@/composables/tile-frames';
 import { useCallStore } from '@/stores/call';
 
 import { createTestPlugins } from '../../helpers/mount';
@@ -376,6 +377,42 @@ describe('CallTile', () => {
     expect(wrapper.classes()).toContain('call-tile--speaking');
     expect(wrapper.find('.v-avatar').exists()).toBe(false);
     wrapper.unmount();
+  });
+
+  it('fetches at the full rate when each fetch takes a while', async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'performance'],
+    });
+    fetchMock.mockImplementation(
+      () =>
+        new Promise((resolve) =>
+          setTimeout(() => resolve(new Response(null, { status: 204 })), 40),
+        ),
+    );
+    const { plugins } = createTestPlugins();
+    const wrapper = mount(CallTile, {
+      props: {
+        tile: {
+          key: '1',
+          feedId: 1,
+          userId: 'user-1',
+          name: 'Alice',
+          audioMuted: false,
+          cameraOff: false,
+          self: false,
+        },
+        speaking: false,
+        quality: 'unknown',
+        selfName: 'You',
+      },
+      global: { plugins },
+    });
+    await vi.advanceTimersByTimeAsync(950);
+    // A fetch every 1000 / TILE_FPS ms from the previous one's start makes 15 by
+    // then. Waiting a whole period after each 40 ms fetch would make 9.
+    expect(fetchMock).toHaveBeenCalledTimes(TILE_FPS);
+    wrapper.unmount();
+    vi.useRealTimers();
   });
 
   it('fetches nothing while the camera is off', async () => {

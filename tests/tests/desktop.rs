@@ -367,6 +367,7 @@ async fn desktop_chat_scenario() -> Result<()> {
 }
 
 async fn run_scenario(harness: &Harness, server: &mut ServerProcess, bob: &Bob) -> Result<()> {
+    compositing_without_gpu(harness).await?;
     sign_in_screens(harness).await?;
     register_in_app(harness).await?;
     create_room(harness, "general").await?;
@@ -396,6 +397,38 @@ async fn run_scenario(harness: &Harness, server: &mut ServerProcess, bob: &Bob) 
         main_screens(harness, "dark").await?;
         harness.set_theme("light").await?;
     }
+    Ok(())
+}
+
+/// Checks that WebKit draws the page without accelerated compositing on a machine
+/// without a GPU render node, where it would composite with software OpenGL.
+async fn compositing_without_gpu(harness: &Harness) -> Result<()> {
+    let has_render_node = std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    if has_render_node || std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_some() {
+        eprintln!(
+            "skipping the compositing check: this machine has a GPU render node, or \
+             WEBKIT_DISABLE_COMPOSITING_MODE decides"
+        );
+        return Ok(());
+    }
+    // WebKit matches the 3D transform media query only while it composites.
+    let composited = harness
+        .app
+        .client()
+        .execute(
+            "return window.matchMedia('(-webkit-transform-3d)').matches;",
+            Vec::new(),
+        )
+        .await?;
+    ensure!(
+        composited == serde_json::Value::Bool(false),
+        "the page is composited with OpenGL on a machine without a GPU: \
+         (-webkit-transform-3d) matched {composited}"
+    );
     Ok(())
 }
 

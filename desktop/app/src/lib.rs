@@ -29,6 +29,7 @@ pub mod attachments;
 pub mod calls;
 pub mod cli;
 pub mod commands;
+pub mod compositing;
 pub mod defaults;
 pub mod dto;
 pub mod error;
@@ -202,6 +203,14 @@ pub fn run(options: Options) -> tauri::Result<()> {
             let server_hint =
                 defaults::default_server_url(options.server, &defaults::system_config_path());
             app.manage(state::AppState::new(Profile::new(profile_dir), server_hint));
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW)
+                && compositing::disable_without_gpu(&window)?
+            {
+                tracing::info!(
+                    "found no GPU render node in /dev/dri, so WebKit draws the page without \
+                     accelerated compositing"
+                );
+            }
             tray::create(app.handle())?;
             notifications::handle_clicks(app.handle());
             state::resume_session(app.handle());

@@ -11,12 +11,13 @@
 //! puts into a canvas. `<tile>` is `local` for the self view or a feed id.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use roomler_client::call::{
-    AudioInput, CallError, CallOptions, CallSession, MediaOutput, MediaProblem, MediaSetup,
-    MediaState, Preview, RemoteStats, SignalingError, SpeakerChoice, Tile, TileLayout, TileSize,
-    VideoInput, start_preview,
+    AudioInput, CallError, CallOptions, CallSession, DeviceFailure, FailureReporter, MediaOutput,
+    MediaProblem, MediaSetup, MediaState, Preview, RemoteStats, SignalingError, SpeakerChoice,
+    Tile, TileLayout, TileSize, VideoInput, start_preview,
 };
 use roomler_media::{AudioLevel, DeviceKind, SourceError, VideoFrame};
 use serde::{Deserialize, Serialize};
@@ -350,6 +351,9 @@ impl MediaOutput for PictureBoard {
 pub struct Calls {
     board: Arc<PictureBoard>,
     preview: Mutex<Option<Preview>>,
+    /// The number of previews started, so that a device lost by a replaced preview
+    /// is ignored.
+    preview_generation: AtomicU64,
     active: tokio::sync::Mutex<Option<(Uuid, CallSession)>>,
 }
 
@@ -484,25 +488,82 @@ pub async fn call_devices() -> CommandResult<CallDevices> {
     .map_err(|error| CommandError::new(ErrorCode::Internal, error.to_string()))
 }
 
-/// Starts the camera preview and the microphone meter of the pre-join screen, or
-/// restarts them with other devices. The self view is the `local` tile.
+/// Starts the camera preview and the microphone meter of the pre-join screen of
+/// `room_id`, or restarts them with other devices. The self view is the `local`
+/// tile. A device that stops during the preview is sent as a `call-media` event.
 #[tauri::command]
 #[specta::specta]
 pub async fn start_call_preview(
+    app: AppHandle,
     state: State<'_, AppState>,
+    room_id: Uuid,
     media: MediaChoice,
 ) -> CommandResult<()> {
     let calls = state.calls();
     // The old preview lets go of its devices before the new one opens them.
     calls.preview.lock().unwrap().take();
     calls.board.clear();
+    let generation = calls.preview_generation.fetch_add(1, Ordering::Relaxed) + 1;
+    let (sender, failures) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = FailureReporter::new(generation, sender);
     let setup = calls.setup(&media);
-    let preview = tauri::async_runtime::spawn_blocking(move || start_preview(&setup))
-        .await
-        .map_err(|error| CommandError::new(ErrorCode::Internal, error.to_string()))?
-        .map_err(|error| call_error(CallError::Media(error)))?;
+    let preview =
+        tauri::async_runtime::spawn_blocking(move || start_preview(&setup, Some(reporter)))
+            .await
+            .map_err(|error| CommandError::new(ErrorCode::Internal, error.to_string()))?
+            .map_err(|error| call_error(CallError::Media(error)))?;
     *calls.preview.lock().unwrap() = Some(preview);
+    tauri::async_runtime::spawn(forward_preview_failures(app, room_id, failures));
     Ok(())
+}
+
+/// Sends the pre-join screen of `room_id` each device that stops during its
+/// preview, until the preview ends or another replaces it.
+async fn forward_preview_failures(
+    app: AppHandle,
+    room_id: Uuid,
+    mut failures: tokio::sync::mpsc::UnboundedReceiver<DeviceFailure>,
+) {
+    let mut lost = PreviewProblems::default();
+    while let Some(failure) = failures.recv().await {
+        let app_state = app.state::<AppState>();
+        let calls = app_state.calls();
+        let current = calls.preview_generation.load(Ordering::Relaxed) == failure.generation
+            && calls.preview.lock().unwrap().is_some();
+        if !current {
+            return;
+        }
+        tracing::info!(kind = %failure.kind, %room_id, "the {} stopped during the pre-join preview", failure.kind);
+        let media = lost.add(failure);
+        crate::events::emit(&app, &crate::events::CallMedia { room_id, media });
+    }
+}
+
+/// The devices that one preview lost, as the pre-join screen shows them.
+#[derive(Debug, Default)]
+struct PreviewProblems {
+    state: MediaState,
+}
+
+impl PreviewProblems {
+    /// Records that the device of `failure` stopped, replacing an earlier failure
+    /// of the same kind, and returns the state to show.
+    fn add(&mut self, failure: DeviceFailure) -> CallMediaState {
+        let kind = failure.kind;
+        self.state.problems.retain(|problem| {
+            !matches!(problem, MediaProblem::DeviceLost { kind: earlier, .. } if *earlier == kind)
+        });
+        self.state.problems.push(MediaProblem::DeviceLost {
+            kind,
+            error: failure.error,
+        });
+        match kind {
+            DeviceKind::Camera => self.state.camera_off = true,
+            DeviceKind::Microphone => self.state.muted = true,
+            DeviceKind::Speaker => {}
+        }
+        CallMediaState::from(&self.state)
+    }
 }
 
 /// Stops the preview and lets go of its devices.
@@ -852,6 +913,45 @@ mod tests {
 
     fn picture(width: u32, height: u32) -> Arc<VideoFrame> {
         Arc::new(VideoFrame::black(width, height, Duration::ZERO))
+    }
+
+    fn lost(kind: DeviceKind, reason: &str) -> DeviceFailure {
+        DeviceFailure {
+            generation: 1,
+            kind,
+            error: SourceError::DeviceLost {
+                kind,
+                name: format!("Test {kind}"),
+                reason: reason.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn preview_problems_keep_one_per_device() {
+        let mut problems = PreviewProblems::default();
+        let state = problems.add(lost(DeviceKind::Camera, "unplugged"));
+        assert!(state.camera_off);
+        assert!(!state.muted);
+        assert_eq!(state.problems.len(), 1);
+
+        problems.add(lost(DeviceKind::Microphone, "unplugged"));
+        let state = problems.add(lost(DeviceKind::Camera, "driver reset"));
+        assert!(state.muted);
+        let devices: Vec<_> = state
+            .problems
+            .iter()
+            .map(|problem| problem.device)
+            .collect();
+        assert_eq!(
+            devices,
+            [Some(MediaDevice::Microphone), Some(MediaDevice::Camera)]
+        );
+        assert!(
+            state.problems[1].message.contains("driver reset"),
+            "{}",
+            state.problems[1].message
+        );
     }
 
     #[test]

@@ -417,9 +417,16 @@ export function callDevices(): Promise<CallDevices> {
   return unwrap(commands.callDevices());
 }
 
-/** Starts (or restarts with other devices) the self view and microphone meter. */
-export function startCallPreview(media: MediaChoice): Promise<void> {
-  return done(commands.startCallPreview(media));
+/**
+ * Starts (or restarts with other devices) the self view and microphone meter of
+ * the pre-join screen of `roomId`. Devices that stop later arrive as `call-media`
+ * events.
+ */
+export function startCallPreview(
+  roomId: Uuid,
+  media: MediaChoice,
+): Promise<void> {
+  return done(commands.startCallPreview(roomId, media));
 }
 
 export function stopCallPreview(): Promise<void> {

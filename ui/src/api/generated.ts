@@ -197,10 +197,11 @@ export const commands = {
 	/**  Lists the cameras, microphones and speakers. */
 	callDevices: () => typedError<CallDevices, CommandError>(__TAURI_INVOKE("call_devices")),
 	/**
-	 *  Starts the camera preview and the microphone meter of the pre-join screen, or
-	 *  restarts them with other devices. The self view is the `local` tile.
+	 *  Starts the camera preview and the microphone meter of the pre-join screen of
+	 *  `room_id`, or restarts them with other devices. The self view is the `local`
+	 *  tile. A device that stops during the preview is sent as a `call-media` event.
 	 */
-	startCallPreview: (media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("start_call_preview", { media })),
+	startCallPreview: (roomId: string, media: MediaChoice) => typedError<null, CommandError>(__TAURI_INVOKE("start_call_preview", { roomId, media })),
 	/**  Stops the preview and lets go of its devices. */
 	stopCallPreview: () => __TAURI_INVOKE<void>("stop_call_preview"),
 	/**

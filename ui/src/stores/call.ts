@@ -293,6 +293,7 @@ export const useCallStore = defineStore('call', () => {
     phase.value = 'prejoin';
     roomId.value = room;
     error.value = null;
+    mediaProblems.value = [];
     try {
       const listed = await callDevices();
       devices.value = listed;
@@ -302,7 +303,7 @@ export const useCallStore = defineStore('call', () => {
         speaker: defaultOutput(listed.speakers),
       };
       if (!joinsAudience.value) {
-        await startCallPreview(media.value);
+        await startCallPreview(room, media.value);
       }
     } catch (failure) {
       fail(failure);
@@ -314,8 +315,10 @@ export const useCallStore = defineStore('call', () => {
   async function chooseMedia(choice: MediaChoice): Promise<void> {
     error.value = null;
     try {
-      if (phase.value === 'prejoin' && !joinsAudience.value) {
-        await startCallPreview(choice);
+      if (phase.value === 'prejoin' && !joinsAudience.value && roomId.value) {
+        await startCallPreview(roomId.value, choice);
+        // The new devices replace the ones the preview lost.
+        mediaProblems.value = [];
       } else if (phase.value === 'joined') {
         await switchCallMedia(choice);
       }
@@ -371,7 +374,7 @@ export const useCallStore = defineStore('call', () => {
       phase.value = 'prejoin';
       // Joining stopped the preview; the pre-join screen shows it again.
       if (!joinsAudience.value) {
-        await startCallPreview(media.value).catch(() => {});
+        await startCallPreview(room, media.value).catch(() => {});
       }
       startPolling(false);
       return false;
@@ -528,10 +531,19 @@ export const useCallStore = defineStore('call', () => {
 
   /**
    * Takes the state of the user's own media from the engine: the mute and camera
-   * switches as the others see them, and the devices lost during the call.
+   * switches as the others see them, and the devices lost during the call or
+   * during the pre-join preview.
    */
   function mediaChanged(event: CallMedia): void {
-    if (phase.value !== 'joined' || event.room_id !== roomId.value) {
+    if (event.room_id !== roomId.value) {
+      return;
+    }
+    if (phase.value === 'prejoin') {
+      // The preview's lost devices: the switches are the user's choice for the join.
+      mediaProblems.value = event.media.problems;
+      return;
+    }
+    if (phase.value !== 'joined') {
       return;
     }
     muted.value = event.media.muted;

@@ -138,6 +138,7 @@ describe('call store', () => {
     expect(calls).toContainEqual([
       'start_call_preview',
       {
+        roomId: ROOM,
         media: {
           camera: { source: 'synthetic' },
           microphone: { source: 'device', name: 'Built-in' },
@@ -453,6 +454,23 @@ describe('own media', () => {
     // A switch to working devices brings the camera back.
     call.mediaChanged({ room_id: ROOM, media: WORKING_MEDIA });
     expect(call.cameraOff).toBe(false);
+    expect(call.mediaProblems).toEqual([]);
+  });
+
+  it('shows devices lost in the preview until others are picked', async () => {
+    shell();
+    const call = useCallStore();
+    await call.prepare(ROOM);
+    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    expect(call.mediaProblems).toEqual(lostCamera.problems);
+    // The switches stay the user's choice for the join.
+    expect(call.cameraOff).toBe(false);
+
+    await call.chooseMedia({
+      camera: { source: 'synthetic' },
+      microphone: { source: 'synthetic' },
+      speaker: { source: 'off' },
+    });
     expect(call.mediaProblems).toEqual([]);
   });
 

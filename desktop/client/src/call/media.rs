@@ -459,15 +459,19 @@ fn replay(
     })
 }
 
-/// Starts the sources of `setup` without encoders, for a preview.
-pub fn start_preview(setup: &MediaSetup) -> Result<Preview, MediaError> {
+/// Starts the sources of `setup` without encoders, for a preview. A device that
+/// stops delivering later goes to `failures`.
+pub fn start_preview(
+    setup: &MediaSetup,
+    failures: Option<FailureReporter>,
+) -> Result<Preview, MediaError> {
     let video_source = open_video(&setup.video)?;
     let audio_source = open_audio(&setup.audio)?;
     let stop = Arc::new(AtomicBool::new(false));
     let shared = SourceLoop {
         output: setup.output.clone(),
         switches: Arc::new(SendSwitches::default()),
-        failures: None,
+        failures,
         stop: stop.clone(),
     };
     spawn_sources(video_source, audio_source, None, None, shared)?;
@@ -1287,6 +1291,31 @@ mod tests {
         assert_eq!(assembler.push(&unit(4, 180, true, &[0x10, 0x01, 5])), None);
         let keyframe = assembler.push(&unit(5, 270, true, &[0x10, 0x00, 6]));
         assert_eq!(keyframe.as_deref(), Some(&[0x00, 6][..]));
+    }
+
+    #[test]
+    fn preview_reports_lost_devices() {
+        let (sender, mut received) = mpsc::unbounded_channel();
+        let setup = MediaSetup {
+            video: VideoInput::LostTestPattern { after_frames: 3 },
+            audio: AudioInput::LostTone {
+                hz: 440.0,
+                after_frames: 3,
+            },
+            ..MediaSetup::synthetic(440.0)
+        };
+        let _preview = start_preview(&setup, Some(FailureReporter::new(7, sender))).unwrap();
+
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let failure = received
+                .blocking_recv()
+                .expect("the preview reports each lost device");
+            assert_eq!(failure.generation, 7);
+            kinds.push(failure.kind);
+        }
+        kinds.sort_by_key(|kind| kind.to_string());
+        assert_eq!(kinds, [DeviceKind::Camera, DeviceKind::Microphone]);
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub mod turn_tcp;
 pub use feedback::SentStats;
 pub use layers::{TileLayout, TileSize};
 pub use media::{
-    AudioInput, MediaOutput, MediaSetup, Preview, SpeakerChoice, Tile, VideoInput, start_preview,
+    AudioInput, DeviceFailure, FailureReporter, MediaOutput, MediaSetup, Preview, SpeakerChoice,
+    Tile, VideoInput, start_preview,
 };
 pub use own_media::{MediaProblem, MediaState};
 pub use participants::CallParticipant;

@@ -1,5 +1,13 @@
 import { flushPromises, mount } from '@vue/test-utils';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  afterEach,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  onTestFinished,
+  vi,
+} from 'vitest';
 
 vi.mock('@tauri-apps/api/core', () => ({
   invoke: vi.fn(),
@@ -12,6 +20,7 @@ import { invoke } from '@tauri-apps/api/core';
 import type { CallMediaState } from '@/api/bindings';
 import CallPanel from '@/components/call/CallPanel.vue';
 import CallTile from '@/components/call/CallTile.vue';
+import PreJoinDialog from '@/components/call/PreJoinDialog.vue';
 import { TILE_FPS } from '@/composables/tile-frames';
 import { useCallStore } from '@/stores/call';
 
@@ -148,6 +157,44 @@ describe('CallPanel', () => {
     expect(invokeMock.mock.calls.at(-1)?.[0]).toBe('leave_call');
     expect(call.phase).toBe('idle');
     wrapper.unmount();
+  });
+});
+
+describe('PreJoinDialog', () => {
+  it('shows a device lost during the preview with its advice', async () => {
+    const { plugins } = createTestPlugins();
+    const call = useCallStore();
+    await call.prepare('room-1');
+    const wrapper = mount(PreJoinDialog, {
+      props: { roomName: 'standup' },
+      global: { plugins },
+      attachTo: document.body,
+    });
+    // The dialog renders into the body, so an unmounted one leaves nothing there.
+    onTestFinished(() => wrapper.unmount());
+    await flushPromises();
+    const problem = () =>
+      document.body.querySelector('[data-test="prejoin-media-problem"]');
+    expect(problem()).toBeNull();
+
+    call.mediaChanged({
+      room_id: 'room-1',
+      media: {
+        muted: false,
+        camera_off: true,
+        problems: [
+          {
+            kind: 'lost',
+            device: 'camera',
+            message:
+              'camera "USB camera" was lost: unplugged; pick another camera, or the test pattern',
+          },
+        ],
+      },
+    });
+    await flushPromises();
+    expect(problem()?.textContent).toContain('Your camera stopped');
+    expect(problem()?.textContent).toContain('pick another camera');
   });
 });
 

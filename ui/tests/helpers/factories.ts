@@ -1,6 +1,9 @@
 import type { RoomTimeline } from '@/stores/timeline';
 import type {
   CachedRoom,
+  CallMediaState,
+  CallParticipant,
+  JoinedCall,
   Member,
   Message,
   OutboxItem,
@@ -128,6 +131,50 @@ export function makeTimeline(
     atNewest: true,
     firstUnreadSeq: null,
     focusId: null,
+    ...overrides,
+  };
+}
+
+/** The media state of a call whose devices all work. */
+export const WORKING_MEDIA: CallMediaState = {
+  muted: false,
+  camera_off: false,
+  problems: [],
+};
+
+/** Builds a participant with the feed `feed`: a speaker with microphone and camera on. */
+export function makeCallParticipant(
+  feed: number,
+  overrides: Partial<CallParticipant> = {},
+): CallParticipant {
+  return {
+    user_id: `user-${feed}`,
+    username: `user${feed}`,
+    display_name: `User ${feed}`,
+    feed_id: feed,
+    audio_muted: false,
+    camera_off: false,
+    role: 'speaker',
+    hand_raised: false,
+    ...overrides,
+  };
+}
+
+/**
+ * Builds the shell's reply to `join_call`: a meeting in room-1, joined as a speaker
+ * with the feed 100, working devices and no other participant.
+ */
+export function makeJoinedCall(
+  overrides: Partial<JoinedCall> = {},
+): JoinedCall {
+  return {
+    room_id: 'room-1',
+    call_id: 'call-1',
+    feed_id: 100,
+    media: WORKING_MEDIA,
+    participants: [],
+    format: 'meeting',
+    role: 'speaker',
     ...overrides,
   };
 }

@@ -9,7 +9,7 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallMediaState, CallParticipant, CallRole } from '@/api/bindings';
+import type { CallMediaState, CallRole } from '@/api/bindings';
 import { useRoomsStore } from '@/stores/rooms';
 import { useSessionStore } from '@/stores/session';
 import {
@@ -19,30 +19,16 @@ import {
   useCallStore,
 } from '@/stores/call';
 
-import { makeCachedRoom } from '../helpers/factories';
+import {
+  WORKING_MEDIA,
+  makeCachedRoom,
+  makeCallParticipant,
+  makeJoinedCall,
+} from '../helpers/factories';
 
 const invokeMock = vi.mocked(invoke);
 
-function participant(feed: number): CallParticipant {
-  return {
-    user_id: `user-${feed}`,
-    username: `user${feed}`,
-    display_name: `User ${feed}`,
-    feed_id: feed,
-    audio_muted: false,
-    camera_off: false,
-    role: 'speaker',
-    hand_raised: false,
-  };
-}
-
 const ROOM = 'room-1';
-/** The media state of a join whose devices all work. */
-const WORKING_MEDIA: CallMediaState = {
-  muted: false,
-  camera_off: false,
-  problems: [],
-};
 
 /** Replies to the call commands like the shell and records every call. */
 function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
@@ -65,15 +51,7 @@ function shell(overrides: Record<string, (args: unknown) => unknown> = {}) {
           problems: [],
         };
       case 'join_call':
-        return {
-          room_id: ROOM,
-          call_id: 'call-1',
-          feed_id: 100,
-          media: WORKING_MEDIA,
-          participants: [participant(1)],
-          format: 'meeting',
-          role: 'speaker',
-        };
+        return makeJoinedCall({ participants: [makeCallParticipant(1)] });
       case 'call_levels':
         return [
           { tile: 'local', dbov: -10 },
@@ -192,12 +170,15 @@ describe('call store', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: ownFeed!,
-      participants: [{ ...participant(1), audio_muted: true }, participant(2)],
+      participants: [
+        { ...makeCallParticipant(1), audio_muted: true },
+        makeCallParticipant(2),
+      ],
     });
     call.participantsChanged({
       room_id: 'another-room',
       feed_id: 7,
-      participants: [participant(3)],
+      participants: [makeCallParticipant(3)],
     });
     expect(call.tiles.map((tile) => [tile.key, tile.audioMuted])).toEqual([
       ['local', false],
@@ -215,7 +196,7 @@ describe('call store', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 101,
-      participants: [participant(2)],
+      participants: [makeCallParticipant(2)],
     });
     expect(call.ownFeed).toBe(101);
     expect(call.tiles.map((tile) => tile.key)).toEqual(['local', '2']);
@@ -224,16 +205,10 @@ describe('call store', () => {
 
   it('decodes only the tiles of the page or the featured speaker', async () => {
     const many = Array.from({ length: 30 }, (_, index) =>
-      participant(index + 1),
+      makeCallParticipant(index + 1),
     );
     const calls = shell({
-      join_call: () => ({
-        room_id: ROOM,
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
-        participants: many,
-      }),
+      join_call: () => makeJoinedCall({ participants: many }),
     });
     const call = useCallStore();
     await call.prepare(ROOM);
@@ -276,13 +251,10 @@ describe('call store', () => {
 
   it('lowers the layer as a page fills up', async () => {
     const calls = shell({
-      join_call: () => ({
-        room_id: ROOM,
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
-        participants: [1, 2, 3].map((feed) => participant(feed)),
-      }),
+      join_call: () =>
+        makeJoinedCall({
+          participants: [1, 2, 3].map((feed) => makeCallParticipant(feed)),
+        }),
     });
     const call = useCallStore();
     await call.prepare(ROOM);
@@ -302,7 +274,7 @@ describe('call store', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
-      participants: others(4).map(participant),
+      participants: others(4).map((feed) => makeCallParticipant(feed)),
     });
     expect(call.shownTileSize).toBe('medium');
     expect(tileCalls().at(-1)).toEqual([
@@ -312,7 +284,7 @@ describe('call store', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
-      participants: others(8).map(participant),
+      participants: others(8).map((feed) => makeCallParticipant(feed)),
     });
     expect(call.shownTileSize).toBe('medium');
 
@@ -320,7 +292,7 @@ describe('call store', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
-      participants: others(9).map(participant),
+      participants: others(9).map((feed) => makeCallParticipant(feed)),
     });
     expect(call.shownTileSize).toBe('small');
     expect(tileCalls().at(-1)).toEqual([
@@ -416,15 +388,7 @@ describe('own media', () => {
 
   it('starts from the media state of the join', async () => {
     shell({
-      join_call: () => ({
-        room_id: ROOM,
-        call_id: 'call-1',
-        feed_id: 100,
-        participants: [],
-        format: 'meeting',
-        role: 'speaker',
-        media: lostCamera,
-      }),
+      join_call: () => makeJoinedCall({ media: lostCamera }),
     });
     const call = useCallStore();
     await call.prepare(ROOM);
@@ -492,18 +456,15 @@ describe('presentation', () => {
   /** Joins as `role` a presentation with a host (feed 1) and an audience member (feed 2). */
   async function joinPresentation(role: CallRole) {
     const calls = shell({
-      join_call: () => ({
-        room_id: ROOM,
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
-        participants: [
-          { ...participant(1), role: 'host' },
-          { ...participant(2), role: 'audience' },
-        ],
-        format: 'presentation',
-        role,
-      }),
+      join_call: () =>
+        makeJoinedCall({
+          participants: [
+            makeCallParticipant(1, { role: 'host' }),
+            makeCallParticipant(2, { role: 'audience' }),
+          ],
+          format: 'presentation',
+          role,
+        }),
     });
     const call = useCallStore();
     await call.prepare(ROOM);
@@ -630,13 +591,13 @@ describe('presentation', () => {
   it('lists raised hands for a host, who lets them speak', async () => {
     const { calls, call } = await joinPresentation('host');
     expect(call.isHost).toBe(true);
-    const host = { ...participant(1), role: 'host' as const };
+    const host = { ...makeCallParticipant(1), role: 'host' as const };
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
       participants: [
         host,
-        { ...participant(2), role: 'audience', hand_raised: true },
+        { ...makeCallParticipant(2), role: 'audience', hand_raised: true },
       ],
     });
     expect(call.raisedHands.map((each) => each.user_id)).toEqual(['user-2']);
@@ -646,7 +607,7 @@ describe('presentation', () => {
     call.participantsChanged({
       room_id: ROOM,
       feed_id: 100,
-      participants: [host, participant(2)],
+      participants: [host, makeCallParticipant(2)],
     });
     expect(call.raisedHands).toEqual([]);
     expect(call.speakers.map((each) => each.user_id)).toEqual(['user-2']);
@@ -658,15 +619,8 @@ describe('presentation', () => {
 
   it('shows a refused invitation as the error', async () => {
     shell({
-      join_call: () => ({
-        room_id: ROOM,
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
-        participants: [],
-        format: 'presentation',
-        role: 'audience',
-      }),
+      join_call: () =>
+        makeJoinedCall({ format: 'presentation', role: 'audience' }),
       invite_to_speak: () => {
         throw {
           code: 'rejected',

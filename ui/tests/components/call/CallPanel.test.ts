@@ -17,23 +17,18 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallMediaState } from '@/api/bindings';
 import CallPanel from '@/components/call/CallPanel.vue';
 import CallTile from '@/components/call/CallTile.vue';
 import PreJoinDialog from '@/components/call/PreJoinDialog.vue';
 import { TILE_FPS } from '@/composables/tile-frames';
 import { useCallStore } from '@/stores/call';
 
+import { makeCallParticipant, makeJoinedCall } from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
 const invokeMock = vi.mocked(invoke);
 
 /** The media state of a join whose devices all work. */
-const WORKING_MEDIA: CallMediaState = {
-  muted: false,
-  camera_off: false,
-  problems: [],
-};
 
 /** Builds a picture as the shell's frame scheme sends it: header, then RGBA. */
 function framePayload(width: number, height: number, seq: number): ArrayBuffer {
@@ -59,26 +54,15 @@ beforeEach(() => {
   invokeMock.mockReset();
   invokeMock.mockImplementation(async (command: string) => {
     if (command === 'join_call') {
-      return {
-        room_id: 'room-1',
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
+      return makeJoinedCall({
         participants: [
-          {
-            user_id: 'user-1',
+          makeCallParticipant(1, {
             username: 'alice',
             display_name: 'Alice Liddell',
-            feed_id: 1,
             audio_muted: true,
-            camera_off: false,
-            role: 'speaker',
-            hand_raised: false,
-          },
+          }),
         ],
-        format: 'meeting',
-        role: 'speaker',
-      };
+      });
     }
     if (command === 'call_devices') {
       return { cameras: [], microphones: [], speakers: [], problems: [] };
@@ -277,36 +261,23 @@ describe('CallPanel in a presentation', () => {
       if (command !== 'join_call') {
         return base(command, args);
       }
-      return {
-        room_id: 'room-1',
-        call_id: 'call-1',
-        feed_id: 100,
-        media: WORKING_MEDIA,
+      return makeJoinedCall({
         participants: [
-          {
-            user_id: 'user-1',
+          makeCallParticipant(1, {
             username: 'alice',
             display_name: 'Alice Liddell',
-            feed_id: 1,
-            audio_muted: false,
-            camera_off: false,
             role: 'host',
-            hand_raised: false,
-          },
-          {
-            user_id: 'user-2',
+          }),
+          makeCallParticipant(2, {
             username: 'bob',
             display_name: 'Bob',
-            feed_id: 2,
-            audio_muted: false,
-            camera_off: false,
             role: 'audience',
             hand_raised: true,
-          },
+          }),
         ],
         format: 'presentation',
         role,
-      };
+      });
     });
     return joinedPanel();
   }

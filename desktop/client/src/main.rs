@@ -15,8 +15,8 @@ use roomler_client::attachments::Progress;
 use roomler_client::cache::{CachedRoom, LocalHit, OutboxItem, OutboxState};
 use roomler_client::call::media::{VIDEO_HEIGHT, VIDEO_WIDTH, video_bitrate_kbps};
 use roomler_client::call::{
-    CallError, CallOptions, CallReport, CallSession, MediaSetup, SignalingError, TileLayout,
-    TileSize, VideoInput, check_tone_hz, default_tone_hz,
+    CallError, CallOptions, CallReport, CallRole, CallSession, MediaSetup, SignalingError,
+    TileLayout, TileSize, VideoInput, check_tone_hz, default_tone_hz,
 };
 use roomler_client::{ClientError, Engine, Profile};
 use roomler_media::{PreEncodedConfig, PreEncodedMedia};
@@ -580,6 +580,10 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
                         .into(),
                 ));
             }
+            // A statistics file that cannot be written would lose the whole stay.
+            if let Some(path) = &stats {
+                check_stats_folder(path)?;
+            }
             let engine = Engine::open(profile)?;
             let room = engine.resolve_room(&room).await?;
             let options = CallOptions {
@@ -600,9 +604,28 @@ async fn run(command: Command, profile: Profile, output: &Output) -> Result<(), 
             if let Some(path) = stats {
                 write_stats(&path, &report)?;
             }
+            if let Some(requested) = format
+                && report.format.is_some_and(|format| format != requested)
+            {
+                eprintln!(
+                    "note: the call was going on already, so --format {} did not apply; it \
+                     sets the format of a call that this join starts",
+                    label(&requested)
+                );
+            }
             output.value(serde_json::to_value(&report)?, || {
                 format_call_report(&report)
             });
+            let publishes = report.role.is_some_and(|role| role != CallRole::Audience);
+            if publishes && !report.media_published {
+                return Err(ClientError::Other(anyhow::anyhow!(
+                    "your media never reached the media server: the publishing \
+                     connection's ICE did not connect in {:.0} s. Check that this computer \
+                     reaches the server's Janus directly or through its TURN server, and \
+                     that --bind, if given, names an address that reaches them",
+                    report.seconds
+                )));
+            }
         }
     }
     Ok(())
@@ -667,6 +690,9 @@ async fn stay_in_call(
         join_ms,
         remotes: session.stats(),
         sent: session.sent_stats(),
+        format: Some(session.format()),
+        role: Some(session.role()),
+        media_published: session.media_published(),
     };
     let deadline = tokio::time::sleep(std::time::Duration::from_secs(stay.seconds));
     tokio::pin!(deadline);
@@ -739,11 +765,42 @@ fn write_stats(path: &Path, report: &CallReport) -> Result<(), ClientError> {
     })
 }
 
+/// Checks that the folder of the statistics file `path` exists, before the call.
+fn check_stats_folder(path: &Path) -> Result<(), ClientError> {
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    Err(ClientError::Usage(format!(
+        "the folder {} of the statistics file {} does not exist; create it or pass \
+         another --stats path",
+        folder.display(),
+        path.display()
+    )))
+}
+
+/// Returns the name that the call protocol gives `value`, e.g. `presentation`.
+fn label(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn format_call_report(report: &CallReport) -> String {
-    let mut lines = vec![format!(
-        "left the call after {:.1} s, sending a {} Hz tone",
-        report.seconds, report.tone_hz
-    )];
+    let sending = if report.role == Some(CallRole::Audience) {
+        "in the audience, sending nothing".to_string()
+    } else {
+        format!("sending a {} Hz tone", report.tone_hz)
+    };
+    let mut first = format!("left the call after {:.1} s, {sending}", report.seconds);
+    if let (Some(format), Some(role)) = (report.format, report.role) {
+        first.push_str(&format!(" ({} as {})", label(&format), label(&role)));
+    }
+    let mut lines = vec![first];
     for remote in &report.remotes {
         let participant = remote
             .user_id
@@ -959,6 +1016,43 @@ fn format_outbox(items: &[OutboxItem], room_path: impl Fn(uuid::Uuid) -> String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_folder_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_stats_folder(&dir.path().join("stats.json")).is_ok());
+        assert!(check_stats_folder(Path::new("stats.json")).is_ok());
+
+        let missing = dir.path().join("missing").join("stats.json");
+        let Err(ClientError::Usage(message)) = check_stats_folder(&missing) else {
+            panic!("a missing folder passed the check");
+        };
+        assert!(message.contains("missing"), "{message}");
+    }
+
+    #[test]
+    fn call_report_names_audience_role() {
+        let report = CallReport {
+            room_id: uuid::Uuid::nil(),
+            call_id: uuid::Uuid::nil(),
+            user_id: uuid::Uuid::nil(),
+            feed_id: 1,
+            tone_hz: 440.0,
+            seconds: 3.0,
+            join_ms: 50.0,
+            remotes: Vec::new(),
+            sent: Default::default(),
+            format: Some(roomler_client::call::CallFormat::Presentation),
+            role: Some(CallRole::Audience),
+            media_published: false,
+        };
+        let text = format_call_report(&report);
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "left the call after 3.0 s, in the audience, sending nothing (presentation as audience)"
+        );
+    }
 
     #[test]
     fn video_size_parses_even_sizes() {

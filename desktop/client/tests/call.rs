@@ -1044,6 +1044,60 @@ async fn load_bot_sends_without_receiving() {
     check_remote(1, 0, &stats_of(&reports[1].remotes, users[0].0));
 }
 
+/// A `roomler call` whose media never reaches Janus fails with the reason, and
+/// still writes its statistics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_command_fails_without_media_path() {
+    if roomler_netns::run_inside_namespace("call_command_fails_without_media_path", &["janus"]) {
+        return;
+    }
+    let fixture = Fixture::start().await;
+    fixture.room(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile0");
+    log_in_cli(&fixture, &profile, 0).await;
+    let stats = dir.path().join("stats0.json");
+
+    // Janus never hears the client's STUN checks, so ICE cannot connect.
+    load_nft_rules(&format!(
+        "table inet roomler_loss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
+         meta l4proto udp {TO_JANUS} drop\n  }}\n}}\n"
+    ));
+    let child = roomler(
+        &profile,
+        &[
+            "call",
+            "call",
+            "--synthetic",
+            "--for",
+            "5",
+            "--bind",
+            "127.0.0.3",
+        ],
+    )
+    .arg("--stats")
+    .arg(&stats)
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    restore_udp();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("your media never reached the media server"),
+        "{stderr}"
+    );
+    let report: CallReport =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(!report.media_published, "{report:?}");
+    assert_eq!(report.role, Some(CallRole::Speaker));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_command_writes_stats() {
     if roomler_netns::run_inside_namespace("call_command_writes_stats", &["janus"]) {

@@ -261,6 +261,8 @@ pub(super) struct SessionMedia {
     removed: watch::Sender<Option<String>>,
     /// The effects of Janus's feedback on the sent video.
     sent: Arc<SentVideo>,
+    /// Whether a publishing connection's ICE has connected since the session began.
+    published_media: Arc<AtomicBool>,
 }
 
 impl SessionMedia {
@@ -581,6 +583,11 @@ impl Stage {
             candidates,
             stop.clone(),
         ));
+        tokio::spawn(recovery::mark_connected(
+            publisher_ice.clone(),
+            self.media.published_media.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(recovery::keep_connected(
             PeerRole::Publisher,
             publisher_ice,
@@ -879,6 +886,7 @@ impl CallSession {
             playback: tokio::sync::Mutex::new(None),
             removed: removed_tx,
             sent: Arc::new(SentVideo::default()),
+            published_media: Arc::new(AtomicBool::new(false)),
         });
         // The speaker opens before the server counts the user in, so a missing one
         // fails the join early.
@@ -1260,6 +1268,13 @@ impl CallSession {
         let mut list: Vec<RemoteStats> = by_feed.into_values().collect();
         list.sort_by_key(|stats| stats.feed_id);
         list
+    }
+
+    /// Returns whether this participant's media reached the media server: whether
+    /// a publishing connection's ICE has connected since the session began. It
+    /// stays false in the audience, which publishes nothing.
+    pub fn media_published(&self) -> bool {
+        self.media.published_media.load(Ordering::Relaxed)
     }
 
     /// Returns what Janus's feedback on the sent video did: keyframe requests, the

@@ -15,6 +15,7 @@
 //! the session joins again with new peer connections and a new feed.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +108,23 @@ pub(crate) async fn keep_connected(
     tokio::select! {
         () = stop.cancelled() => {}
         _ = run => {}
+    }
+}
+
+/// Sets `connected` once the connection whose state `state` reports connects,
+/// unless `stop` comes first.
+pub(crate) async fn mark_connected(
+    mut state: watch::Receiver<RTCIceConnectionState>,
+    connected: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        reached = state.wait_for(is_connected) => {
+            if reached.is_ok() {
+                connected.store(true, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::feedback::SentStats;
 use super::peer::RemoteStats;
+use super::{CallFormat, CallRole};
 
 /// Lowest and highest tone frequency that a participant may send, in Hz. They lie
 /// inside the 50 to 12,000 Hz that `roomler_media::detect_tone` searches, and in
@@ -34,6 +35,15 @@ pub struct CallReport {
     /// The effects of Janus's feedback on this participant's video.
     #[serde(default)]
     pub sent: SentStats,
+    /// The call's format and this participant's role at the end of the stay.
+    #[serde(default)]
+    pub format: Option<CallFormat>,
+    #[serde(default)]
+    pub role: Option<CallRole>,
+    /// Whether this participant's media reached the media server: its publishing
+    /// connection's ICE connected. False in the audience, which publishes nothing.
+    #[serde(default)]
+    pub media_published: bool,
 }
 
 /// Returns the tone of a participant that was given none: one of 55 frequencies

@@ -11,33 +11,63 @@
 #
 # --relay forces the clients to relay-only ICE through coturn, with TURN REST
 # credentials that the server signs. Needs root, the janus and coturn packages, and
-# the binaries from `cargo build -p roomler-server -p roomler-client` in
-# $CARGO_TARGET_DIR/debug (or $ROOMLER_BIN_DIR).
+# the binaries from `cargo build -p roomler-server -p roomler-client`: it takes them
+# from $ROOMLER_BIN_DIR, else from the newer build of $CARGO_TARGET_DIR/debug and
+# the checkout's target/debug, and says which folder it uses.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=installers/lib.sh
 source "$here/lib.sh"
 
+usage="use --clients N (1 to 50), --seconds S (1 to 3600) or --relay"
 clients=2
 seconds=10
 relay=no
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --clients) clients="$2"; shift 2 ;;
-    --seconds) seconds="$2"; shift 2 ;;
+    --clients | --seconds)
+      if [ "$#" -lt 2 ]; then
+        echo "$1 needs a value; $usage" >&2
+        exit 2
+      fi
+      if ! [[ "$2" =~ ^[0-9]+$ ]]; then
+        echo "invalid $1 value '$2': not a whole number; $usage" >&2
+        exit 2
+      fi
+      if [ "$1" = --clients ]; then clients="$2"; else seconds="$2"; fi
+      shift 2
+      ;;
     --relay) relay=yes; shift ;;
-    *) echo "unknown argument $1; use --clients N, --seconds S or --relay" >&2; exit 2 ;;
+    *) echo "unknown argument $1; $usage" >&2; exit 2 ;;
   esac
 done
+if [ "$clients" -lt 1 ] || [ "$clients" -gt 50 ]; then
+  echo "invalid --clients value $clients: outside 1 to 50; $usage" >&2
+  exit 2
+fi
+if [ "$seconds" -lt 1 ] || [ "$seconds" -gt 3600 ]; then
+  echo "invalid --seconds value $seconds: outside 1 to 3600; $usage" >&2
+  exit 2
+fi
 
+# Of the two usual build folders, the one with the newer build, so that an old
+# build in one does not hide a new one in the other.
 bin_dir="${ROOMLER_BIN_DIR:-$CARGO_TARGET_DIR/debug}"
+checkout_bins="$(cd "$here/.." && pwd)/target/debug"
+if [ -z "${ROOMLER_BIN_DIR:-}" ] && [ -x "$checkout_bins/roomler" ] \
+  && [ "$checkout_bins/roomler" -nt "$bin_dir/roomler" ]; then
+  bin_dir="$checkout_bins"
+fi
 for program in ip janus turnserver "$bin_dir/roomler-server" "$bin_dir/roomler"; do
   if ! command -v "$program" >/dev/null 2>&1; then
-    echo "$program is missing; install janus, coturn and iproute2, and build the binaries" >&2
+    echo "$program is missing; install janus, coturn and iproute2, build the binaries" \
+      "with 'cargo build -p roomler-server -p roomler-client', and set ROOMLER_BIN_DIR" \
+      "to their folder if it is not $CARGO_TARGET_DIR/debug or target/debug" >&2
     exit 2
   fi
 done
+echo "using roomler and roomler-server from $bin_dir"
 if [ "$(id -u)" -ne 0 ]; then
   echo "network namespaces need root; run with sudo" >&2
   exit 2
@@ -125,7 +155,13 @@ done
 
 for index in $(seq "$clients"); do
   echo "== client$index"
-  cat "$work/stats$index.json" 2>/dev/null || tail -20 "$work/client$index.log"
+  if [ -f "$work/stats$index.json" ]; then
+    # The statistics file has no final newline.
+    cat "$work/stats$index.json"
+    echo
+  else
+    tail -20 "$work/client$index.log"
+  fi
 done
 if [ "$relay" = yes ]; then
   echo "== coturn allocations"

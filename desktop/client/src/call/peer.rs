@@ -180,6 +180,19 @@ pub enum CallError {
     Media(#[from] media::MediaError),
     #[error("failed to start the bridge to a TURN server over TCP: {0}")]
     TurnBridge(std::io::Error),
+    #[error(
+        "relay-only ICE needs a TURN server, but the server offers none; ask its admin to \
+         set TURN_URL and TURN_SECRET, or call without --relay-only"
+    )]
+    NoTurnServer,
+}
+
+/// Returns whether `servers` include a TURN server, which relay-only ICE needs.
+fn offers_turn(servers: &[IceServer]) -> bool {
+    servers
+        .iter()
+        .flat_map(|server| &server.urls)
+        .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
 }
 
 pub(super) fn webrtc_error(error: impl std::fmt::Display) -> CallError {
@@ -471,6 +484,9 @@ async fn build_peer(
             credential: server.credential.clone().unwrap_or_default(),
         })
         .collect();
+    if options.relay_only && !offers_turn(ice_servers) {
+        return Err(CallError::NoTurnServer);
+    }
     let mut configuration = RTCConfigurationBuilder::new().with_ice_servers(servers);
     if options.relay_only {
         configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
@@ -1932,6 +1948,37 @@ mod tests {
     use super::*;
     use crate::call::media::{MediaError, VideoInput};
     use roomler_media::{DeviceKind, SourceError};
+
+    #[tokio::test]
+    async fn relay_only_needs_turn_server() {
+        let options = CallOptions {
+            bind: "127.0.0.1".parse().unwrap(),
+            relay_only: true,
+            tone_hz: 440.0,
+            format: None,
+        };
+        let server = |url: &str| IceServer {
+            urls: vec![url.to_string()],
+            username: None,
+            credential: None,
+            expires_at: None,
+        };
+        let stun_only = [server("stun:127.0.0.1:3478")];
+        let Err(error) = build_peer(&options, &stun_only, None).await else {
+            panic!("relay-only ICE started without a TURN server");
+        };
+        assert!(matches!(error, CallError::NoTurnServer), "{error}");
+        assert!(error.to_string().contains("TURN_URL"), "{error}");
+
+        let with_turn = [IceServer {
+            username: Some("1700000000:alice".into()),
+            credential: Some("secret".into()),
+            ..server("turn:127.0.0.1:3478?transport=udp")
+        }];
+        if let Err(error) = build_peer(&options, &with_turn, None).await {
+            panic!("relay-only ICE with a TURN server failed: {error}");
+        }
+    }
 
     /// Joins with `setup` against an address where no server listens.
     async fn join_offline(setup: MediaSetup) -> CallError {

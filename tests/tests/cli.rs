@@ -913,6 +913,20 @@ async fn usage_and_auth_errors() -> Result<()> {
     let unknown = alice.run(&["send", "no.such.room", "hello"]).await?;
     assert_eq!(unknown.code(), Some(EXIT_USAGE), "{unknown}");
     assert!(unknown.stderr.contains("no.such.room"), "{unknown}");
+    assert!(
+        unknown.stderr.contains("roomler join no.such.room"),
+        "{unknown}"
+    );
+
+    // `roomler join` takes a path, so an unknown id gets no hint to join it.
+    let id = Uuid::now_v7().to_string();
+    let unknown_id = alice.run(&["send", &id, "hello"]).await?;
+    assert_eq!(unknown_id.code(), Some(EXIT_USAGE), "{unknown_id}");
+    assert!(unknown_id.stderr.contains(&id), "{unknown_id}");
+    assert!(
+        !unknown_id.stderr.contains(&format!("roomler join {id}")),
+        "{unknown_id}"
+    );
 
     let too_many = alice.run(&["history", "general", "--limit", "501"]).await?;
     assert_eq!(too_many.code(), Some(EXIT_USAGE), "{too_many}");

@@ -331,6 +331,13 @@ impl Engine {
             Err(error) => return Err(error),
         }
         self.cache.find_room(name)?.ok_or_else(|| {
+            // `roomler join` takes a room's path, so it is no help for an id.
+            if Uuid::parse_str(name).is_ok() {
+                return ClientError::Usage(format!(
+                    "you are not in a room with the id {name}; `roomler rooms` lists yours, \
+                     and `roomler join PATH` joins a public one by its path"
+                ));
+            }
             ClientError::Usage(format!(
                 "you are not in a room named {name:?}; `roomler rooms` lists yours, and \
                  `roomler join {name}` joins a public one"

@@ -299,12 +299,19 @@ fn kind(error: &ClientError) -> &'static str {
     }
 }
 
+/// Log levels without `ROOMLER_LOG`. The WebRTC crates (targets `rtc` and
+/// `webrtc`) warn of passing states in every call, e.g. SRTP before DTLS is done,
+/// so only their errors show.
+const DEFAULT_LOG: &str = "warn,rtc=error,webrtc=error";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMLER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only where a terminal shows them, not in a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -1092,6 +1092,14 @@ async fn call_command_fails_without_media_path() {
         stderr.contains("your media never reached the media server"),
         "{stderr}"
     );
+    // The log shows the reason, not the WebRTC crates' passing warnings, and has no
+    // colour codes when it goes to a file or pipe.
+    let crate_warnings = stderr
+        .lines()
+        .filter(|line| line.contains(" WARN rtc") || line.contains(" WARN webrtc"))
+        .count();
+    assert_eq!(crate_warnings, 0, "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
     let report: CallReport =
         serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     assert!(!report.media_published, "{report:?}");

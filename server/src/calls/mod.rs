@@ -103,6 +103,21 @@ impl CallFailure {
 
     fn janus(room_id: Uuid, step: &str, error: JanusError) -> Self {
         tracing::warn!(%room_id, step, %error, "a Janus step failed");
+        // Janus rejects a request with this reason when it gathered no ICE candidate,
+        // e.g. on a machine whose only interface is loopback. Trying again cannot help.
+        if let JanusError::Rejected { reason, .. } = &error
+            && reason.contains("Error setting ICE locally")
+        {
+            return CallFailure::new(
+                CallErrorCode::MediaServerError,
+                format!(
+                    "The media server could not {step} in the call of room {room_id}: Janus \
+                     found no network address for the media (it gathers none on loopback). \
+                     Ask the server's admin to give Janus a non-loopback interface, or to \
+                     set ROOMLER_JANUS_ICE_ENFORCE_LIST to one."
+                ),
+            );
+        }
         CallFailure::new(
             CallErrorCode::MediaServerError,
             format!(
@@ -1701,6 +1716,29 @@ async fn watch_subscriber(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn janus_ice_failure_names_the_cause() {
+        let rejected = |reason: &str| JanusError::Rejected {
+            request: "message".into(),
+            code: 490,
+            reason: reason.into(),
+        };
+        let failure = CallFailure::janus(
+            Uuid::nil(),
+            "publish your media",
+            rejected("Error setting ICE locally"),
+        );
+        assert!(failure.message.contains("loopback"), "{}", failure.message);
+        assert!(
+            !failure.message.contains("try again"),
+            "{}",
+            failure.message
+        );
+
+        let other = CallFailure::janus(Uuid::nil(), "publish your media", rejected("Unknown"));
+        assert!(other.message.contains("try again"), "{}", other.message);
+    }
 
     #[test]
     fn published_streams_parse() {

@@ -1059,10 +1059,7 @@ async fn call_command_fails_without_media_path() {
     let stats = dir.path().join("stats0.json");
 
     // Janus never hears the client's STUN checks, so ICE cannot connect.
-    load_nft_rules(&format!(
-        "table inet roomler_loss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
-         meta l4proto udp {TO_JANUS} drop\n  }}\n}}\n"
-    ));
+    drop_udp(TO_JANUS, 100);
     let child = roomler(
         &profile,
         &[
@@ -1823,9 +1820,15 @@ async fn failed_invitation_returns_to_audience() {
 /// The drop happens on arrival, as on a real network: a drop on the way out would
 /// fail the sender's `sendto`, which Janus notices and handles differently.
 fn drop_udp(selector: &str, percent: u32) {
+    // nftables takes `numgen random mod 100 < N` for N up to 99 only.
+    let share = if percent >= 100 {
+        String::new()
+    } else {
+        format!("numgen random mod 100 < {percent} ")
+    };
     load_nft_rules(&format!(
         "table inet roomler_loss {{\n  chain input {{\n    type filter hook input priority 0;\n    \
-         meta l4proto udp {selector} numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+         meta l4proto udp {selector} {share}drop\n  }}\n}}\n"
     ));
 }
 

@@ -1,7 +1,12 @@
 // The logic of the call view that does not touch the page: paging the tiles,
 // picking the active speaker and rating each participant's connection.
 
-import type { CallFormat, CallRole, TileStats } from '@/api/bindings';
+import type {
+  CallFormat,
+  CallMediaProblem,
+  CallRole,
+  TileStats,
+} from '@/api/bindings';
 
 /** Tiles on one page of the grid. */
 export const PAGE_SIZE = 25;
@@ -170,4 +175,12 @@ export function parseFrameHeader(
     return null;
   }
   return { width, height, seq };
+}
+
+/** Returns the translation key of a media problem's headline: what stopped. */
+export function problemTitleKey(problem: CallMediaProblem): string {
+  if (problem.kind === 'lost' && problem.device !== null) {
+    return `call.problem.lost.${problem.device}`;
+  }
+  return 'call.problem.publishFailed';
 }

@@ -142,6 +142,20 @@ export const WORKING_MEDIA: CallMediaState = {
   problems: [],
 };
 
+/** The media state after the camera was lost: off, with the shell's advice. */
+export const LOST_CAMERA_MEDIA: CallMediaState = {
+  muted: false,
+  camera_off: true,
+  problems: [
+    {
+      kind: 'lost',
+      device: 'camera',
+      message:
+        'camera "USB camera" was lost: no frame for 2 s; pick another camera, or the test pattern',
+    },
+  ],
+};
+
 /** Builds a participant with the feed `feed`: a speaker with microphone and camera on. */
 export function makeCallParticipant(
   feed: number,

@@ -7,6 +7,7 @@ import {
   paginate,
   parseFrameHeader,
   pickActiveSpeaker,
+  problemTitleKey,
   rateQuality,
   tileSize,
 } from '@/lib/call';
@@ -111,5 +112,21 @@ describe('parseFrameHeader', () => {
     expect(parseFrameHeader(buffer)).toEqual({ width: 2, height: 3, seq: 77 });
     expect(parseFrameHeader(buffer.slice(0, 20))).toBeNull();
     expect(parseFrameHeader(new ArrayBuffer(4))).toBeNull();
+  });
+});
+
+describe('problemTitleKey', () => {
+  it('names the lost device, else the failed publish', () => {
+    expect(
+      problemTitleKey({ kind: 'lost', device: 'camera', message: '' }),
+    ).toBe('call.problem.lost.camera');
+    // A failed publish names its device too, but it is no lost device.
+    expect(
+      problemTitleKey({
+        kind: 'publish_failed',
+        device: 'microphone',
+        message: '',
+      }),
+    ).toBe('call.problem.publishFailed');
   });
 });

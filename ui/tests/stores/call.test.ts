@@ -9,7 +9,7 @@ vi.mock('@tauri-apps/api/core', () => ({
 
 import { invoke } from '@tauri-apps/api/core';
 
-import type { CallMediaState, CallRole } from '@/api/bindings';
+import type { CallRole } from '@/api/bindings';
 import { useRoomsStore } from '@/stores/rooms';
 import { useSessionStore } from '@/stores/session';
 import {
@@ -20,6 +20,7 @@ import {
 } from '@/stores/call';
 
 import {
+  LOST_CAMERA_MEDIA,
   WORKING_MEDIA,
   makeCachedRoom,
   makeCallParticipant,
@@ -373,29 +374,16 @@ describe('call store', () => {
 });
 
 describe('own media', () => {
-  const lostCamera: CallMediaState = {
-    muted: false,
-    camera_off: true,
-    problems: [
-      {
-        kind: 'lost',
-        device: 'camera',
-        message:
-          'camera "USB camera" was lost: no frame for 2 s; pick another camera, or the test pattern',
-      },
-    ],
-  };
-
   it('starts from the media state of the join', async () => {
     shell({
-      join_call: () => makeJoinedCall({ media: lostCamera }),
+      join_call: () => makeJoinedCall({ media: LOST_CAMERA_MEDIA }),
     });
     const call = useCallStore();
     await call.prepare(ROOM);
     await call.join();
     expect(call.cameraOff).toBe(true);
     expect(call.muted).toBe(false);
-    expect(call.mediaProblems).toEqual(lostCamera.problems);
+    expect(call.mediaProblems).toEqual(LOST_CAMERA_MEDIA.problems);
   });
 
   it('follows lost devices and the real switches', async () => {
@@ -405,7 +393,7 @@ describe('own media', () => {
     await call.join();
     expect(call.mediaProblems).toEqual([]);
 
-    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    call.mediaChanged({ room_id: ROOM, media: LOST_CAMERA_MEDIA });
     expect(call.cameraOff).toBe(true);
     expect(call.mediaProblems).toHaveLength(1);
     const self = call.tiles.find((tile) => tile.self);
@@ -425,8 +413,8 @@ describe('own media', () => {
     shell();
     const call = useCallStore();
     await call.prepare(ROOM);
-    call.mediaChanged({ room_id: ROOM, media: lostCamera });
-    expect(call.mediaProblems).toEqual(lostCamera.problems);
+    call.mediaChanged({ room_id: ROOM, media: LOST_CAMERA_MEDIA });
+    expect(call.mediaProblems).toEqual(LOST_CAMERA_MEDIA.problems);
     // The switches stay the user's choice for the join.
     expect(call.cameraOff).toBe(false);
 
@@ -441,12 +429,12 @@ describe('own media', () => {
   it('ignores media states outside a call and forgets them on leaving', async () => {
     shell();
     const call = useCallStore();
-    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    call.mediaChanged({ room_id: ROOM, media: LOST_CAMERA_MEDIA });
     expect(call.mediaProblems).toEqual([]);
 
     await call.prepare(ROOM);
     await call.join();
-    call.mediaChanged({ room_id: ROOM, media: lostCamera });
+    call.mediaChanged({ room_id: ROOM, media: LOST_CAMERA_MEDIA });
     await call.leave();
     expect(call.mediaProblems).toEqual([]);
   });

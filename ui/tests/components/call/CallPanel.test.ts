@@ -23,7 +23,11 @@ import PreJoinDialog from '@/components/call/PreJoinDialog.vue';
 import { TILE_FPS } from '@/composables/tile-frames';
 import { useCallStore } from '@/stores/call';
 
-import { makeCallParticipant, makeJoinedCall } from '../../helpers/factories';
+import {
+  LOST_CAMERA_MEDIA,
+  makeCallParticipant,
+  makeJoinedCall,
+} from '../../helpers/factories';
 import { createTestPlugins } from '../../helpers/mount';
 
 const invokeMock = vi.mocked(invoke);
@@ -161,21 +165,7 @@ describe('PreJoinDialog', () => {
       document.body.querySelector('[data-test="prejoin-media-problem"]');
     expect(problem()).toBeNull();
 
-    call.mediaChanged({
-      room_id: 'room-1',
-      media: {
-        muted: false,
-        camera_off: true,
-        problems: [
-          {
-            kind: 'lost',
-            device: 'camera',
-            message:
-              'camera "USB camera" was lost: unplugged; pick another camera, or the test pattern',
-          },
-        ],
-      },
-    });
+    call.mediaChanged({ room_id: 'room-1', media: LOST_CAMERA_MEDIA });
     await flushPromises();
     expect(problem()?.textContent).toContain('Your camera stopped');
     expect(problem()?.textContent).toContain('pick another camera');

@@ -13,7 +13,7 @@
 # credentials that the server signs. Needs root, the janus and coturn packages, and
 # the binaries from `cargo build -p roomler-server -p roomler-client`: it takes them
 # from $ROOMLER_BIN_DIR, else from the newer build of $CARGO_TARGET_DIR/debug and
-# the checkout's target/debug, and says which folder it uses.
+# the checkout's target/debug, and prints which folder it uses.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -17,8 +17,8 @@
 //!   From those the bench computes the time from the fetch's start to the
 //!   ArrayBuffer, the time from there to the end of `putImageData`, the pictures
 //!   drawn per second per tile and the bytes moved per second.
-//! - paused: the same page, with `window.fetch` answering the picture URLs with
-//!   204 at once. The tiles keep receiving and decoding, but no picture crosses to
+//! - paused: the same page, with `window.fetch` returning 204 for the picture URLs
+//!   at once. The tiles keep receiving and decoding, but no picture crosses to
 //!   the page, so the difference in CPU between the two windows is the cost of the
 //!   transport and the drawing.
 //!
@@ -82,8 +82,8 @@ const RESUME_PICTURES: &str = "if (window.roomlerUnpausedFetch) { \
 /// shows a picture, else 0 by 0.
 const LIST_TILES: &str = "return [...document.querySelectorAll('[data-test=call-panel] [data-test=call-tile]')].map(tile => { \
        const canvas = tile.querySelector('canvas'); \
-       const shown = !!canvas && canvas.style.display !== 'none'; \
-       return [tile.dataset.tile, shown ? canvas.width : 0, shown ? canvas.height : 0, \
+       const visible = !!canvas && canvas.style.display !== 'none'; \
+       return [tile.dataset.tile, visible ? canvas.width : 0, visible ? canvas.height : 0, \
                tile.classList.contains('call-panel__featured')]; });";
 
 #[derive(Debug, Parser)]
